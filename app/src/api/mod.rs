@@ -1,0 +1,12 @@
+//! Thin server functions, one per file, and the error type they share with the browser.
+
+pub mod error;
+pub mod login;
+pub mod logout;
+pub mod overview;
+#[cfg(feature = "ssr")]
+pub mod ssr;
+pub mod users;
+pub mod whoami;
+
+pub use error::{AppError, ErrorKind};

@@ -1,0 +1,69 @@
+//! The `login_attempts` table: the memory behind login rate limiting.
+
+use sqlx::PgExecutor;
+use std::net::IpAddr;
+
+/// Failed attempts since `window_secs` ago, for this account and for this address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RecentFailures {
+    pub for_username: i64,
+    pub for_ip: i64,
+}
+
+pub async fn record(
+    db: impl PgExecutor<'_>,
+    username: &str,
+    ip: Option<IpAddr>,
+    succeeded: bool,
+) -> Result<(), sqlx::Error> {
+    sqlx::query!(
+        "insert into login_attempts (username, client_ip, succeeded) values ($1, $2, $3)",
+        username,
+        ip.map(|ip| ip.to_string()),
+        succeeded
+    )
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+/// Failures inside the window. A success resets the account's count (but not the address's,
+/// so one valid account cannot be used to keep guessing others from the same address).
+pub async fn recent_failures(
+    db: impl PgExecutor<'_>,
+    username: &str,
+    ip: Option<IpAddr>,
+    window_secs: i64,
+) -> Result<RecentFailures, sqlx::Error> {
+    let row = sqlx::query!(
+        r#"with since as (select now() - make_interval(secs => $3::bigint::float8) as t)
+           select
+             (select count(*) from login_attempts, since
+               where username = $1 and not succeeded and at > since.t
+                 and at > coalesce((select max(at) from login_attempts
+                                    where username = $1 and succeeded), '-infinity')) as "u!",
+             (select count(*) from login_attempts, since
+               where $2::text is not null and client_ip = $2 and not succeeded
+                 and at > since.t) as "ip!""#,
+        username,
+        ip.map(|ip| ip.to_string()),
+        window_secs
+    )
+    .fetch_one(db)
+    .await?;
+    Ok(RecentFailures {
+        for_username: row.u,
+        for_ip: row.ip,
+    })
+}
+
+/// Drops attempts older than the window; called from the login path now and then.
+pub async fn prune(db: impl PgExecutor<'_>, window_secs: i64) -> Result<u64, sqlx::Error> {
+    Ok(sqlx::query!(
+        "delete from login_attempts where at < now() - make_interval(secs => $1::bigint::float8)",
+        window_secs
+    )
+    .execute(db)
+    .await?
+    .rows_affected())
+}

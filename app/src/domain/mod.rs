@@ -1,0 +1,3 @@
+//! Pure domain types: everything here compiles for both the server and the browser.
+
+pub mod account;

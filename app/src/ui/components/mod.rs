@@ -1,0 +1,2 @@
+pub mod error_note;
+pub mod layout;

@@ -1,0 +1,4 @@
+pub mod login;
+pub mod not_found;
+pub mod overview;
+pub mod users;

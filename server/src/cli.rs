@@ -1,0 +1,61 @@
+//! The `flotilla` command line.
+
+use crate::config::Config;
+use crate::embedded_pg::{EmbeddedPostgres, StartOptions};
+use crate::startup::{Application, Database};
+use clap::{Parser, Subcommand};
+use secrecy::ExposeSecret;
+use std::path::PathBuf;
+
+#[derive(Parser, Debug)]
+#[command(name = "flotilla", version, about = "Multi-agent orchestration")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run the web app (the default). Without DATABASE_URL, starts a private Postgres.
+    Serve,
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Run only a private Postgres cluster in the foreground (for tests and development) and
+    /// write its base URL to a file; stops the cluster on Ctrl-C or SIGTERM.
+    Postgres {
+        /// Where the cluster lives.
+        #[arg(long)]
+        data_dir: PathBuf,
+        /// File that receives the `postgres://…` URL of the `postgres` database once ready.
+        #[arg(long)]
+        url_file: PathBuf,
+        /// Disable durability (fsync etc.): throwaway test clusters only.
+        #[arg(long)]
+        unsafe_fast: bool,
+    },
+}
+
+pub async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => {
+            let db = Database::connect(&config).await?;
+            let app = Application::build(config, db).await?;
+            app.announce();
+            app.run_until_stopped(crate::startup::shutdown_signal()).await
+        }
+        Command::Migrate => {
+            let db = Database::connect(&config).await?;
+            crate::startup::migrate(&db.pool).await?;
+            tracing::info!("migrations applied");
+            db.close().await
+        }
+        Command::Postgres { data_dir, url_file, unsafe_fast } => {
+            let pg = EmbeddedPostgres::start(&data_dir, StartOptions { unsafe_fast }).await?;
+            std::fs::write(&url_file, pg.url("postgres").expose_secret())?;
+            tracing::info!(port = pg.port(), url_file = %url_file.display(), "postgres ready");
+            crate::startup::shutdown_signal().await;
+            let _ = std::fs::remove_file(&url_file);
+            Ok(pg.stop().await?)
+        }
+    }
+}

@@ -1,0 +1,151 @@
+//! The one gate in front of everything: cross-site request refusal, then authentication, then
+//! the read-only rule for viewers. Handlers behind it find the caller as `Extension<User>`.
+
+use super::AppState;
+use super::error::ApiError;
+use app::api::ErrorKind;
+use app::auth;
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, Method, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Redirect, Response};
+use tower_sessions::Session;
+
+pub async fn guard(
+    State(state): State<AppState>,
+    session: Session,
+    mut req: Request,
+    next: Next,
+) -> Response {
+    let method = req.method().clone();
+    let path = req.uri().path().to_owned();
+    let writes = !matches!(method, Method::GET | Method::HEAD | Method::OPTIONS);
+
+    if writes && !same_origin(req.headers(), state.config.public_url.as_deref()) {
+        tracing::warn!(%method, %path, "refused a cross-site state-changing request");
+        return ApiError::new(ErrorKind::Forbidden, "cross-site request refused").into_response();
+    }
+    if is_public(&method, &path) {
+        return next.run(req).await;
+    }
+    let user = match auth::session_user(&state.ctx.pool, &state.ctx.login_policy, &session).await
+    {
+        Ok(Some(user)) => user,
+        Ok(None) if is_api(&path) => {
+            return ApiError::new(ErrorKind::Unauthenticated, "log in first").into_response();
+        }
+        Ok(None) => return Redirect::to(&login_url(&path)).into_response(),
+        Err(e) => return ApiError::from(e).into_response(),
+    };
+    if writes && !user.role.can_write() && !is_logout(&method, &path) {
+        return ApiError::new(ErrorKind::Forbidden, "viewers have read-only access")
+            .into_response();
+    }
+    req.extensions_mut().insert(user);
+    next.run(req).await
+}
+
+/// Browsers send `Origin` on every state-changing request, and `Sec-Fetch-Site` on modern ones.
+/// A request without `Origin` is not from a browser page (curl, scripts), so it cannot be a
+/// forged cross-site request riding on the user's cookie.
+fn same_origin(headers: &HeaderMap, public_url: Option<&str>) -> bool {
+    if headers
+        .get("sec-fetch-site")
+        .is_some_and(|v| v.as_bytes() == b"cross-site")
+    {
+        return false;
+    }
+    let Some(origin) = headers.get(header::ORIGIN).and_then(|o| o.to_str().ok()) else {
+        return true;
+    };
+    match public_url {
+        Some(public) => origin == public,
+        None => headers
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .is_some_and(|host| {
+                origin.strip_prefix("http://").or_else(|| origin.strip_prefix("https://"))
+                    == Some(host)
+            }),
+    }
+}
+
+/// What needs no session: the login page and its call, static assets, health.
+fn is_public(method: &Method, path: &str) -> bool {
+    match (method, path) {
+        (&Method::POST, "/api/v1/session" | "/api/login") => true,
+        (_, "/login" | "/healthz" | "/readyz" | "/favicon.ico" | "/robots.txt") => true,
+        (_, p) => p.starts_with("/pkg/"),
+    }
+}
+
+/// Logging out is allowed to everyone, viewers included.
+fn is_logout(method: &Method, path: &str) -> bool {
+    matches!((method, path), (&Method::DELETE, "/api/v1/session") | (&Method::POST, "/api/logout"))
+}
+
+fn is_api(path: &str) -> bool {
+    path.starts_with("/api/")
+}
+
+/// `/login?next=<path>`, with the path percent-encoded.
+fn login_url(path: &str) -> String {
+    let mut encoded = String::with_capacity(path.len());
+    for b in path.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.~/".contains(&b) {
+            encoded.push(char::from(b));
+        } else {
+            encoded.push_str(&format!("%{b:02X}"));
+        }
+    }
+    format!("/login?next={encoded}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::HeaderValue;
+
+    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.insert(*k, HeaderValue::from_static(v));
+        }
+        h
+    }
+
+    #[test]
+    fn origin_must_match_the_host_or_the_public_url() {
+        let host = ("host", "127.0.0.1:3000");
+        assert!(same_origin(&headers(&[host]), None));
+        assert!(same_origin(&headers(&[host, ("origin", "http://127.0.0.1:3000")]), None));
+        assert!(!same_origin(&headers(&[host, ("origin", "http://evil.example")]), None));
+        assert!(!same_origin(&headers(&[host, ("origin", "null")]), None));
+        let public = Some("https://flotilla.example");
+        assert!(same_origin(&headers(&[("origin", "https://flotilla.example")]), public));
+        assert!(!same_origin(&headers(&[host, ("origin", "http://127.0.0.1:3000")]), public));
+    }
+
+    #[test]
+    fn cross_site_fetch_metadata_is_refused_even_without_origin() {
+        assert!(!same_origin(&headers(&[("sec-fetch-site", "cross-site")]), None));
+        assert!(same_origin(&headers(&[("sec-fetch-site", "same-origin")]), None));
+    }
+
+    #[test]
+    fn only_login_assets_and_health_are_public() {
+        assert!(is_public(&Method::GET, "/login"));
+        assert!(is_public(&Method::GET, "/pkg/flotilla.wasm"));
+        assert!(is_public(&Method::POST, "/api/v1/session"));
+        assert!(!is_public(&Method::GET, "/api/v1/session"));
+        assert!(!is_public(&Method::GET, "/"));
+        assert!(!is_public(&Method::GET, "/users"));
+        assert!(!is_public(&Method::POST, "/api/users/create"));
+    }
+
+    #[test]
+    fn the_login_redirect_keeps_the_page_encoded() {
+        assert_eq!(login_url("/users"), "/login?next=/users");
+        assert_eq!(login_url("/a b&c"), "/login?next=/a%20b%26c");
+    }
+}

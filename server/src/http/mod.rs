@@ -1,0 +1,85 @@
+//! The HTTP surface: pages and server functions (Leptos), the REST API, health, and the guard
+//! in front of all of them.
+
+pub mod error;
+pub mod guard;
+pub mod health;
+pub mod json;
+pub mod session;
+pub mod users;
+
+use crate::config::Config;
+use app::api::ssr::ServerContext;
+use app::ui::{App, shell};
+use axum::Router;
+use axum::routing::get;
+use leptos::prelude::*;
+use leptos_axum::{LeptosRoutes, generate_route_list};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tower_http::trace::TraceLayer;
+use tower_sessions::cookie::SameSite;
+use tower_sessions::{Expiry, SessionManagerLayer};
+use tower_sessions_sqlx_store::PostgresStore;
+
+/// Shared by every handler.
+#[derive(Clone)]
+pub struct AppState {
+    pub ctx: ServerContext,
+    pub config: Arc<Config>,
+}
+
+pub const SESSION_COOKIE: &str = "flotilla_session";
+
+pub fn router(state: AppState, store: PostgresStore, local_addr: SocketAddr) -> Router {
+    let config = &state.config;
+    let leptos_options = LeptosOptions::builder()
+        .output_name("flotilla")
+        .site_root(config.site_root.to_string_lossy().into_owned())
+        .site_pkg_dir("pkg")
+        .site_addr(local_addr)
+        .build();
+    let pages = Router::new()
+        .leptos_routes_with_context(
+            &leptos_options,
+            generate_route_list(App),
+            {
+                let ctx = state.ctx.clone();
+                move || provide_context(ctx.clone())
+            },
+            {
+                let options = leptos_options.clone();
+                move || shell(options.clone())
+            },
+        )
+        .fallback(leptos_axum::file_and_error_handler(shell))
+        .with_state(leptos_options);
+
+    let api = Router::new()
+        .route(
+            "/session",
+            get(session::current).post(session::login).delete(session::logout),
+        )
+        .route("/users", get(users::list).post(users::create))
+        .route("/users/{id}", axum::routing::patch(users::set_role))
+        .fallback(error::not_found);
+
+    let sessions = SessionManagerLayer::new(store)
+        .with_name(SESSION_COOKIE)
+        .with_http_only(true)
+        .with_same_site(SameSite::Lax)
+        .with_secure(config.is_tls())
+        .with_expiry(Expiry::OnInactivity(time::Duration::seconds(
+            config.session_idle_secs,
+        )));
+
+    Router::new()
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .nest("/api/v1", api)
+        .with_state(state.clone())
+        .merge(pages)
+        .layer(axum::middleware::from_fn_with_state(state, guard::guard))
+        .layer(sessions)
+        .layer(TraceLayer::new_for_http())
+}

@@ -1,0 +1,53 @@
+//! `/api/v1/users`: account administration (admins only).
+
+use super::AppState;
+use super::error::ApiError;
+use super::json::ApiJson;
+use app::auth::{self, require_role};
+use app::domain::account::{Role, User, UserId};
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::{Extension, Json};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+pub async fn list(
+    State(state): State<AppState>,
+    Extension(me): Extension<User>,
+) -> Result<Json<Value>, ApiError> {
+    require_role(&me, Role::Admin)?;
+    let users = app::db::users::list(&state.ctx.pool).await?;
+    Ok(Json(json!({ "items": users, "next_cursor": null })))
+}
+
+#[derive(Deserialize)]
+pub struct CreateUser {
+    username: String,
+    password: String,
+    role: String,
+}
+
+pub async fn create(
+    State(state): State<AppState>,
+    Extension(me): Extension<User>,
+    ApiJson(body): ApiJson<CreateUser>,
+) -> Result<(StatusCode, Json<User>), ApiError> {
+    let user =
+        auth::create_user(&state.ctx.pool, &me, &body.username, body.password, &body.role).await?;
+    Ok((StatusCode::CREATED, Json(user)))
+}
+
+#[derive(Deserialize)]
+pub struct SetRole {
+    role: String,
+}
+
+pub async fn set_role(
+    State(state): State<AppState>,
+    Extension(me): Extension<User>,
+    Path(id): Path<Uuid>,
+    ApiJson(body): ApiJson<SetRole>,
+) -> Result<Json<User>, ApiError> {
+    Ok(Json(auth::change_role(&state.ctx.pool, &me, UserId(id), &body.role).await?))
+}

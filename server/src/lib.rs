@@ -1,0 +1,9 @@
+//! The Flotilla process: configuration, telemetry, the embedded Postgres, and the HTTP surface.
+
+pub mod bootstrap;
+pub mod cli;
+pub mod config;
+pub mod embedded_pg;
+pub mod http;
+pub mod startup;
+pub mod telemetry;

@@ -1,0 +1,160 @@
+//! Building and running the application; tests build the very same thing on port 0.
+
+use crate::bootstrap::{AdminBootstrap, ensure_admin};
+use crate::config::Config;
+use crate::embedded_pg::{APP_DATABASE, EmbeddedPostgres, StartOptions};
+use crate::http::{self, AppState};
+use anyhow::Context;
+use app::api::ssr::ServerContext;
+use secrecy::ExposeSecret;
+use sqlx::PgPool;
+use sqlx::postgres::PgPoolOptions;
+use std::net::SocketAddr;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tower_sessions::ExpiredDeletion;
+use tower_sessions_sqlx_store::PostgresStore;
+
+/// The database, and the private cluster behind it when we started one.
+pub struct Database {
+    pub pool: PgPool,
+    embedded: Option<EmbeddedPostgres>,
+}
+
+impl Database {
+    /// `DATABASE_URL` if set; otherwise a private cluster under the data directory.
+    pub async fn connect(config: &Config) -> anyhow::Result<Self> {
+        let (url, embedded) = match &config.database_url {
+            Some(url) => (url.clone(), None),
+            None => {
+                let pg = EmbeddedPostgres::start(&config.data_dir, StartOptions::default())
+                    .await
+                    .context("starting the embedded Postgres")?;
+                (pg.url(APP_DATABASE), Some(pg))
+            }
+        };
+        let pool = PgPoolOptions::new()
+            .max_connections(config.db_pool_size)
+            .acquire_timeout(Duration::from_secs(5))
+            .connect(url.expose_secret())
+            .await
+            .context("connecting to the database")?;
+        Ok(Self { pool, embedded })
+    }
+
+    /// Wraps a pool someone else owns (tests).
+    pub fn from_pool(pool: PgPool) -> Self {
+        Self { pool, embedded: None }
+    }
+
+    pub async fn close(self) -> anyhow::Result<()> {
+        self.pool.close().await;
+        if let Some(pg) = self.embedded {
+            pg.stop().await?;
+        }
+        Ok(())
+    }
+}
+
+pub async fn migrate(pool: &PgPool) -> anyhow::Result<()> {
+    sqlx::migrate!("../migrations")
+        .run(pool)
+        .await
+        .context("applying migrations")?;
+    PostgresStore::new(pool.clone())
+        .migrate()
+        .await
+        .context("creating the session table")?;
+    Ok(())
+}
+
+pub struct Application {
+    listener: TcpListener,
+    router: axum::Router,
+    db: Database,
+    store: PostgresStore,
+    bootstrap: AdminBootstrap,
+}
+
+impl Application {
+    /// Migrates, bootstraps the admin, binds the listener and assembles the routes.
+    pub async fn build(config: Config, db: Database) -> anyhow::Result<Self> {
+        migrate(&db.pool).await?;
+        let bootstrap = ensure_admin(&db.pool, &config.bootstrap_admin).await?;
+        let listener = TcpListener::bind(config.addr)
+            .await
+            .with_context(|| format!("binding {}", config.addr))?;
+        let store = PostgresStore::new(db.pool.clone());
+        let state = AppState {
+            ctx: ServerContext { pool: db.pool.clone(), login_policy: config.login_policy.clone() },
+            config: std::sync::Arc::new(config),
+        };
+        let router = http::router(state, store.clone(), listener.local_addr()?);
+        Ok(Self { listener, router, db, store, bootstrap })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.listener.local_addr().map(|a| a.port()).unwrap_or(0)
+    }
+
+    pub fn bootstrap(&self) -> &AdminBootstrap {
+        &self.bootstrap
+    }
+
+    /// Says where we are and, on first start, how to log in.
+    pub fn announce(&self) {
+        let url = format!("http://127.0.0.1:{}", self.port());
+        tracing::info!(%url, "Flotilla is serving");
+        match &self.bootstrap {
+            AdminBootstrap::Created { username, generated_password: Some(password) } => {
+                tracing::warn!(
+                    %username, %password,
+                    "created the bootstrap admin with a generated password; it is shown only now"
+                );
+            }
+            AdminBootstrap::Created { username, generated_password: None } => {
+                tracing::info!(%username, "created the bootstrap admin from FLOTILLA_ADMIN_PASSWORD");
+            }
+            AdminBootstrap::Existing => {}
+        }
+    }
+
+    /// Serves until `shutdown` resolves, lets in-flight requests finish, then closes the
+    /// database (stopping an embedded cluster).
+    pub async fn run_until_stopped(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let sweeper = tokio::spawn(
+            self.store.clone().continuously_delete_expired(Duration::from_secs(60)),
+        );
+        let served = axum::serve(
+            self.listener,
+            self.router.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown)
+        .await;
+        sweeper.abort();
+        tracing::info!("shutting down");
+        self.db.close().await?;
+        Ok(served?)
+    }
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! { () = ctrl_c => {}, () = term => {} }
+}

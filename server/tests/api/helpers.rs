@@ -1,0 +1,107 @@
+use reqwest::{Client, Response, StatusCode};
+use serde_json::{Value, json};
+use server::config::Config;
+use server::startup::{Application, Database};
+use sqlx::PgPool;
+
+pub const ADMIN_PASSWORD: &str = "the bootstrap admin password";
+
+pub struct TestApp {
+    pub base: String,
+    pub pool: PgPool,
+}
+
+/// Builds and starts the application with `overrides` on top of the test defaults.
+pub async fn spawn_app_with(pool: PgPool, overrides: &[(&str, &str)]) -> TestApp {
+    let mut env: Vec<(String, String)> = vec![
+        ("FLOTILLA_ADDR".into(), "127.0.0.1:0".into()),
+        ("FLOTILLA_ADMIN_PASSWORD".into(), ADMIN_PASSWORD.into()),
+        ("FLOTILLA_LOG".into(), std::env::var("TEST_LOG").unwrap_or_else(|_| "off".into())),
+    ];
+    env.extend(overrides.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+    let config = Config::from_lookup(|key| {
+        env.iter().rev().find(|(k, _)| k == key).map(|(_, v)| v.clone())
+    })
+    .expect("test config");
+    if std::env::var("TEST_LOG").is_ok() {
+        server::telemetry::init(&config.log);
+    }
+    let app = Application::build(config, Database::from_pool(pool.clone()))
+        .await
+        .expect("application builds");
+    let base = format!("http://127.0.0.1:{}", app.port());
+    tokio::spawn(app.run_until_stopped(std::future::pending()));
+    TestApp { base, pool }
+}
+
+pub async fn spawn_app(pool: PgPool) -> TestApp {
+    spawn_app_with(pool, &[]).await
+}
+
+/// A client that keeps cookies, like a browser tab, but does not follow redirects so tests
+/// can see them.
+pub fn client() -> Client {
+    Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client")
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    pub async fn login(&self, client: &Client, username: &str, password: &str) -> Response {
+        client
+            .post(self.url("/api/v1/session"))
+            .json(&json!({ "username": username, "password": password }))
+            .send()
+            .await
+            .expect("request")
+    }
+
+    /// A client logged in as the bootstrap admin.
+    pub async fn admin(&self) -> Client {
+        let c = client();
+        let res = self.login(&c, "admin", ADMIN_PASSWORD).await;
+        assert_eq!(res.status(), StatusCode::OK);
+        c
+    }
+
+    /// Creates a user through the admin API and returns a client logged in as them.
+    pub async fn user_with_role(&self, username: &str, role: &str) -> Client {
+        let admin = self.admin().await;
+        let res = admin
+            .post(self.url("/api/v1/users"))
+            .json(&json!({ "username": username, "password": "a long enough password", "role": role }))
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(res.status(), StatusCode::CREATED, "{:?}", res.text().await);
+        let c = client();
+        let res = self.login(&c, username, "a long enough password").await;
+        assert_eq!(res.status(), StatusCode::OK);
+        c
+    }
+}
+
+/// The `{"error": {"code", "message"}}` body of a failed call, asserting its shape.
+pub async fn error_code(res: Response) -> String {
+    let body: Value = res.json().await.expect("json error body");
+    assert!(body["error"]["message"].as_str().is_some_and(|m| !m.is_empty()), "{body}");
+    body["error"]["code"].as_str().expect("error code").to_owned()
+}
+
+/// The session cookie's `name=value`, from a login response.
+pub fn session_cookie(res: &Response) -> String {
+    res.headers()
+        .get_all(reqwest::header::SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with("flotilla_session="))
+        .and_then(|v| v.split(';').next())
+        .expect("session cookie set")
+        .to_owned()
+}

@@ -1,8 +1,8 @@
 //! Authentication: argon2id hashing, throttled login with a constant-time path, and what a
 //! session stores. Used by both the login server function and the REST session endpoint.
 
-use crate::db::{login_attempts, users};
 use crate::api::{AppError, ErrorKind};
+use crate::db::{login_attempts, users};
 use crate::domain::account::{NewPassword, Role, User, UserId, Username};
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
@@ -97,8 +97,7 @@ pub async fn authenticate(
     ip: Option<IpAddr>,
 ) -> Result<User, LoginError> {
     let username = username.trim().to_lowercase();
-    let recent =
-        login_attempts::recent_failures(pool, &username, ip, policy.window_secs).await?;
+    let recent = login_attempts::recent_failures(pool, &username, ip, policy.window_secs).await?;
     if recent.for_username >= policy.max_failures_per_account
         || recent.for_ip >= policy.max_failures_per_ip
     {
@@ -127,7 +126,10 @@ pub async fn start_session(session: &Session, user: &User) -> Result<(), LoginEr
     session.cycle_id().await?;
     session.insert(SESSION_USER, user.id).await?;
     session
-        .insert(SESSION_LOGIN_AT, time::OffsetDateTime::now_utc().unix_timestamp())
+        .insert(
+            SESSION_LOGIN_AT,
+            time::OffsetDateTime::now_utc().unix_timestamp(),
+        )
         .await?;
     Ok(())
 }

@@ -12,7 +12,10 @@ use sqlx::PgPool;
 pub enum AdminBootstrap {
     /// Users already exist: nothing to do.
     Existing,
-    Created { username: String, generated_password: Option<String> },
+    Created {
+        username: String,
+        generated_password: Option<String>,
+    },
 }
 
 /// Creates the bootstrap admin if the database has no users yet. The password comes from the
@@ -42,5 +45,8 @@ pub async fn ensure_admin(pool: &PgPool, admin: &BootstrapAdmin) -> anyhow::Resu
     let hash = app::auth::hash_password(&password)?;
     app::db::users::insert(&mut *tx, &username, &hash, Role::Admin).await?;
     tx.commit().await?;
-    Ok(AdminBootstrap::Created { username: username.to_string(), generated_password: generated })
+    Ok(AdminBootstrap::Created {
+        username: username.to_string(),
+        generated_password: generated,
+    })
 }

@@ -41,7 +41,8 @@ pub async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
             let db = Database::connect(&config).await?;
             let app = Application::build(config, db).await?;
             app.announce();
-            app.run_until_stopped(crate::startup::shutdown_signal()).await
+            app.run_until_stopped(crate::startup::shutdown_signal())
+                .await
         }
         Command::Migrate => {
             let db = Database::connect(&config).await?;
@@ -49,7 +50,11 @@ pub async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
             tracing::info!("migrations applied");
             db.close().await
         }
-        Command::Postgres { data_dir, url_file, unsafe_fast } => {
+        Command::Postgres {
+            data_dir,
+            url_file,
+            unsafe_fast,
+        } => {
             let pg = EmbeddedPostgres::start(&data_dir, StartOptions { unsafe_fast }).await?;
             std::fs::write(&url_file, pg.url("postgres").expose_secret())?;
             tracing::info!(port = pg.port(), url_file = %url_file.display(), "postgres ready");

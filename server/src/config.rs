@@ -54,7 +54,8 @@ impl Config {
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> anyhow::Result<Self> {
         let parse_num = |key: &str, default: i64| -> anyhow::Result<i64> {
             get(key).map_or(Ok(default), |v| {
-                v.parse().with_context(|| format!("{key} must be a whole number, got '{v}'"))
+                v.parse()
+                    .with_context(|| format!("{key} must be a whole number, got '{v}'"))
             })
         };
         let addr = get("FLOTILLA_ADDR")
@@ -75,16 +76,22 @@ impl Config {
         Ok(Self {
             addr,
             public_url,
-            database_url: get("DATABASE_URL").filter(|u| !u.is_empty()).map(SecretString::from),
-            data_dir: get("FLOTILLA_DATA_DIR").map_or_else(|| PathBuf::from(".flotilla"), PathBuf::from),
-            site_root: get("FLOTILLA_SITE_ROOT").map_or_else(|| PathBuf::from("target/site"), PathBuf::from),
+            database_url: get("DATABASE_URL")
+                .filter(|u| !u.is_empty())
+                .map(SecretString::from),
+            data_dir: get("FLOTILLA_DATA_DIR")
+                .map_or_else(|| PathBuf::from(".flotilla"), PathBuf::from),
+            site_root: get("FLOTILLA_SITE_ROOT")
+                .map_or_else(|| PathBuf::from("target/site"), PathBuf::from),
             log: LogConfig {
                 json: get("FLOTILLA_LOG_FORMAT").is_some_and(|f| f.eq_ignore_ascii_case("json")),
                 filter: get("FLOTILLA_LOG").unwrap_or_else(|| "info".into()),
             },
             bootstrap_admin: BootstrapAdmin {
                 username: get("FLOTILLA_ADMIN_USERNAME").unwrap_or_else(|| "admin".into()),
-                password: get("FLOTILLA_ADMIN_PASSWORD").filter(|p| !p.is_empty()).map(SecretString::from),
+                password: get("FLOTILLA_ADMIN_PASSWORD")
+                    .filter(|p| !p.is_empty())
+                    .map(SecretString::from),
             },
             login_policy: LoginPolicy {
                 max_failures_per_account: parse_num(
@@ -109,7 +116,9 @@ impl Config {
 
     /// Whether cookies must carry `Secure`.
     pub fn is_tls(&self) -> bool {
-        self.public_url.as_deref().is_some_and(|u| u.starts_with("https://"))
+        self.public_url
+            .as_deref()
+            .is_some_and(|u| u.starts_with("https://"))
     }
 }
 
@@ -119,8 +128,10 @@ mod tests {
     use std::collections::HashMap;
 
     fn config(pairs: &[(&str, &str)]) -> anyhow::Result<Config> {
-        let map: HashMap<String, String> =
-            pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         Config::from_lookup(|k| map.get(k).cloned())
     }
 

@@ -85,7 +85,10 @@ impl EmbeddedPostgres {
         }
         match pg.running_port() {
             Some(port) if pg.pg_ctl(&["status"]).await.is_ok() => {
-                tracing::info!(port, "joining the embedded Postgres that is already running");
+                tracing::info!(
+                    port,
+                    "joining the embedded Postgres that is already running"
+                );
                 pg.port = port;
                 pg.owned = false;
             }
@@ -112,7 +115,8 @@ impl EmbeddedPostgres {
     /// committed data is safe).
     pub async fn stop(self) -> Result<(), EmbeddedPgError> {
         if self.owned {
-            self.pg_ctl(&["stop", "-m", "fast", "-w", "-t", "60"]).await?;
+            self.pg_ctl(&["stop", "-m", "fast", "-w", "-t", "60"])
+                .await?;
             tracing::info!("embedded Postgres stopped");
         }
         Ok(())
@@ -127,13 +131,22 @@ impl EmbeddedPostgres {
         std::fs::create_dir_all(&self.pgdata).map_err(io("creating"))?;
         std::fs::set_permissions(&self.pgdata, std::fs::Permissions::from_mode(0o700))
             .map_err(io("restricting"))?;
-        // initdb reads the superuser password from a file that its user can read.
-        let pwfile = self.pgdata.join("initdb.pw");
-        std::fs::write(&pwfile, self.password.expose_secret()).map_err(io("writing pwfile in"))?;
+        // initdb reads the superuser password from a file: beside the (still empty) cluster
+        // directory, readable only by the cluster's owner.
+        let pwfile = self.pgdata.with_extension("initdb-pw");
+        std::fs::write(&pwfile, self.password.expose_secret())
+            .and_then(|()| {
+                std::fs::set_permissions(&pwfile, std::fs::Permissions::from_mode(0o600))
+            })
+            .map_err(io("writing the password file beside"))?;
         if self.run_as_postgres {
             run(
                 "chown",
-                Command::new("chown").arg("-R").arg(PG_OS_USER).arg(&self.pgdata),
+                Command::new("chown")
+                    .arg("-R")
+                    .arg(PG_OS_USER)
+                    .arg(&self.pgdata)
+                    .arg(&pwfile),
             )
             .await?;
         }
@@ -143,7 +156,14 @@ impl EmbeddedPostgres {
             self.command(&initdb)
                 .arg("-D")
                 .arg(&self.pgdata)
-                .args(["-U", PG_ROLE, "-E", "UTF8", "--no-locale", "--auth=scram-sha-256"])
+                .args([
+                    "-U",
+                    PG_ROLE,
+                    "-E",
+                    "UTF8",
+                    "--no-locale",
+                    "--auth=scram-sha-256",
+                ])
                 .arg(format!("--pwfile={}", pwfile.display())),
         )
         .await;
@@ -192,10 +212,13 @@ impl EmbeddedPostgres {
                 .map_err(db_err)?;
         if !exists {
             // Identifiers cannot be bound; `name` is one of our constants, quoted anyway.
-            sqlx::query(&format!("create database \"{}\"", name.replace('"', "\"\"")))
-                .execute(&mut conn)
-                .await
-                .map_err(db_err)?;
+            sqlx::query(&format!(
+                "create database \"{}\"",
+                name.replace('"', "\"\"")
+            ))
+            .execute(&mut conn)
+            .await
+            .map_err(db_err)?;
         }
         Ok(())
     }
@@ -261,14 +284,24 @@ pub fn find_bin_dir() -> Option<PathBuf> {
         }
     }
     let mut candidates: Vec<(u32, PathBuf)> = Vec::new();
-    for root in ["/usr/lib/postgresql", "/usr/local/lib/postgresql", "/opt/postgresql"] {
-        let Ok(entries) = std::fs::read_dir(root) else { continue };
+    for root in [
+        "/usr/lib/postgresql",
+        "/usr/local/lib/postgresql",
+        "/opt/postgresql",
+    ] {
+        let Ok(entries) = std::fs::read_dir(root) else {
+            continue;
+        };
         for entry in entries.flatten() {
-            let version = entry.file_name().to_string_lossy().parse::<u32>().unwrap_or(0);
+            let version = entry
+                .file_name()
+                .to_string_lossy()
+                .parse::<u32>()
+                .unwrap_or(0);
             candidates.push((version, entry.path().join("bin")));
         }
     }
-    candidates.sort_by(|a, b| b.0.cmp(&a.0));
+    candidates.sort_by_key(|c| std::cmp::Reverse(c.0));
     candidates
         .into_iter()
         .map(|(_, dir)| dir)
@@ -312,7 +345,9 @@ async fn cluster_dir(data_dir: &Path, as_postgres: bool) -> Result<PathBuf, Embe
     let digest = data_dir
         .to_string_lossy()
         .bytes()
-        .fold(0xcbf2_9ce4_8422_2325_u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
+        .fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+        });
     let fallback = PathBuf::from(format!("/var/lib/flotilla/pg-{digest:016x}"));
     tracing::warn!(
         data_dir = %data_dir.display(),

@@ -44,7 +44,10 @@ impl Database {
 
     /// Wraps a pool someone else owns (tests).
     pub fn from_pool(pool: PgPool) -> Self {
-        Self { pool, embedded: None }
+        Self {
+            pool,
+            embedded: None,
+        }
     }
 
     pub async fn close(self) -> anyhow::Result<()> {
@@ -86,11 +89,20 @@ impl Application {
             .with_context(|| format!("binding {}", config.addr))?;
         let store = PostgresStore::new(db.pool.clone());
         let state = AppState {
-            ctx: ServerContext { pool: db.pool.clone(), login_policy: config.login_policy.clone() },
+            ctx: ServerContext {
+                pool: db.pool.clone(),
+                login_policy: config.login_policy.clone(),
+            },
             config: std::sync::Arc::new(config),
         };
         let router = http::router(state, store.clone(), listener.local_addr()?);
-        Ok(Self { listener, router, db, store, bootstrap })
+        Ok(Self {
+            listener,
+            router,
+            db,
+            store,
+            bootstrap,
+        })
     }
 
     pub fn port(&self) -> u16 {
@@ -106,13 +118,19 @@ impl Application {
         let url = format!("http://127.0.0.1:{}", self.port());
         tracing::info!(%url, "Flotilla is serving");
         match &self.bootstrap {
-            AdminBootstrap::Created { username, generated_password: Some(password) } => {
+            AdminBootstrap::Created {
+                username,
+                generated_password: Some(password),
+            } => {
                 tracing::warn!(
                     %username, %password,
                     "created the bootstrap admin with a generated password; it is shown only now"
                 );
             }
-            AdminBootstrap::Created { username, generated_password: None } => {
+            AdminBootstrap::Created {
+                username,
+                generated_password: None,
+            } => {
                 tracing::info!(%username, "created the bootstrap admin from FLOTILLA_ADMIN_PASSWORD");
             }
             AdminBootstrap::Existing => {}
@@ -126,11 +144,14 @@ impl Application {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let sweeper = tokio::spawn(
-            self.store.clone().continuously_delete_expired(Duration::from_secs(60)),
+            self.store
+                .clone()
+                .continuously_delete_expired(Duration::from_secs(60)),
         );
         let served = axum::serve(
             self.listener,
-            self.router.into_make_service_with_connect_info::<SocketAddr>(),
+            self.router
+                .into_make_service_with_connect_info::<SocketAddr>(),
         )
         .with_graceful_shutdown(shutdown)
         .await;

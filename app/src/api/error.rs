@@ -185,7 +185,8 @@ mod tests {
     fn errors_survive_the_wire_encoding() {
         let err = AppError::invalid("description too short");
         let wire = serde_json::to_string(&err).unwrap_or_default();
-        let back: AppError = serde_json::from_str(&wire).unwrap_or_else(|_| AppError::unauthenticated());
+        let back: AppError =
+            serde_json::from_str(&wire).unwrap_or_else(|_| AppError::unauthenticated());
         assert_eq!(back, err);
     }
 }

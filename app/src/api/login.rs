@@ -16,7 +16,8 @@ pub async fn login(
             .await
             .ok()
             .map(|c| c.0.ip());
-        let user = auth::authenticate(&ctx.pool, &ctx.login_policy, &username, &password, ip).await?;
+        let user =
+            auth::authenticate(&ctx.pool, &ctx.login_policy, &username, &password, ip).await?;
         auth::start_session(&session().await?, &user).await?;
         leptos_axum::redirect(&safe_next(next.as_deref()));
         Ok(())

@@ -29,9 +29,10 @@ pub async fn get_overview() -> Result<Overview, AppError> {
         let user = current_user().await?;
         let ctx = context()?;
         let started = std::time::Instant::now();
-        let version: Result<String, _> = sqlx::query_scalar!(r#"select current_setting('server_version') as "v!""#)
-            .fetch_one(&ctx.pool)
-            .await;
+        let version: Result<String, _> =
+            sqlx::query_scalar!(r#"select current_setting('server_version') as "v!""#)
+                .fetch_one(&ctx.pool)
+                .await;
         let latency_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
         let database = match version {
             Ok(v) => DatabaseStatus {

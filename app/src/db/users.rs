@@ -124,7 +124,11 @@ pub async fn list(db: impl PgExecutor<'_>) -> Result<Vec<User>, sqlx::Error> {
     .collect()
 }
 
-pub async fn set_role(db: impl PgExecutor<'_>, id: UserId, role: Role) -> Result<User, UserDbError> {
+pub async fn set_role(
+    db: impl PgExecutor<'_>,
+    id: UserId,
+    role: Role,
+) -> Result<User, UserDbError> {
     sqlx::query_as!(
         Row,
         r#"update users set role = $2::text::user_role, updated_at = now() where id = $1
@@ -140,15 +144,13 @@ pub async fn set_role(db: impl PgExecutor<'_>, id: UserId, role: Role) -> Result
 }
 
 pub async fn count(db: impl PgExecutor<'_>) -> Result<i64, sqlx::Error> {
-    Ok(sqlx::query_scalar!(r#"select count(*) as "n!" from users"#)
+    sqlx::query_scalar!(r#"select count(*) as "n!" from users"#)
         .fetch_one(db)
-        .await?)
+        .await
 }
 
 pub async fn count_admins(db: impl PgExecutor<'_>) -> Result<i64, sqlx::Error> {
-    Ok(
-        sqlx::query_scalar!(r#"select count(*) as "n!" from users where role = 'admin'"#)
-            .fetch_one(db)
-            .await?,
-    )
+    sqlx::query_scalar!(r#"select count(*) as "n!" from users where role = 'admin'"#)
+        .fetch_one(db)
+        .await
 }

@@ -28,8 +28,7 @@ pub async fn guard(
     if is_public(&method, &path) {
         return next.run(req).await;
     }
-    let user = match auth::session_user(&state.ctx.pool, &state.ctx.login_policy, &session).await
-    {
+    let user = match auth::session_user(&state.ctx.pool, &state.ctx.login_policy, &session).await {
         Ok(Some(user)) => user,
         Ok(None) if is_api(&path) => {
             return ApiError::new(ErrorKind::Unauthenticated, "log in first").into_response();
@@ -64,7 +63,9 @@ fn same_origin(headers: &HeaderMap, public_url: Option<&str>) -> bool {
             .get(header::HOST)
             .and_then(|h| h.to_str().ok())
             .is_some_and(|host| {
-                origin.strip_prefix("http://").or_else(|| origin.strip_prefix("https://"))
+                origin
+                    .strip_prefix("http://")
+                    .or_else(|| origin.strip_prefix("https://"))
                     == Some(host)
             }),
     }
@@ -81,7 +82,10 @@ fn is_public(method: &Method, path: &str) -> bool {
 
 /// Logging out is allowed to everyone, viewers included.
 fn is_logout(method: &Method, path: &str) -> bool {
-    matches!((method, path), (&Method::DELETE, "/api/v1/session") | (&Method::POST, "/api/logout"))
+    matches!(
+        (method, path),
+        (&Method::DELETE, "/api/v1/session") | (&Method::POST, "/api/logout")
+    )
 }
 
 fn is_api(path: &str) -> bool {
@@ -118,18 +122,36 @@ mod tests {
     fn origin_must_match_the_host_or_the_public_url() {
         let host = ("host", "127.0.0.1:3000");
         assert!(same_origin(&headers(&[host]), None));
-        assert!(same_origin(&headers(&[host, ("origin", "http://127.0.0.1:3000")]), None));
-        assert!(!same_origin(&headers(&[host, ("origin", "http://evil.example")]), None));
+        assert!(same_origin(
+            &headers(&[host, ("origin", "http://127.0.0.1:3000")]),
+            None
+        ));
+        assert!(!same_origin(
+            &headers(&[host, ("origin", "http://evil.example")]),
+            None
+        ));
         assert!(!same_origin(&headers(&[host, ("origin", "null")]), None));
         let public = Some("https://flotilla.example");
-        assert!(same_origin(&headers(&[("origin", "https://flotilla.example")]), public));
-        assert!(!same_origin(&headers(&[host, ("origin", "http://127.0.0.1:3000")]), public));
+        assert!(same_origin(
+            &headers(&[("origin", "https://flotilla.example")]),
+            public
+        ));
+        assert!(!same_origin(
+            &headers(&[host, ("origin", "http://127.0.0.1:3000")]),
+            public
+        ));
     }
 
     #[test]
     fn cross_site_fetch_metadata_is_refused_even_without_origin() {
-        assert!(!same_origin(&headers(&[("sec-fetch-site", "cross-site")]), None));
-        assert!(same_origin(&headers(&[("sec-fetch-site", "same-origin")]), None));
+        assert!(!same_origin(
+            &headers(&[("sec-fetch-site", "cross-site")]),
+            None
+        ));
+        assert!(same_origin(
+            &headers(&[("sec-fetch-site", "same-origin")]),
+            None
+        ));
     }
 
     #[test]

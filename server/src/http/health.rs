@@ -20,8 +20,14 @@ pub async fn readyz(State(state): State<AppState>) -> Result<Json<Value>, ApiErr
         Ok(Ok(_)) => Ok(Json(json!({ "status": "ready", "database": "ok" }))),
         Ok(Err(e)) => {
             tracing::warn!(error = %e, "readiness: database error");
-            Err(ApiError::new(ErrorKind::Unavailable, "database unavailable"))
+            Err(ApiError::new(
+                ErrorKind::Unavailable,
+                "database unavailable",
+            ))
         }
-        Err(_) => Err(ApiError::new(ErrorKind::Unavailable, "database did not answer within 1 s")),
+        Err(_) => Err(ApiError::new(
+            ErrorKind::Unavailable,
+            "database did not answer within 1 s",
+        )),
     }
 }

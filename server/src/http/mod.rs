@@ -58,7 +58,9 @@ pub fn router(state: AppState, store: PostgresStore, local_addr: SocketAddr) -> 
     let api = Router::new()
         .route(
             "/session",
-            get(session::current).post(session::login).delete(session::logout),
+            get(session::current)
+                .post(session::login)
+                .delete(session::logout),
         )
         .route("/users", get(users::list).post(users::create))
         .route("/users/{id}", axum::routing::patch(users::set_role))

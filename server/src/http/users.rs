@@ -33,8 +33,14 @@ pub async fn create(
     Extension(me): Extension<User>,
     ApiJson(body): ApiJson<CreateUser>,
 ) -> Result<(StatusCode, Json<User>), ApiError> {
-    let user =
-        auth::create_user(&state.ctx.pool, &me, &body.username, body.password, &body.role).await?;
+    let user = auth::create_user(
+        &state.ctx.pool,
+        &me,
+        &body.username,
+        body.password,
+        &body.role,
+    )
+    .await?;
     Ok((StatusCode::CREATED, Json(user)))
 }
 
@@ -49,5 +55,7 @@ pub async fn set_role(
     Path(id): Path<Uuid>,
     ApiJson(body): ApiJson<SetRole>,
 ) -> Result<Json<User>, ApiError> {
-    Ok(Json(auth::change_role(&state.ctx.pool, &me, UserId(id), &body.role).await?))
+    Ok(Json(
+        auth::change_role(&state.ctx.pool, &me, UserId(id), &body.role).await?,
+    ))
 }

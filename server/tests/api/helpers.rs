@@ -16,11 +16,21 @@ pub async fn spawn_app_with(pool: PgPool, overrides: &[(&str, &str)]) -> TestApp
     let mut env: Vec<(String, String)> = vec![
         ("FLOTILLA_ADDR".into(), "127.0.0.1:0".into()),
         ("FLOTILLA_ADMIN_PASSWORD".into(), ADMIN_PASSWORD.into()),
-        ("FLOTILLA_LOG".into(), std::env::var("TEST_LOG").unwrap_or_else(|_| "off".into())),
+        (
+            "FLOTILLA_LOG".into(),
+            std::env::var("TEST_LOG").unwrap_or_else(|_| "off".into()),
+        ),
     ];
-    env.extend(overrides.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+    env.extend(
+        overrides
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string())),
+    );
     let config = Config::from_lookup(|key| {
-        env.iter().rev().find(|(k, _)| k == key).map(|(_, v)| v.clone())
+        env.iter()
+            .rev()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.clone())
     })
     .expect("test config");
     if std::env::var("TEST_LOG").is_ok() {
@@ -90,8 +100,16 @@ impl TestApp {
 /// The `{"error": {"code", "message"}}` body of a failed call, asserting its shape.
 pub async fn error_code(res: Response) -> String {
     let body: Value = res.json().await.expect("json error body");
-    assert!(body["error"]["message"].as_str().is_some_and(|m| !m.is_empty()), "{body}");
-    body["error"]["code"].as_str().expect("error code").to_owned()
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .is_some_and(|m| !m.is_empty()),
+        "{body}"
+    );
+    body["error"]["code"]
+        .as_str()
+        .expect("error code")
+        .to_owned()
 }
 
 /// The session cookie's `name=value`, from a login response.

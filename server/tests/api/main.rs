@@ -1,4 +1,6 @@
 //! Black-box tests: the real application on port 0 against a fresh database per test.
+// Tests fail loudly by design; the no-unwrap rule is for product code.
+#![allow(clippy::unwrap_used)]
 
 mod helpers;
 mod pages;

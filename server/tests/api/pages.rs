@@ -18,7 +18,10 @@ async fn the_login_page_is_server_rendered_with_its_form(pool: PgPool) {
     let html = res.text().await.unwrap();
     assert!(html.contains(r#"name="username""#), "{html}");
     assert!(html.contains(r#"type="password""#));
-    assert!(html.contains("/pkg/flotilla.js"), "hydration script is referenced");
+    assert!(
+        html.contains("/pkg/flotilla.js"),
+        "hydration script is referenced"
+    );
 }
 
 #[sqlx::test(migrations = false)]
@@ -29,7 +32,10 @@ async fn the_overview_renders_the_signed_in_user_and_database(pool: PgPool) {
     assert_eq!(res.status(), StatusCode::OK);
     let html = res.text().await.unwrap();
     assert!(html.contains("Overview"));
-    assert!(html.contains("Connected"), "database status is rendered on the server");
+    assert!(
+        html.contains("Connected"),
+        "database status is rendered on the server"
+    );
     assert!(html.contains(">admin<"));
 }
 

@@ -19,9 +19,19 @@ async fn the_bootstrap_admin_logs_in_and_sees_themself(pool: PgPool) {
         .to_ascii_lowercase();
     assert!(cookie.contains("httponly"), "{cookie}");
     assert!(cookie.contains("samesite=lax"), "{cookie}");
-    assert!(!cookie.contains("secure"), "plain http must not set Secure: {cookie}");
+    assert!(
+        !cookie.contains("secure"),
+        "plain http must not set Secure: {cookie}"
+    );
 
-    let me: Value = c.get(app.url("/api/v1/session")).send().await.unwrap().json().await.unwrap();
+    let me: Value = c
+        .get(app.url("/api/v1/session"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(me["username"], "admin");
     assert_eq!(me["role"], "admin");
 }
@@ -35,7 +45,10 @@ async fn a_wrong_password_and_an_unknown_user_get_the_same_401(pool: PgPool) {
     let unknown = app.login(&client(), "nobody", "not the password").await;
     assert_eq!(unknown.status(), StatusCode::UNAUTHORIZED);
     let unknown_body: Value = unknown.json().await.unwrap();
-    assert_eq!(wrong_body, unknown_body, "the answers must not reveal which accounts exist");
+    assert_eq!(
+        wrong_body, unknown_body,
+        "the answers must not reveal which accounts exist"
+    );
     assert_eq!(wrong_body["error"]["code"], "unauthenticated");
 }
 
@@ -55,7 +68,10 @@ async fn repeated_failures_lock_the_account_even_for_the_right_password(pool: Pg
 async fn one_address_guessing_many_accounts_is_throttled(pool: PgPool) {
     let app = spawn_app_with(
         pool,
-        &[("FLOTILLA_LOGIN_MAX_FAILURES", "100"), ("FLOTILLA_LOGIN_MAX_FAILURES_PER_IP", "4")],
+        &[
+            ("FLOTILLA_LOGIN_MAX_FAILURES", "100"),
+            ("FLOTILLA_LOGIN_MAX_FAILURES_PER_IP", "4"),
+        ],
     )
     .await;
     for i in 0..4 {
@@ -107,7 +123,14 @@ async fn logging_in_again_issues_a_new_session_id_and_retires_the_old(pool: PgPo
 async fn a_session_past_its_absolute_lifetime_is_ended(pool: PgPool) {
     let app = spawn_app_with(pool, &[("FLOTILLA_SESSION_ABSOLUTE_SECS", "1")]).await;
     let c = app.admin().await;
-    assert_eq!(c.get(app.url("/api/v1/session")).send().await.unwrap().status(), StatusCode::OK);
+    assert_eq!(
+        c.get(app.url("/api/v1/session"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::OK
+    );
     tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
     let res = c.get(app.url("/api/v1/session")).send().await.unwrap();
     assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
@@ -142,7 +165,11 @@ async fn a_state_change_from_a_foreign_origin_is_refused(pool: PgPool) {
     assert_eq!(res.status(), StatusCode::FORBIDDEN);
 
     let admin = app.admin().await;
-    for (origin, site) in [("http://evil.example", None), ("null", None), ("", Some("cross-site"))] {
+    for (origin, site) in [
+        ("http://evil.example", None),
+        ("null", None),
+        ("", Some("cross-site")),
+    ] {
         let mut req = admin
             .post(app.url("/api/v1/users"))
             .json(&json!({ "username": "mallory", "password": "a long enough password", "role": "admin" }));
@@ -153,7 +180,11 @@ async fn a_state_change_from_a_foreign_origin_is_refused(pool: PgPool) {
             req = req.header("sec-fetch-site", site);
         }
         let res = req.send().await.unwrap();
-        assert_eq!(res.status(), StatusCode::FORBIDDEN, "origin {origin:?} site {site:?}");
+        assert_eq!(
+            res.status(),
+            StatusCode::FORBIDDEN,
+            "origin {origin:?} site {site:?}"
+        );
         assert_eq!(error_code(res).await, "forbidden");
     }
     let mallory: i64 = sqlx::query_scalar("select count(*) from users where username = 'mallory'")
@@ -165,7 +196,9 @@ async fn a_state_change_from_a_foreign_origin_is_refused(pool: PgPool) {
     let same_origin = admin
         .post(app.url("/api/v1/users"))
         .header("origin", app.base.clone())
-        .json(&json!({ "username": "alice", "password": "a long enough password", "role": "member" }))
+        .json(
+            &json!({ "username": "alice", "password": "a long enough password", "role": "member" }),
+        )
         .send()
         .await
         .unwrap();
@@ -198,20 +231,42 @@ async fn malformed_login_bodies_get_a_clear_4xx(pool: PgPool) {
 async fn health_needs_no_session_but_the_api_does(pool: PgPool) {
     let app = spawn_app(pool).await;
     let c = client();
-    assert_eq!(c.get(app.url("/healthz")).send().await.unwrap().status(), StatusCode::OK);
-    let ready: Value = c.get(app.url("/readyz")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(
+        c.get(app.url("/healthz")).send().await.unwrap().status(),
+        StatusCode::OK
+    );
+    let ready: Value = c
+        .get(app.url("/readyz"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(ready["status"], "ready");
     let res = c.get(app.url("/api/v1/users")).send().await.unwrap();
     assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
     assert_eq!(error_code(res).await, "unauthenticated");
-    let res = c.get(app.url("/api/v1/no-such-thing")).send().await.unwrap();
-    assert_eq!(res.status(), StatusCode::UNAUTHORIZED, "unknown routes reveal nothing either");
+    let res = c
+        .get(app.url("/api/v1/no-such-thing"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        res.status(),
+        StatusCode::UNAUTHORIZED,
+        "unknown routes reveal nothing either"
+    );
 }
 
 #[sqlx::test(migrations = false)]
 async fn a_second_start_on_the_same_database_keeps_the_one_admin(pool: PgPool) {
     let _first = spawn_app(pool.clone()).await;
-    let _second = spawn_app_with(pool.clone(), &[("FLOTILLA_ADMIN_PASSWORD", "another password here")]).await;
+    let _second = spawn_app_with(
+        pool.clone(),
+        &[("FLOTILLA_ADMIN_PASSWORD", "another password here")],
+    )
+    .await;
     let admins: i64 = sqlx::query_scalar("select count(*) from users")
         .fetch_one(&pool)
         .await

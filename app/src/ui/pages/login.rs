@@ -8,7 +8,12 @@ use leptos_router::hooks::use_query_map;
 #[component]
 pub fn LoginPage() -> impl IntoView {
     let login = ServerAction::<Login>::new();
-    let next = move || use_query_map().read().get("next").unwrap_or_else(|| "/".into());
+    let next = move || {
+        use_query_map()
+            .read()
+            .get("next")
+            .unwrap_or_else(|| "/".into())
+    };
     let error = Signal::derive(move || login.value().get().and_then(Result::err));
     view! {
         <Title text="Log in" />

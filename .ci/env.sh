@@ -5,7 +5,7 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 # reuse compiled crates.
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/flotilla/target}"
 export SQLX_OFFLINE="${SQLX_OFFLINE:-true}"
-export PATH="$HOME/.cargo/bin:$PATH"
+export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
 SITE_ROOT="$CARGO_TARGET_DIR/site"
 FLOTILLA_BIN="$CARGO_TARGET_DIR/debug/flotilla"
 log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }

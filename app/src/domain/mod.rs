@@ -1,3 +1,10 @@
-//! Pure domain types: everything here compiles for both the server and the browser.
+//! Pure domain types and rules: everything here compiles for both the server and the browser,
+//! does no I/O, and is unit- and property-tested natively.
 
 pub mod account;
+pub mod agent;
+pub mod delegation;
+pub mod ids;
+pub mod plan;
+pub mod run;
+pub mod simulated;

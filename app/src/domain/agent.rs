@@ -1,0 +1,171 @@
+//! Agents: their lifecycle state machine and capabilities.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// `spawning → idle ⇄ working`, `idle|working → paused → idle`, any live state `→ error →
+/// idle`, and anything `→ terminated` (final).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AgentState {
+    Spawning,
+    Idle,
+    Working,
+    Paused,
+    Error,
+    Terminated,
+}
+
+impl AgentState {
+    pub const ALL: [AgentState; 6] = [
+        AgentState::Spawning,
+        AgentState::Idle,
+        AgentState::Working,
+        AgentState::Paused,
+        AgentState::Error,
+        AgentState::Terminated,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AgentState::Spawning => "spawning",
+            AgentState::Idle => "idle",
+            AgentState::Working => "working",
+            AgentState::Paused => "paused",
+            AgentState::Error => "error",
+            AgentState::Terminated => "terminated",
+        }
+    }
+
+    /// Whether `self → to` is a legal transition.
+    pub fn can_become(self, to: AgentState) -> bool {
+        use AgentState::*;
+        matches!(
+            (self, to),
+            (Spawning, Idle)
+                | (Idle, Working)
+                | (Working, Idle)
+                | (Idle | Working, Paused)
+                | (Paused, Idle)
+                | (Spawning | Idle | Working | Paused, Error)
+                | (Error, Idle)
+                | (Spawning | Idle | Working | Paused | Error, Terminated)
+        )
+    }
+
+    /// Checks a transition, naming both ends when it is refused.
+    pub fn transition(self, to: AgentState) -> Result<AgentState, IllegalTransition> {
+        if self.can_become(to) {
+            Ok(to)
+        } else {
+            Err(IllegalTransition { from: self.as_str(), to: to.as_str() })
+        }
+    }
+}
+
+impl fmt::Display for AgentState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for AgentState {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        AgentState::ALL
+            .into_iter()
+            .find(|a| a.as_str() == s)
+            .ok_or_else(|| format!("unknown agent state '{s}'"))
+    }
+}
+
+/// A refused state change.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("cannot go from {from} to {to}")]
+pub struct IllegalTransition {
+    pub from: &'static str,
+    pub to: &'static str,
+}
+
+/// The capabilities the planner assigns and agents advertise.
+pub const CAPABILITIES: [&str; 6] = [
+    "data_analysis",
+    "web_scraping",
+    "code_generation",
+    "file_processing",
+    "database_operations",
+    "api_integration",
+];
+
+/// The fleet created on first start (seed plan's capability table).
+pub const DEFAULT_FLEET: [(&str, [&str; 2]); 5] = [
+    ("agent-1", ["data_analysis", "code_generation"]),
+    ("agent-2", ["web_scraping", "api_integration"]),
+    ("agent-3", ["file_processing", "database_operations"]),
+    ("agent-4", ["code_generation", "api_integration"]),
+    ("agent-5", ["data_analysis", "database_operations"]),
+];
+
+/// Checks a capability list: known names, no duplicates, at least one.
+pub fn parse_capabilities(raw: &[String]) -> Result<Vec<String>, String> {
+    if raw.is_empty() {
+        return Err("an agent needs at least one capability".into());
+    }
+    let mut out: Vec<String> = Vec::with_capacity(raw.len());
+    for cap in raw {
+        let cap = cap.trim().to_lowercase();
+        if !CAPABILITIES.contains(&cap.as_str()) {
+            return Err(format!(
+                "unknown capability '{cap}' (known: {})",
+                CAPABILITIES.join(", ")
+            ));
+        }
+        if !out.contains(&cap) {
+            out.push(cap);
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use AgentState::*;
+
+    #[test]
+    fn only_the_documented_transitions_are_legal() {
+        let legal = [
+            (Spawning, Idle),
+            (Idle, Working),
+            (Working, Idle),
+            (Idle, Paused),
+            (Working, Paused),
+            (Paused, Idle),
+            (Idle, Error),
+            (Error, Idle),
+            (Working, Terminated),
+            (Paused, Terminated),
+        ];
+        for (from, to) in legal {
+            assert!(from.can_become(to), "{from} → {to}");
+        }
+        for to in AgentState::ALL {
+            assert!(!Terminated.can_become(to), "terminated is final ({to})");
+        }
+        assert!(!Paused.can_become(Working), "a paused agent takes no work");
+        assert!(!Spawning.can_become(Working));
+        assert_eq!(
+            Terminated.transition(Idle),
+            Err(IllegalTransition { from: "terminated", to: "idle" })
+        );
+    }
+
+    #[test]
+    fn capabilities_are_checked_and_deduplicated() {
+        let caps = parse_capabilities(&["Data_Analysis".into(), "data_analysis".into()]);
+        assert_eq!(caps, Ok(vec!["data_analysis".to_owned()]));
+        assert!(parse_capabilities(&[]).is_err());
+        let err = parse_capabilities(&["telepathy".into()]).unwrap_err();
+        assert!(err.contains("telepathy"));
+    }
+}

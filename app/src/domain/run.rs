@@ -1,0 +1,174 @@
+//! DAG runs — a task's plan is one kind, a workflow run the other — and their nodes.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// `pending → in_progress → completed | failed | cancelled`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunStatus {
+    Pending,
+    InProgress,
+    Completed,
+    Failed,
+    Cancelled,
+}
+
+/// `queued → assigned → running → completed | failed | blocked | cancelled`; a lost lease or a
+/// retry sends `assigned|running → queued`, and a retried `failed|blocked` node is `queued` again.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NodeStatus {
+    Queued,
+    Assigned,
+    Running,
+    Completed,
+    Failed,
+    Blocked,
+    Cancelled,
+}
+
+macro_rules! str_enum {
+    ($ty:ident { $($variant:ident => $s:literal),* $(,)? }) => {
+        impl $ty {
+            pub const ALL: &'static [$ty] = &[$($ty::$variant),*];
+
+            pub fn as_str(self) -> &'static str {
+                match self { $($ty::$variant => $s),* }
+            }
+        }
+
+        impl fmt::Display for $ty {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl std::str::FromStr for $ty {
+            type Err = String;
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                match s {
+                    $($s => Ok($ty::$variant),)*
+                    other => Err(format!("unknown {} '{other}'", stringify!($ty))),
+                }
+            }
+        }
+    };
+}
+
+str_enum!(RunStatus {
+    Pending => "pending",
+    InProgress => "in_progress",
+    Completed => "completed",
+    Failed => "failed",
+    Cancelled => "cancelled",
+});
+
+str_enum!(NodeStatus {
+    Queued => "queued",
+    Assigned => "assigned",
+    Running => "running",
+    Completed => "completed",
+    Failed => "failed",
+    Blocked => "blocked",
+    Cancelled => "cancelled",
+});
+
+impl RunStatus {
+    pub fn is_final(self) -> bool {
+        matches!(self, RunStatus::Completed | RunStatus::Failed | RunStatus::Cancelled)
+    }
+
+    pub fn can_become(self, to: RunStatus) -> bool {
+        use RunStatus::*;
+        matches!(
+            (self, to),
+            (Pending, InProgress | Failed | Cancelled)
+                | (InProgress, Completed | Failed | Cancelled)
+                // Retrying a failed subtask reopens its task.
+                | (Failed, InProgress)
+        )
+    }
+}
+
+impl NodeStatus {
+    pub fn is_final(self) -> bool {
+        matches!(
+            self,
+            NodeStatus::Completed | NodeStatus::Failed | NodeStatus::Blocked | NodeStatus::Cancelled
+        )
+    }
+
+    pub fn can_become(self, to: NodeStatus) -> bool {
+        use NodeStatus::*;
+        matches!(
+            (self, to),
+            (Queued, Assigned | Blocked | Cancelled)
+                | (Assigned, Running | Queued | Cancelled)
+                | (Running, Completed | Failed | Queued | Cancelled)
+                | (Failed | Blocked, Queued)
+                | (Queued | Assigned | Running, Failed)
+        )
+    }
+}
+
+/// How a failed attempt is retried: `max_attempts` in all, waiting `base_ms · 2^(n-1)` before
+/// attempt `n + 1`, capped at `max_backoff_ms`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RetryPolicy {
+    pub max_attempts: i32,
+    pub base_ms: i64,
+    pub max_backoff_ms: i64,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self { max_attempts: 3, base_ms: 500, max_backoff_ms: 30_000 }
+    }
+}
+
+impl RetryPolicy {
+    /// After attempt `attempt` (1-based) failed: wait this long before the next, or `None`
+    /// when attempts are used up.
+    pub fn backoff_after(&self, attempt: i32) -> Option<i64> {
+        if attempt >= self.max_attempts {
+            return None;
+        }
+        let exp = u32::try_from(attempt.saturating_sub(1)).unwrap_or(0).min(30);
+        Some(self.base_ms.saturating_mul(1_i64 << exp).min(self.max_backoff_ms))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses_round_trip_through_their_names() {
+        for s in NodeStatus::ALL {
+            assert_eq!(s.as_str().parse::<NodeStatus>(), Ok(*s));
+        }
+        for s in RunStatus::ALL {
+            assert_eq!(s.as_str().parse::<RunStatus>(), Ok(*s));
+        }
+    }
+
+    #[test]
+    fn a_completed_node_never_changes_again() {
+        for to in NodeStatus::ALL {
+            assert!(!NodeStatus::Completed.can_become(*to), "{to}");
+        }
+        assert!(!RunStatus::Completed.can_become(RunStatus::InProgress));
+        assert!(NodeStatus::Running.can_become(NodeStatus::Queued), "a lost lease re-queues");
+    }
+
+    #[test]
+    fn retries_back_off_exponentially_then_stop() {
+        let p = RetryPolicy::default();
+        assert_eq!(p.backoff_after(1), Some(500));
+        assert_eq!(p.backoff_after(2), Some(1000));
+        assert_eq!(p.backoff_after(3), None);
+        let long = RetryPolicy { max_attempts: 40, base_ms: 1000, max_backoff_ms: 30_000 };
+        assert_eq!(long.backoff_after(39), Some(30_000));
+    }
+}

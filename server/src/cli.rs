@@ -18,6 +18,9 @@ pub struct Cli {
 pub enum Command {
     /// Run the web app (the default). Without DATABASE_URL, starts a private Postgres.
     Serve,
+    /// Run only the engine (planner, delegation daemon, agent worker) against DATABASE_URL;
+    /// start as many as you like, on any machine that reaches the database.
+    Worker,
     /// Apply database migrations and exit.
     Migrate,
     /// Run only a private Postgres cluster in the foreground (for tests and development) and
@@ -43,6 +46,19 @@ pub async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
             app.announce();
             app.run_until_stopped(crate::startup::shutdown_signal())
                 .await
+        }
+        Command::Worker => {
+            let db = Database::connect(&config).await?;
+            crate::startup::migrate(&db.pool).await?;
+            let engine =
+                crate::engine::Engine::register(db.pool.clone(), config.engine.clone()).await?;
+            tracing::info!(worker = %engine.worker_id, "worker started");
+            let stop = tokio_util::sync::CancellationToken::new();
+            let handle = engine.spawn(stop.clone());
+            crate::startup::shutdown_signal().await;
+            stop.cancel();
+            let _ = handle.await;
+            db.close().await
         }
         Command::Migrate => {
             let db = Database::connect(&config).await?;

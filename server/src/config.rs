@@ -27,6 +27,9 @@ pub struct Config {
     pub session_idle_secs: i64,
     /// Database connections (`FLOTILLA_DB_POOL`, default 16).
     pub db_pool_size: u32,
+    /// Whether `serve` also runs the engine (`FLOTILLA_ENGINE=off` for a web-only process).
+    pub run_engine: bool,
+    pub engine: crate::engine::EngineConfig,
 }
 
 #[derive(Clone, Debug)]
@@ -67,6 +70,31 @@ impl Config {
             && !(url.starts_with("http://") || url.starts_with("https://"))
         {
             bail!("FLOTILLA_PUBLIC_URL must start with http:// or https://, got '{url}'");
+        }
+        let parse_f64 = |key: &str, default: f64| -> anyhow::Result<f64> {
+            get(key).map_or(Ok(default), |v| {
+                v.parse::<f64>()
+                    .ok()
+                    .filter(|x| x.is_finite() && *x > 0.0)
+                    .with_context(|| format!("{key} must be a positive number, got '{v}'"))
+            })
+        };
+        let engine_defaults = crate::engine::EngineConfig::default();
+        let engine = crate::engine::EngineConfig {
+            lease_secs: parse_f64("FLOTILLA_LEASE_SECS", engine_defaults.lease_secs)?,
+            heartbeat_secs: parse_f64("FLOTILLA_HEARTBEAT_SECS", engine_defaults.heartbeat_secs)?,
+            slots: usize::try_from(parse_num("FLOTILLA_WORKER_SLOTS", 64)?)
+                .ok()
+                .filter(|n| *n > 0)
+                .context("FLOTILLA_WORKER_SLOTS must be a positive whole number")?,
+            simulated_latency: std::time::Duration::from_millis(
+                u64::try_from(parse_num("FLOTILLA_SIM_LATENCY_MS", 400)?)
+                    .context("FLOTILLA_SIM_LATENCY_MS must not be negative")?,
+            ),
+            ..engine_defaults
+        };
+        if engine.heartbeat_secs >= engine.lease_secs {
+            bail!("FLOTILLA_HEARTBEAT_SECS must be shorter than FLOTILLA_LEASE_SECS");
         }
         let defaults = LoginPolicy::default();
         let session_idle_secs = parse_num("FLOTILLA_SESSION_IDLE_SECS", 30 * 60)?;
@@ -111,6 +139,9 @@ impl Config {
             session_idle_secs,
             db_pool_size: u32::try_from(parse_num("FLOTILLA_DB_POOL", 16)?)
                 .context("FLOTILLA_DB_POOL out of range")?,
+            run_engine: !get("FLOTILLA_ENGINE")
+                .is_some_and(|v| v == "off" || v == "0" || v == "false"),
+            engine,
         })
     }
 

@@ -4,6 +4,7 @@ pub mod bootstrap;
 pub mod cli;
 pub mod config;
 pub mod embedded_pg;
+pub mod engine;
 pub mod http;
 pub mod startup;
 pub mod telemetry;

@@ -3,6 +3,7 @@
 use crate::bootstrap::{AdminBootstrap, ensure_admin};
 use crate::config::Config;
 use crate::embedded_pg::{APP_DATABASE, EmbeddedPostgres, StartOptions};
+use crate::engine::Engine;
 use crate::http::{self, AppState};
 use anyhow::Context;
 use app::api::ssr::ServerContext;
@@ -12,6 +13,7 @@ use sqlx::postgres::PgPoolOptions;
 use std::net::SocketAddr;
 use std::time::Duration;
 use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
 use tower_sessions::ExpiredDeletion;
 use tower_sessions_sqlx_store::PostgresStore;
 
@@ -77,6 +79,7 @@ pub struct Application {
     db: Database,
     store: PostgresStore,
     bootstrap: AdminBootstrap,
+    engine: Option<Engine>,
 }
 
 impl Application {
@@ -84,6 +87,18 @@ impl Application {
     pub async fn build(config: Config, db: Database) -> anyhow::Result<Self> {
         migrate(&db.pool).await?;
         let bootstrap = ensure_admin(&db.pool, &config.bootstrap_admin).await?;
+        let fleet = app::db::agents::ensure_default_fleet(&db.pool).await?;
+        if fleet > 0 {
+            tracing::info!(
+                agents = fleet,
+                "created the default fleet (simulated provider)"
+            );
+        }
+        let engine = if config.run_engine {
+            Some(Engine::register(db.pool.clone(), config.engine.clone()).await?)
+        } else {
+            None
+        };
         let listener = TcpListener::bind(config.addr)
             .await
             .with_context(|| format!("binding {}", config.addr))?;
@@ -97,6 +112,7 @@ impl Application {
         };
         let router = http::router(state, store.clone(), listener.local_addr()?);
         Ok(Self {
+            engine,
             listener,
             router,
             db,
@@ -148,6 +164,8 @@ impl Application {
                 .clone()
                 .continuously_delete_expired(Duration::from_secs(60)),
         );
+        let stop_engine = CancellationToken::new();
+        let engine = self.engine.map(|e| e.spawn(stop_engine.clone()));
         let served = axum::serve(
             self.listener,
             self.router
@@ -157,6 +175,11 @@ impl Application {
         .await;
         sweeper.abort();
         tracing::info!("shutting down");
+        // The engine drains (or re-queues) in-flight work before the database goes away.
+        stop_engine.cancel();
+        if let Some(engine) = engine {
+            let _ = engine.await;
+        }
         self.db.close().await?;
         Ok(served?)
     }

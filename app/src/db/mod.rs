@@ -1,7 +1,12 @@
 //! Queries, one module per aggregate. Functions take `&mut PgConnection` or an executor so the
 //! caller decides the transaction.
 
+pub mod agents;
+pub mod events;
 pub mod login_attempts;
+pub mod queue;
+pub mod runs;
+pub mod tokens;
 pub mod users;
 
 pub use sqlx::PgPool;

@@ -58,7 +58,10 @@ impl AgentState {
         if self.can_become(to) {
             Ok(to)
         } else {
-            Err(IllegalTransition { from: self.as_str(), to: to.as_str() })
+            Err(IllegalTransition {
+                from: self.as_str(),
+                to: to.as_str(),
+            })
         }
     }
 }
@@ -156,7 +159,10 @@ mod tests {
         assert!(!Spawning.can_become(Working));
         assert_eq!(
             Terminated.transition(Idle),
-            Err(IllegalTransition { from: "terminated", to: "idle" })
+            Err(IllegalTransition {
+                from: "terminated",
+                to: "idle"
+            })
         );
     }
 
@@ -168,4 +174,26 @@ mod tests {
         let err = parse_capabilities(&["telepathy".into()]).unwrap_err();
         assert!(err.contains("telepathy"));
     }
+}
+
+/// An agent as every layer sees it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Agent {
+    pub id: super::ids::AgentId,
+    pub name: String,
+    pub capabilities: Vec<String>,
+    pub provider: String,
+    pub model: String,
+    pub system_prompt: String,
+    pub parent_id: Option<super::ids::AgentId>,
+    pub state: AgentState,
+    pub current_node: Option<super::ids::NodeId>,
+    pub tasks_completed: i64,
+    pub tasks_failed: i64,
+    pub tokens_used: i64,
+    pub busy_ms: i64,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub last_heartbeat: Option<time::OffsetDateTime>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: time::OffsetDateTime,
 }

@@ -36,7 +36,11 @@ impl IdleAgent {
 /// agent so generalists stay free for work only they can do. Each agent gets at most one node.
 pub fn assign(ready: &[ReadyNode], idle: &[IdleAgent]) -> Vec<(NodeId, AgentId)> {
     let mut order: Vec<&ReadyNode> = ready.iter().collect();
-    order.sort_by(|a, b| b.priority.cmp(&a.priority).then(a.ready_at_ms.cmp(&b.ready_at_ms)));
+    order.sort_by(|a, b| {
+        b.priority
+            .cmp(&a.priority)
+            .then(a.ready_at_ms.cmp(&b.ready_at_ms))
+    });
     let mut free: Vec<&IdleAgent> = idle.iter().collect();
     free.sort_by_key(|a| (a.capabilities.len(), a.id));
     let mut out = Vec::new();
@@ -44,10 +48,14 @@ pub fn assign(ready: &[ReadyNode], idle: &[IdleAgent]) -> Vec<(NodeId, AgentId)>
         if free.is_empty() {
             break;
         }
-        let reserved = node
-            .reserved_for
-            .and_then(|r| free.iter().position(|a| a.id == r && a.covers(&node.required_capabilities)));
-        let pick = reserved.or_else(|| free.iter().position(|a| a.covers(&node.required_capabilities)));
+        let reserved = node.reserved_for.and_then(|r| {
+            free.iter()
+                .position(|a| a.id == r && a.covers(&node.required_capabilities))
+        });
+        let pick = reserved.or_else(|| {
+            free.iter()
+                .position(|a| a.covers(&node.required_capabilities))
+        });
         if let Some(i) = pick {
             out.push((node.id, free.remove(i).id));
         }
@@ -72,14 +80,24 @@ mod tests {
     }
 
     fn agent(n: u128, caps: &[&str]) -> IdleAgent {
-        IdleAgent { id: AgentId(Uuid::from_u128(n)), capabilities: caps.iter().map(|c| c.to_string()).collect() }
+        IdleAgent {
+            id: AgentId(Uuid::from_u128(n)),
+            capabilities: caps.iter().map(|c| c.to_string()).collect(),
+        }
     }
 
     #[test]
     fn higher_priority_then_older_work_goes_first() {
-        let ready = [node(1, &["a"], 1, 10), node(2, &["a"], 5, 30), node(3, &["a"], 5, 20)];
+        let ready = [
+            node(1, &["a"], 1, 10),
+            node(2, &["a"], 5, 30),
+            node(3, &["a"], 5, 20),
+        ];
         let got = assign(&ready, &[agent(100, &["a"])]);
-        assert_eq!(got, vec![(NodeId(Uuid::from_u128(3)), AgentId(Uuid::from_u128(100)))]);
+        assert_eq!(
+            got,
+            vec![(NodeId(Uuid::from_u128(3)), AgentId(Uuid::from_u128(100)))]
+        );
     }
 
     #[test]
@@ -97,7 +115,11 @@ mod tests {
         let got = assign(std::slice::from_ref(&n), &[agent(100, &["a"])]);
         assert_eq!(got, vec![(n.id, AgentId(Uuid::from_u128(100)))]);
         let got = assign(&[n.clone()], &[agent(100, &["a"]), agent(999, &["a", "b"])]);
-        assert_eq!(got[0].1, AgentId(Uuid::from_u128(999)), "the owner gets it when idle");
+        assert_eq!(
+            got[0].1,
+            AgentId(Uuid::from_u128(999)),
+            "the owner gets it when idle"
+        );
     }
 
     proptest! {

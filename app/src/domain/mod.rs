@@ -4,6 +4,7 @@
 pub mod account;
 pub mod agent;
 pub mod delegation;
+pub mod event;
 pub mod ids;
 pub mod plan;
 pub mod run;

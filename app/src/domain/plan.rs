@@ -80,10 +80,15 @@ impl ValidatedPlan {
             if !(0..=10).contains(&s.priority) {
                 return Err(PlanError::Priority(s.key.clone()));
             }
-            if let Some(cap) =
-                s.required_capabilities.iter().find(|c| !known_capabilities.contains(&c.as_str()))
+            if let Some(cap) = s
+                .required_capabilities
+                .iter()
+                .find(|c| !known_capabilities.contains(&c.as_str()))
             {
-                return Err(PlanError::UnknownCapability { key: s.key.clone(), capability: cap.clone() });
+                return Err(PlanError::UnknownCapability {
+                    key: s.key.clone(),
+                    capability: cap.clone(),
+                });
             }
         }
         let mut graph: DiGraphMap<usize, ()> = DiGraphMap::with_capacity(n, n);
@@ -95,10 +100,12 @@ impl ValidatedPlan {
                 if dep == &s.key {
                     return Err(PlanError::SelfDependency(s.key.clone()));
                 }
-                let &d = index.get(dep.as_str()).ok_or_else(|| PlanError::UnknownDependency {
-                    from: s.key.clone(),
-                    missing: dep.clone(),
-                })?;
+                let &d = index
+                    .get(dep.as_str())
+                    .ok_or_else(|| PlanError::UnknownDependency {
+                        from: s.key.clone(),
+                        missing: dep.clone(),
+                    })?;
                 graph.add_edge(d, i, ());
             }
         }
@@ -106,7 +113,10 @@ impl ValidatedPlan {
             Ok(order) => order,
             Err(_) => return Err(PlanError::Cycle(cycle_path(&graph, &draft.subtasks))),
         };
-        Ok(Self { subtasks: draft.subtasks, order })
+        Ok(Self {
+            subtasks: draft.subtasks,
+            order,
+        })
     }
 
     /// Indices of the subtasks `i` depends on.
@@ -165,8 +175,13 @@ mod tests {
 
     #[test]
     fn a_diamond_is_ordered_dependencies_first() {
-        let plan = parse(vec![sub("d", &["b", "c"]), sub("b", &["a"]), sub("c", &["a"]), sub("a", &[])])
-            .unwrap();
+        let plan = parse(vec![
+            sub("d", &["b", "c"]),
+            sub("b", &["a"]),
+            sub("c", &["a"]),
+            sub("a", &[]),
+        ])
+        .unwrap();
         let pos = |k: &str| {
             let i = plan.subtasks.iter().position(|s| s.key == k).unwrap();
             plan.order.iter().position(|&o| o == i).unwrap()
@@ -177,8 +192,16 @@ mod tests {
 
     #[test]
     fn a_cycle_is_refused_with_its_path() {
-        let err = parse(vec![sub("a", &["c"]), sub("b", &["a"]), sub("c", &["b"]), sub("x", &[])]).unwrap_err();
-        let PlanError::Cycle(path) = &err else { panic!("{err}") };
+        let err = parse(vec![
+            sub("a", &["c"]),
+            sub("b", &["a"]),
+            sub("c", &["b"]),
+            sub("x", &[]),
+        ])
+        .unwrap_err();
+        let PlanError::Cycle(path) = &err else {
+            panic!("{err}")
+        };
         assert_eq!(path.len(), 4, "{path:?}");
         assert_eq!(path.first(), path.last());
         assert!(err.to_string().starts_with("dependencies form a cycle: "));
@@ -186,41 +209,58 @@ mod tests {
 
     #[test]
     fn self_unknown_and_duplicate_references_are_refused_by_name() {
-        assert_eq!(parse(vec![sub("a", &["a"])]), Err(PlanError::SelfDependency("a".into())));
+        assert_eq!(
+            parse(vec![sub("a", &["a"])]),
+            Err(PlanError::SelfDependency("a".into()))
+        );
         assert_eq!(
             parse(vec![sub("a", &["zz"])]),
-            Err(PlanError::UnknownDependency { from: "a".into(), missing: "zz".into() })
+            Err(PlanError::UnknownDependency {
+                from: "a".into(),
+                missing: "zz".into()
+            })
         );
-        assert_eq!(parse(vec![sub("a", &[]), sub("a", &[])]), Err(PlanError::DuplicateKey("a".into())));
+        assert_eq!(
+            parse(vec![sub("a", &[]), sub("a", &[])]),
+            Err(PlanError::DuplicateKey("a".into()))
+        );
         assert_eq!(parse(vec![]), Err(PlanError::Empty));
         let mut odd = sub("a", &[]);
         odd.required_capabilities = vec!["telepathy".into()];
-        assert!(matches!(parse(vec![odd]), Err(PlanError::UnknownCapability { .. })));
+        assert!(matches!(
+            parse(vec![odd]),
+            Err(PlanError::UnknownCapability { .. })
+        ));
     }
 
     /// Random DAGs: edges only go from lower to higher index, then keys are shuffled.
     fn random_dag() -> impl Strategy<Value = Vec<SubtaskDraft>> {
         (1usize..60).prop_flat_map(|n| {
-            proptest::collection::vec(proptest::collection::vec(any::<prop::sample::Index>(), 0..4), n)
-                .prop_map(move |deps| {
-                    (0..n)
-                        .map(|i| {
-                            let ds: Vec<String> = if i == 0 {
-                                vec![]
-                            } else {
-                                let mut d: Vec<String> =
-                                    deps[i].iter().map(|ix| format!("n{}", ix.index(i))).collect();
-                                d.sort();
-                                d.dedup();
-                                d
-                            };
-                            let mut s = sub(&format!("n{i}"), &[]);
-                            s.depends_on = ds;
-                            s
-                        })
-                        .rev()
-                        .collect()
-                })
+            proptest::collection::vec(
+                proptest::collection::vec(any::<prop::sample::Index>(), 0..4),
+                n,
+            )
+            .prop_map(move |deps| {
+                (0..n)
+                    .map(|i| {
+                        let ds: Vec<String> = if i == 0 {
+                            vec![]
+                        } else {
+                            let mut d: Vec<String> = deps[i]
+                                .iter()
+                                .map(|ix| format!("n{}", ix.index(i)))
+                                .collect();
+                            d.sort();
+                            d.dedup();
+                            d
+                        };
+                        let mut s = sub(&format!("n{i}"), &[]);
+                        s.depends_on = ds;
+                        s
+                    })
+                    .rev()
+                    .collect()
+            })
         })
     }
 

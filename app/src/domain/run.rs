@@ -76,7 +76,10 @@ str_enum!(NodeStatus {
 
 impl RunStatus {
     pub fn is_final(self) -> bool {
-        matches!(self, RunStatus::Completed | RunStatus::Failed | RunStatus::Cancelled)
+        matches!(
+            self,
+            RunStatus::Completed | RunStatus::Failed | RunStatus::Cancelled
+        )
     }
 
     pub fn can_become(self, to: RunStatus) -> bool {
@@ -95,7 +98,10 @@ impl NodeStatus {
     pub fn is_final(self) -> bool {
         matches!(
             self,
-            NodeStatus::Completed | NodeStatus::Failed | NodeStatus::Blocked | NodeStatus::Cancelled
+            NodeStatus::Completed
+                | NodeStatus::Failed
+                | NodeStatus::Blocked
+                | NodeStatus::Cancelled
         )
     }
 
@@ -107,7 +113,7 @@ impl NodeStatus {
                 | (Assigned, Running | Queued | Cancelled)
                 | (Running, Completed | Failed | Queued | Cancelled)
                 | (Failed | Blocked, Queued)
-                | (Queued | Assigned | Running, Failed)
+                | (Queued | Assigned, Failed)
         )
     }
 }
@@ -123,7 +129,11 @@ pub struct RetryPolicy {
 
 impl Default for RetryPolicy {
     fn default() -> Self {
-        Self { max_attempts: 3, base_ms: 500, max_backoff_ms: 30_000 }
+        Self {
+            max_attempts: 3,
+            base_ms: 500,
+            max_backoff_ms: 30_000,
+        }
     }
 }
 
@@ -134,8 +144,14 @@ impl RetryPolicy {
         if attempt >= self.max_attempts {
             return None;
         }
-        let exp = u32::try_from(attempt.saturating_sub(1)).unwrap_or(0).min(30);
-        Some(self.base_ms.saturating_mul(1_i64 << exp).min(self.max_backoff_ms))
+        let exp = u32::try_from(attempt.saturating_sub(1))
+            .unwrap_or(0)
+            .min(30);
+        Some(
+            self.base_ms
+                .saturating_mul(1_i64 << exp)
+                .min(self.max_backoff_ms),
+        )
     }
 }
 
@@ -159,7 +175,10 @@ mod tests {
             assert!(!NodeStatus::Completed.can_become(*to), "{to}");
         }
         assert!(!RunStatus::Completed.can_become(RunStatus::InProgress));
-        assert!(NodeStatus::Running.can_become(NodeStatus::Queued), "a lost lease re-queues");
+        assert!(
+            NodeStatus::Running.can_become(NodeStatus::Queued),
+            "a lost lease re-queues"
+        );
     }
 
     #[test]
@@ -168,7 +187,77 @@ mod tests {
         assert_eq!(p.backoff_after(1), Some(500));
         assert_eq!(p.backoff_after(2), Some(1000));
         assert_eq!(p.backoff_after(3), None);
-        let long = RetryPolicy { max_attempts: 40, base_ms: 1000, max_backoff_ms: 30_000 };
+        let long = RetryPolicy {
+            max_attempts: 40,
+            base_ms: 1000,
+            max_backoff_ms: 30_000,
+        };
         assert_eq!(long.backoff_after(39), Some(30_000));
+    }
+}
+
+/// A task in lists.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TaskSummary {
+    pub id: super::ids::RunId,
+    pub description: String,
+    pub priority: i16,
+    pub status: RunStatus,
+    pub subtasks_total: i64,
+    pub subtasks_completed: i64,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: time::OffsetDateTime,
+}
+
+/// A task with its subtasks, as the REST contract shows it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TaskDetail {
+    pub id: super::ids::RunId,
+    pub description: String,
+    pub priority: i16,
+    pub status: RunStatus,
+    pub planned_by: Option<String>,
+    pub plan_note: Option<String>,
+    pub result: Option<String>,
+    pub error: Option<String>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: time::OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub finished_at: Option<time::OffsetDateTime>,
+    pub subtasks: Vec<SubtaskView>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SubtaskView {
+    pub id: super::ids::NodeId,
+    pub key: String,
+    pub description: String,
+    pub required_capabilities: Vec<String>,
+    pub depends_on: Vec<super::ids::NodeId>,
+    pub priority: i16,
+    pub status: NodeStatus,
+    pub agent_id: Option<super::ids::AgentId>,
+    pub attempt: i32,
+    pub output: Option<String>,
+    pub error: Option<String>,
+}
+
+/// Description rules for a submitted task: 10..=5000 characters after trimming.
+pub fn parse_task_description(raw: &str) -> Result<String, String> {
+    let d = raw.trim();
+    let n = d.chars().count();
+    if !(10..=5000).contains(&n) {
+        return Err(format!(
+            "description must be 10 to 5000 characters (got {n})"
+        ));
+    }
+    Ok(d.to_owned())
+}
+
+pub fn parse_priority(raw: Option<i64>) -> Result<i16, String> {
+    match raw {
+        None => Ok(5),
+        Some(p) if (0..=10).contains(&p) => Ok(i16::try_from(p).unwrap_or(5)),
+        Some(p) => Err(format!("priority must be 0 to 10 (got {p})")),
     }
 }

@@ -11,12 +11,39 @@
 use super::plan::{PlanDraft, SubtaskDraft};
 
 const KEYWORDS: [(&str, &[&str]); 6] = [
-    ("web_scraping", &["scrape", "crawl", "website", "web page", "webpage", "download"]),
-    ("database_operations", &["database", "sql", "query", "table", "postgres"]),
-    ("api_integration", &["api", "endpoint", "webhook", "http", "integrat"]),
-    ("file_processing", &["file", "csv", "pdf", "document", "spreadsheet", "parse"]),
-    ("code_generation", &["code", "implement", "function", "script", "program", "refactor"]),
-    ("data_analysis", &["analy", "statistic", "chart", "report", "summar", "trend"]),
+    (
+        "web_scraping",
+        &[
+            "scrape", "crawl", "website", "web page", "webpage", "download",
+        ],
+    ),
+    (
+        "database_operations",
+        &["database", "sql", "query", "table", "postgres"],
+    ),
+    (
+        "api_integration",
+        &["api", "endpoint", "webhook", "http", "integrat"],
+    ),
+    (
+        "file_processing",
+        &["file", "csv", "pdf", "document", "spreadsheet", "parse"],
+    ),
+    (
+        "code_generation",
+        &[
+            "code",
+            "implement",
+            "function",
+            "script",
+            "program",
+            "refactor",
+        ],
+    ),
+    (
+        "data_analysis",
+        &["analy", "statistic", "chart", "report", "summar", "trend"],
+    ),
 ];
 
 /// The capability a piece of text asks for (first keyword match; `data_analysis` otherwise).
@@ -35,7 +62,8 @@ fn items(description: &str) -> Vec<String> {
         let l = l.trim_start();
         l.starts_with("- ")
             || l.starts_with("* ")
-            || l.split_once(". ").is_some_and(|(n, _)| !n.is_empty() && n.chars().all(|c| c.is_ascii_digit()))
+            || l.split_once(". ")
+                .is_some_and(|(n, _)| !n.is_empty() && n.chars().all(|c| c.is_ascii_digit()))
     };
     let raw: Vec<String> = if description.lines().filter(|l| is_bullet(l)).count() >= 2 {
         description
@@ -70,13 +98,19 @@ fn items(description: &str) -> Vec<String> {
 
 fn starts_dependent(item: &str) -> bool {
     let lower = item.to_lowercase();
-    ["then ", "after that", "afterwards", "finally", "next,"].iter().any(|p| lower.starts_with(p))
+    ["then ", "after that", "afterwards", "finally", "next,"]
+        .iter()
+        .any(|p| lower.starts_with(p))
 }
 
 /// The plan the simulated model proposes for a task.
 pub fn plan(description: &str, priority: i16) -> PlanDraft {
     let items = items(description);
-    let items = if items.is_empty() { vec![description.trim().to_owned()] } else { items };
+    let items = if items.is_empty() {
+        vec![description.trim().to_owned()]
+    } else {
+        items
+    };
     let mut subtasks: Vec<SubtaskDraft> = items
         .iter()
         .take(super::plan::MAX_NODES)
@@ -85,7 +119,11 @@ pub fn plan(description: &str, priority: i16) -> PlanDraft {
             key: format!("s{}", i + 1),
             description: text.clone(),
             required_capabilities: vec![capability_for(text).to_owned()],
-            depends_on: if i > 0 && starts_dependent(text) { vec![format!("s{i}")] } else { vec![] },
+            depends_on: if i > 0 && starts_dependent(text) {
+                vec![format!("s{i}")]
+            } else {
+                vec![]
+            },
             priority: priority.clamp(0, 10),
         })
         .collect();
@@ -105,18 +143,25 @@ pub fn execute(description: &str, context: &[String], attempt: i32) -> Result<St
         return Err(format!("simulated failure of \"{description}\""));
     }
     if description.contains("[flaky]") && attempt <= 1 {
-        return Err(format!("simulated transient failure of \"{description}\" (attempt {attempt})"));
+        return Err(format!(
+            "simulated transient failure of \"{description}\" (attempt {attempt})"
+        ));
     }
     let mut out = format!("[simulated] done: {description}");
     if !context.is_empty() {
-        out.push_str(&format!(" (using {} prerequisite result(s))", context.len()));
+        out.push_str(&format!(
+            " (using {} prerequisite result(s))",
+            context.len()
+        ));
     }
     Ok(out)
 }
 
 /// Token counts the simulated model reports: about one per word, deterministic.
 pub fn tokens(text: &str) -> i64 {
-    i64::try_from(text.split_whitespace().count()).unwrap_or(i64::MAX).max(1)
+    i64::try_from(text.split_whitespace().count())
+        .unwrap_or(i64::MAX)
+        .max(1)
 }
 
 #[cfg(test)]
@@ -127,30 +172,57 @@ mod tests {
 
     #[test]
     fn sentences_become_parallel_subtasks_and_then_makes_a_dependency() {
-        let p = plan("Scrape the pricing website. Query the sales database, then analyse the trends.", 3);
-        let keys: Vec<_> = p.subtasks.iter().map(|s| (s.key.as_str(), s.depends_on.clone())).collect();
+        let p = plan(
+            "Scrape the pricing website. Query the sales database, then analyse the trends.",
+            3,
+        );
+        let keys: Vec<_> = p
+            .subtasks
+            .iter()
+            .map(|s| (s.key.as_str(), s.depends_on.clone()))
+            .collect();
         assert_eq!(
             keys,
-            vec![("s1", vec![]), ("s2", vec![]), ("s3", vec!["s2".to_owned()])]
+            vec![
+                ("s1", vec![]),
+                ("s2", vec![]),
+                ("s3", vec!["s2".to_owned()])
+            ]
         );
-        let caps: Vec<_> = p.subtasks.iter().map(|s| s.required_capabilities[0].as_str()).collect();
-        assert_eq!(caps, ["web_scraping", "database_operations", "data_analysis"]);
+        let caps: Vec<_> = p
+            .subtasks
+            .iter()
+            .map(|s| s.required_capabilities[0].as_str())
+            .collect();
+        assert_eq!(
+            caps,
+            ["web_scraping", "database_operations", "data_analysis"]
+        );
         assert!(p.subtasks.iter().all(|s| s.priority == 3));
         assert!(ValidatedPlan::parse(p, &CAPABILITIES).is_ok());
     }
 
     #[test]
     fn list_items_become_subtasks() {
-        let p = plan("Do this:\n- parse the CSV file\n- then write a summary report\n- call the API", 0);
+        let p = plan(
+            "Do this:\n- parse the CSV file\n- then write a summary report\n- call the API",
+            0,
+        );
         assert_eq!(p.subtasks.len(), 3);
         assert_eq!(p.subtasks[1].depends_on, vec!["s1".to_owned()]);
-        assert_eq!(p.subtasks[0].required_capabilities, vec!["file_processing".to_owned()]);
+        assert_eq!(
+            p.subtasks[0].required_capabilities,
+            vec!["file_processing".to_owned()]
+        );
     }
 
     #[test]
     fn the_cycle_directive_yields_a_plan_the_rules_refuse() {
         let p = plan("Collect the numbers. Then chart them [cycle].", 0);
-        assert!(matches!(ValidatedPlan::parse(p, &CAPABILITIES), Err(PlanError::Cycle(_))));
+        assert!(matches!(
+            ValidatedPlan::parse(p, &CAPABILITIES),
+            Err(PlanError::Cycle(_))
+        ));
     }
 
     #[test]
@@ -159,6 +231,10 @@ mod tests {
         assert!(execute("do it [fail]", &[], 3).is_err());
         assert!(execute("do it [flaky]", &[], 1).is_err());
         assert!(execute("do it [flaky]", &[], 2).is_ok());
-        assert!(execute("y", &["a".into()], 1).unwrap().contains("1 prerequisite"));
+        assert!(
+            execute("y", &["a".into()], 1)
+                .unwrap()
+                .contains("1 prerequisite")
+        );
     }
 }

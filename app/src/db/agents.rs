@@ -1,0 +1,233 @@
+//! The `agents` table: the fleet and its lifecycle.
+
+use super::events::{self, NewEvent};
+use crate::domain::agent::{Agent, AgentState, DEFAULT_FLEET, IllegalTransition};
+use crate::domain::event::Severity;
+use crate::domain::ids::AgentId;
+use sqlx::postgres::PgDatabaseError;
+use sqlx::{PgConnection, PgExecutor, PgPool};
+use uuid::Uuid;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AgentDbError {
+    #[error("an agent named '{0}' already exists")]
+    NameTaken(String),
+    #[error("no such agent")]
+    NotFound,
+    #[error("no such parent agent")]
+    ParentNotFound,
+    #[error(transparent)]
+    Illegal(#[from] IllegalTransition),
+    #[error(transparent)]
+    Db(#[from] sqlx::Error),
+}
+
+/// A validated request for a new agent.
+#[derive(Debug, Clone)]
+pub struct NewAgent {
+    pub name: String,
+    pub capabilities: Vec<String>,
+    pub provider: String,
+    pub model: String,
+    pub system_prompt: String,
+    pub parent_id: Option<AgentId>,
+}
+
+struct Row {
+    id: Uuid,
+    name: String,
+    capabilities: Vec<String>,
+    provider: String,
+    model: String,
+    system_prompt: String,
+    parent_id: Option<Uuid>,
+    state: String,
+    current_node: Option<Uuid>,
+    tasks_completed: i64,
+    tasks_failed: i64,
+    tokens_used: i64,
+    busy_ms: i64,
+    last_heartbeat: Option<time::OffsetDateTime>,
+    created_at: time::OffsetDateTime,
+}
+
+impl From<Row> for Agent {
+    fn from(r: Row) -> Self {
+        Agent {
+            id: AgentId(r.id),
+            name: r.name,
+            capabilities: r.capabilities,
+            provider: r.provider,
+            model: r.model,
+            system_prompt: r.system_prompt,
+            parent_id: r.parent_id.map(AgentId),
+            // The check constraint admits only known states.
+            state: r.state.parse().unwrap_or(AgentState::Error),
+            current_node: r.current_node.map(crate::domain::ids::NodeId),
+            tasks_completed: r.tasks_completed,
+            tasks_failed: r.tasks_failed,
+            tokens_used: r.tokens_used,
+            busy_ms: r.busy_ms,
+            last_heartbeat: r.last_heartbeat,
+            created_at: r.created_at,
+        }
+    }
+}
+
+/// Spawns an agent (straight to idle: a simulated or remote model needs no warm-up) and records
+/// the event.
+pub async fn insert(conn: &mut PgConnection, new: &NewAgent) -> Result<Agent, AgentDbError> {
+    let row = sqlx::query_as!(
+        Row,
+        r#"insert into agents (id, name, capabilities, provider, model, system_prompt, parent_id,
+                               state, last_heartbeat)
+           values ($1, $2, $3, $4, $5, $6, $7, 'idle', now())
+           returning id, name, capabilities, provider, model, system_prompt, parent_id, state,
+                     current_node, tasks_completed, tasks_failed, tokens_used, busy_ms,
+                     last_heartbeat, created_at"#,
+        Uuid::new_v4(),
+        new.name,
+        &new.capabilities,
+        new.provider,
+        new.model,
+        new.system_prompt,
+        new.parent_id.map(|p| p.0)
+    )
+    .fetch_one(&mut *conn)
+    .await
+    .map_err(|e| match constraint(&e) {
+        Some("agents_name_key") => AgentDbError::NameTaken(new.name.clone()),
+        Some("agents_parent_id_fkey") => AgentDbError::ParentNotFound,
+        _ => AgentDbError::Db(e),
+    })?;
+    let agent = Agent::from(row);
+    events::append(
+        conn,
+        NewEvent::new("agent.spawned", format!("agent/{}", agent.id))
+            .agent(agent.id)
+            .data(serde_json::json!({ "name": agent.name, "capabilities": agent.capabilities })),
+    )
+    .await?;
+    Ok(agent)
+}
+
+fn constraint(e: &sqlx::Error) -> Option<&str> {
+    match e {
+        sqlx::Error::Database(d) => d.try_downcast_ref::<PgDatabaseError>()?.constraint(),
+        _ => None,
+    }
+}
+
+pub async fn list(db: impl PgExecutor<'_>) -> Result<Vec<Agent>, sqlx::Error> {
+    Ok(sqlx::query_as!(
+        Row,
+        r#"select id, name, capabilities, provider, model, system_prompt, parent_id, state,
+                  current_node, tasks_completed, tasks_failed, tokens_used, busy_ms,
+                  last_heartbeat, created_at
+           from agents order by name"#
+    )
+    .fetch_all(db)
+    .await?
+    .into_iter()
+    .map(Agent::from)
+    .collect())
+}
+
+pub async fn get(db: impl PgExecutor<'_>, id: AgentId) -> Result<Option<Agent>, sqlx::Error> {
+    Ok(sqlx::query_as!(
+        Row,
+        r#"select id, name, capabilities, provider, model, system_prompt, parent_id, state,
+                  current_node, tasks_completed, tasks_failed, tokens_used, busy_ms,
+                  last_heartbeat, created_at
+           from agents where id = $1"#,
+        id.0
+    )
+    .fetch_optional(db)
+    .await?
+    .map(Agent::from))
+}
+
+/// A user's lifecycle command: pause, resume or terminate. Pausing a working agent lets it
+/// finish its current step (the daemon just stops giving it work); terminating cancels its
+/// in-flight node, which is re-queued for another agent and whose late completion is refused.
+pub async fn command(
+    conn: &mut PgConnection,
+    id: AgentId,
+    to: AgentState,
+) -> Result<Agent, AgentDbError> {
+    let current = sqlx::query!(
+        "select state, current_node from agents where id = $1 for update",
+        id.0
+    )
+    .fetch_optional(&mut *conn)
+    .await?
+    .ok_or(AgentDbError::NotFound)?;
+    let from: AgentState = current.state.parse().unwrap_or(AgentState::Error);
+    from.transition(to)?;
+    if to == AgentState::Terminated
+        && let Some(node) = current.current_node
+    {
+        super::queue::release_node(conn, crate::domain::ids::NodeId(node), "agent terminated")
+            .await?;
+    }
+    // A paused agent keeps its current node (it finishes the step); others drop it.
+    sqlx::query!(
+        r#"update agents set state = $2, updated_at = now(),
+               current_node = case when $2 = 'terminated' then null else current_node end
+           where id = $1"#,
+        id.0,
+        to.as_str()
+    )
+    .execute(&mut *conn)
+    .await?;
+    let kind = match to {
+        AgentState::Paused => "agent.paused",
+        AgentState::Idle => "agent.resumed",
+        AgentState::Terminated => "agent.terminated",
+        _ => "agent.state_changed",
+    };
+    events::append(
+        conn,
+        NewEvent::new(kind, format!("agent/{id}"))
+            .agent(id)
+            .severity(if to == AgentState::Terminated {
+                Severity::Warning
+            } else {
+                Severity::Info
+            })
+            .data(serde_json::json!({ "from": from.as_str(), "to": to.as_str() })),
+    )
+    .await?;
+    if to == AgentState::Idle {
+        events::wake(&mut *conn).await?;
+    }
+    get(&mut *conn, id).await?.ok_or(AgentDbError::NotFound)
+}
+
+/// Creates the default fleet when there are no agents at all (first start). Concurrent first
+/// starts are serialised by an advisory lock.
+pub async fn ensure_default_fleet(pool: &PgPool) -> Result<usize, AgentDbError> {
+    let mut tx = pool.begin().await?;
+    sqlx::query!("select pg_advisory_xact_lock(hashtext('flotilla.default_fleet'))")
+        .execute(&mut *tx)
+        .await?;
+    let count = sqlx::query_scalar!(r#"select count(*) as "n!" from agents"#)
+        .fetch_one(&mut *tx)
+        .await?;
+    if count > 0 {
+        return Ok(0);
+    }
+    for (name, caps) in DEFAULT_FLEET {
+        let new = NewAgent {
+            name: name.to_owned(),
+            capabilities: caps.iter().map(|c| (*c).to_owned()).collect(),
+            provider: "simulated".into(),
+            model: "simulated".into(),
+            system_prompt: String::new(),
+            parent_id: None,
+        };
+        insert(&mut tx, &new).await?;
+    }
+    tx.commit().await?;
+    Ok(DEFAULT_FLEET.len())
+}

@@ -1,0 +1,130 @@
+//! The `events` table: appended in the same transaction as the change it records.
+
+use crate::domain::event::{Event, Severity};
+use crate::domain::ids::{AgentId, NodeId, RunId};
+use sqlx::{PgConnection, PgExecutor};
+
+/// The channel engine processes LISTEN on. Payloads are empty: a notification only says
+/// "look again", the rows say what changed.
+pub const WAKE_CHANNEL: &str = "flotilla_work";
+
+/// An event about to be recorded.
+#[derive(Debug, Clone)]
+pub struct NewEvent {
+    pub kind: &'static str,
+    pub severity: Severity,
+    pub subject: String,
+    pub agent_id: Option<AgentId>,
+    pub run_id: Option<RunId>,
+    pub node_id: Option<NodeId>,
+    pub data: serde_json::Value,
+}
+
+impl NewEvent {
+    pub fn new(kind: &'static str, subject: String) -> Self {
+        Self {
+            kind,
+            severity: Severity::Info,
+            subject,
+            agent_id: None,
+            run_id: None,
+            node_id: None,
+            data: serde_json::Value::Object(Default::default()),
+        }
+    }
+    pub fn severity(mut self, s: Severity) -> Self {
+        self.severity = s;
+        self
+    }
+    pub fn agent(mut self, id: AgentId) -> Self {
+        self.agent_id = Some(id);
+        self
+    }
+    pub fn run(mut self, id: RunId) -> Self {
+        self.run_id = Some(id);
+        self
+    }
+    pub fn node(mut self, id: NodeId) -> Self {
+        self.node_id = Some(id);
+        self
+    }
+    pub fn data(mut self, data: serde_json::Value) -> Self {
+        self.data = data;
+        self
+    }
+}
+
+pub async fn append(conn: &mut PgConnection, e: NewEvent) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar!(
+        r#"insert into events (type, severity, subject, agent_id, run_id, node_id, data)
+           values ($1, $2, $3, $4, $5, $6, $7) returning seq"#,
+        e.kind,
+        e.severity.as_str(),
+        e.subject,
+        e.agent_id.map(|a| a.0),
+        e.run_id.map(|r| r.0),
+        e.node_id.map(|n| n.0),
+        e.data
+    )
+    .fetch_one(conn)
+    .await
+}
+
+/// Tells every listening engine process to look for work now. Postgres delivers it at commit
+/// and folds identical notifications of one transaction into one.
+pub async fn wake(db: impl PgExecutor<'_>) -> Result<(), sqlx::Error> {
+    sqlx::query!("select pg_notify($1, '')", WAKE_CHANNEL)
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
+/// Which events to list.
+#[derive(Debug, Clone, Default)]
+pub struct EventFilter {
+    pub after: i64,
+    pub kind: Option<String>,
+    pub agent_id: Option<AgentId>,
+    pub run_id: Option<RunId>,
+    pub min_severity: Option<Severity>,
+    pub limit: i64,
+}
+
+pub async fn list(db: impl PgExecutor<'_>, f: &EventFilter) -> Result<Vec<Event>, sqlx::Error> {
+    let severities: Vec<String> = match f.min_severity {
+        None => Vec::new(),
+        Some(min) => ["debug", "info", "warning", "error", "critical"]
+            .into_iter()
+            .filter(|s| s.parse::<Severity>().is_ok_and(|v| v >= min))
+            .map(str::to_owned)
+            .collect(),
+    };
+    let rows = sqlx::query!(
+        r#"select seq, type as kind, at, severity, subject, data from events
+           where seq > $1
+             and ($2::text is null or type = $2 or type like $2 || '.%')
+             and ($3::uuid is null or agent_id = $3)
+             and ($4::uuid is null or run_id = $4)
+             and (cardinality($5::text[]) = 0 or severity = any($5))
+           order by seq limit $6"#,
+        f.after,
+        f.kind,
+        f.agent_id.map(|a| a.0),
+        f.run_id.map(|r| r.0),
+        &severities,
+        f.limit
+    )
+    .fetch_all(db)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| Event {
+            seq: r.seq,
+            kind: r.kind,
+            at: r.at,
+            severity: r.severity.parse().unwrap_or(Severity::Info),
+            subject: r.subject,
+            data: r.data,
+        })
+        .collect())
+}

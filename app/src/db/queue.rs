@@ -1,0 +1,568 @@
+//! The work queue over `nodes`: assignment (the daemon), claims (workers), completion and
+//! failure (fenced by attempt and lease token), and rescue of expired leases. All lease time is
+//! the database's `now()`, so clocks of engine machines never matter.
+
+use super::events::{self, NewEvent};
+use crate::domain::delegation::{self, IdleAgent, ReadyNode};
+use crate::domain::event::Severity;
+use crate::domain::ids::{AgentId, NodeId, RunId, WorkerId};
+use crate::domain::run::RetryPolicy;
+use serde_json::json;
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+/// A node handed to this worker to execute, with what it needs.
+#[derive(Debug, Clone)]
+pub struct ClaimedNode {
+    pub id: NodeId,
+    pub run_id: RunId,
+    pub key: String,
+    pub description: String,
+    pub agent_id: AgentId,
+    pub attempt: i32,
+    pub lease_token: Uuid,
+    pub provider: String,
+    pub model: String,
+    pub system_prompt: String,
+    /// Outputs of the node's prerequisites, in plan order.
+    pub context: Vec<String>,
+}
+
+/// Why a completion or failure report was not applied.
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    #[error("stale attempt: the node was re-queued, cancelled or claimed again")]
+    Stale,
+    #[error(transparent)]
+    Db(#[from] sqlx::Error),
+}
+
+/// The daemon's pass: pairs ready nodes with idle capable agents (the pure policy decides) and
+/// records the assignments. Returns how many were made.
+pub async fn assign_ready(
+    conn: &mut PgConnection,
+    batch: i64,
+    lease_secs: f64,
+) -> Result<usize, sqlx::Error> {
+    let agents = sqlx::query!(
+        r#"select id, capabilities from agents
+           where state = 'idle' and current_node is null
+           for update skip locked"#
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    if agents.is_empty() {
+        return Ok(0);
+    }
+    let ready = sqlx::query!(
+        r#"select id, required_capabilities, priority, reserved_for,
+                  (extract(epoch from coalesce(ready_at, now())) * 1000)::bigint as "ready_ms!"
+           from nodes
+           where status = 'queued' and pending_deps = 0 and not_before <= now()
+           order by priority desc, ready_at
+           limit $1
+           for update skip locked"#,
+        batch
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    if ready.is_empty() {
+        return Ok(0);
+    }
+    let idle: Vec<IdleAgent> = agents
+        .into_iter()
+        .map(|a| IdleAgent {
+            id: AgentId(a.id),
+            capabilities: a.capabilities,
+        })
+        .collect();
+    let ready: Vec<ReadyNode> = ready
+        .into_iter()
+        .map(|n| ReadyNode {
+            id: NodeId(n.id),
+            required_capabilities: n.required_capabilities,
+            priority: n.priority,
+            ready_at_ms: n.ready_ms,
+            reserved_for: n.reserved_for.map(AgentId),
+        })
+        .collect();
+    let pairs = delegation::assign(&ready, &idle);
+    if pairs.is_empty() {
+        return Ok(0);
+    }
+    let node_ids: Vec<Uuid> = pairs.iter().map(|p| p.0.0).collect();
+    let agent_ids: Vec<Uuid> = pairs.iter().map(|p| p.1.0).collect();
+    let assigned = sqlx::query!(
+        r#"update nodes n
+           set status = 'assigned', agent_id = a.agent, attempt = n.attempt + 1,
+               lease_token = gen_random_uuid(),
+               lease_expires_at = now() + make_interval(secs => $3)
+           from unnest($1::uuid[], $2::uuid[]) as a(node, agent)
+           where n.id = a.node
+           returning n.id, n.run_id, n.attempt, a.agent as "agent!""#,
+        &node_ids,
+        &agent_ids,
+        lease_secs
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    sqlx::query!(
+        r#"update agents g set state = 'working', current_node = a.node, updated_at = now()
+           from unnest($1::uuid[], $2::uuid[]) as a(node, agent)
+           where g.id = a.agent"#,
+        &node_ids,
+        &agent_ids
+    )
+    .execute(&mut *conn)
+    .await?;
+    let attempts: Vec<i32> = assigned.iter().map(|r| r.attempt).collect();
+    let a_nodes: Vec<Uuid> = assigned.iter().map(|r| r.id).collect();
+    let a_agents: Vec<Uuid> = assigned.iter().map(|r| r.agent).collect();
+    let a_runs: Vec<Uuid> = assigned.iter().map(|r| r.run_id).collect();
+    sqlx::query!(
+        r#"insert into attempts (node_id, attempt, agent_id)
+           select * from unnest($1::uuid[], $2::int[], $3::uuid[])"#,
+        &a_nodes,
+        &attempts,
+        &a_agents
+    )
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query!(
+        r#"insert into events (type, severity, subject, agent_id, run_id, node_id, data)
+           select 'subtask.assigned', 'info', 'subtask/' || node, agent, run, node,
+                  jsonb_build_object('agent_id', agent, 'attempt', attempt)
+           from unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::int[]) as t(node, agent, run, attempt)"#,
+        &a_nodes,
+        &a_agents,
+        &a_runs,
+        &attempts
+    )
+    .execute(&mut *conn)
+    .await?;
+    events::wake(&mut *conn).await?;
+    Ok(assigned.len())
+}
+
+/// A worker takes up to `limit` assigned nodes in one statement and starts them.
+pub async fn claim_assigned(
+    conn: &mut PgConnection,
+    worker: WorkerId,
+    limit: i64,
+    lease_secs: f64,
+) -> Result<Vec<ClaimedNode>, sqlx::Error> {
+    let rows = sqlx::query!(
+        r#"with picked as (
+               select id from nodes where status = 'assigned'
+               order by priority desc, ready_at
+               limit $2 for update skip locked)
+           update nodes n
+           set status = 'running', worker_id = $1, started_at = now(),
+               lease_expires_at = now() + make_interval(secs => $3)
+           from picked where n.id = picked.id
+           returning n.id, n.run_id, n.key, n.description, n.agent_id as "agent_id!", n.attempt,
+                     n.lease_token as "lease_token!""#,
+        worker.0,
+        limit,
+        lease_secs
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut claimed = Vec::with_capacity(rows.len());
+    for r in rows {
+        let agent = sqlx::query!(
+            "select provider, model, system_prompt from agents where id = $1",
+            r.agent_id
+        )
+        .fetch_one(&mut *conn)
+        .await?;
+        let context = sqlx::query_scalar!(
+            r#"select coalesce(p.output, '') as "output!" from node_deps d
+               join nodes p on p.id = d.depends_on
+               where d.node_id = $1 order by p.position"#,
+            r.id
+        )
+        .fetch_all(&mut *conn)
+        .await?;
+        sqlx::query!(
+            "update attempts set worker_id = $3 where node_id = $1 and attempt = $2",
+            r.id,
+            r.attempt,
+            worker.0
+        )
+        .execute(&mut *conn)
+        .await?;
+        events::append(
+            conn,
+            NewEvent::new("subtask.started", format!("subtask/{}", r.id))
+                .node(NodeId(r.id))
+                .run(RunId(r.run_id))
+                .agent(AgentId(r.agent_id))
+                .data(json!({ "attempt": r.attempt, "worker_id": worker.0 })),
+        )
+        .await?;
+        claimed.push(ClaimedNode {
+            id: NodeId(r.id),
+            run_id: RunId(r.run_id),
+            key: r.key,
+            description: r.description,
+            agent_id: AgentId(r.agent_id),
+            attempt: r.attempt,
+            lease_token: r.lease_token,
+            provider: agent.provider,
+            model: agent.model,
+            system_prompt: agent.system_prompt,
+            context,
+        });
+    }
+    Ok(claimed)
+}
+
+/// Frees the agent of `node` after an attempt: back to idle unless paused meanwhile (a paused
+/// agent stays paused), with its counters updated.
+async fn free_agent(
+    conn: &mut PgConnection,
+    agent: Uuid,
+    node: Uuid,
+    completed: bool,
+    tokens: i64,
+    busy_ms: i64,
+) -> Result<(), sqlx::Error> {
+    let changed = sqlx::query_scalar!(
+        r#"update agents set
+               state = case when state = 'working' then 'idle' else state end,
+               current_node = null,
+               tasks_completed = tasks_completed + $3::int,
+               tasks_failed = tasks_failed + (1 - $3::int),
+               tokens_used = tokens_used + $4,
+               busy_ms = busy_ms + $5,
+               last_heartbeat = now(), updated_at = now()
+           where id = $1 and current_node = $2
+           returning state"#,
+        agent,
+        node,
+        i32::from(completed),
+        tokens,
+        busy_ms
+    )
+    .fetch_optional(&mut *conn)
+    .await?;
+    if changed.as_deref() == Some("idle") {
+        events::append(
+            conn,
+            NewEvent::new("agent.idle", format!("agent/{agent}")).agent(AgentId(agent)),
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+/// Records a successful attempt, releases dependents, and completes the run when it was the
+/// last node. Refused if the attempt is no longer the current claim.
+pub async fn complete(
+    conn: &mut PgConnection,
+    node: &ClaimedNode,
+    output: &str,
+    tokens: i64,
+    busy_ms: i64,
+) -> Result<(), ReportError> {
+    let done = sqlx::query!(
+        r#"update nodes set status = 'completed', output = $4, tokens = tokens + $5,
+               error = null, finished_at = now(), lease_token = null, lease_expires_at = null
+           where id = $1 and attempt = $2 and lease_token = $3 and status = 'running'
+           returning run_id"#,
+        node.id.0,
+        node.attempt,
+        node.lease_token,
+        output,
+        tokens
+    )
+    .fetch_optional(&mut *conn)
+    .await?
+    .ok_or(ReportError::Stale)?;
+    sqlx::query!(
+        "update attempts set outcome = 'completed', finished_at = now() where node_id = $1 and attempt = $2",
+        node.id.0,
+        node.attempt
+    )
+    .execute(&mut *conn)
+    .await?;
+    let released = sqlx::query_scalar!(
+        r#"update nodes set pending_deps = pending_deps - 1,
+               ready_at = case when pending_deps = 1 then now() else ready_at end
+           where id in (select node_id from node_deps where depends_on = $1)
+             and status = 'queued'
+           returning id"#,
+        node.id.0
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    events::append(
+        conn,
+        NewEvent::new("subtask.completed", format!("subtask/{}", node.id))
+            .node(node.id)
+            .run(node.run_id)
+            .agent(node.agent_id)
+            .data(json!({ "attempt": node.attempt, "tokens": tokens, "released": released.len() })),
+    )
+    .await?;
+    free_agent(conn, node.agent_id.0, node.id.0, true, tokens, busy_ms).await?;
+    super::runs::finish_if_done(conn, RunId(done.run_id)).await?;
+    events::wake(&mut *conn).await?;
+    Ok(())
+}
+
+/// Records a failed attempt: re-queued after a backoff while the policy allows, otherwise the
+/// node fails, everything downstream is blocked, and the run fails.
+pub async fn fail(
+    conn: &mut PgConnection,
+    node: &ClaimedNode,
+    error: &str,
+    policy: &RetryPolicy,
+    busy_ms: i64,
+) -> Result<(), ReportError> {
+    let failures = sqlx::query_scalar!(
+        r#"update nodes set failures = failures + 1, error = $4
+           where id = $1 and attempt = $2 and lease_token = $3 and status = 'running'
+           returning failures"#,
+        node.id.0,
+        node.attempt,
+        node.lease_token,
+        error
+    )
+    .fetch_optional(&mut *conn)
+    .await?
+    .ok_or(ReportError::Stale)?;
+    sqlx::query!(
+        "update attempts set outcome = 'failed', error = $3, finished_at = now() where node_id = $1 and attempt = $2",
+        node.id.0,
+        node.attempt,
+        error
+    )
+    .execute(&mut *conn)
+    .await?;
+    free_agent(conn, node.agent_id.0, node.id.0, false, 0, busy_ms).await?;
+    let subject = format!("subtask/{}", node.id);
+    match policy.backoff_after(failures) {
+        Some(ms) => {
+            sqlx::query!(
+                r#"update nodes set status = 'queued', agent_id = null, lease_token = null,
+                       lease_expires_at = null, worker_id = null, ready_at = now(),
+                       not_before = now() + make_interval(secs => $2::bigint::float8 / 1000)
+                   where id = $1"#,
+                node.id.0,
+                ms
+            )
+            .execute(&mut *conn)
+            .await?;
+            events::append(
+                conn,
+                NewEvent::new("subtask.retrying", subject)
+                    .severity(Severity::Warning)
+                    .node(node.id)
+                    .run(node.run_id)
+                    .agent(node.agent_id)
+                    .data(json!({ "attempt": node.attempt, "error": error, "backoff_ms": ms })),
+            )
+            .await?;
+        }
+        None => {
+            sqlx::query!(
+                r#"update nodes set status = 'failed', finished_at = now(), lease_token = null,
+                       lease_expires_at = null
+                   where id = $1"#,
+                node.id.0
+            )
+            .execute(&mut *conn)
+            .await?;
+            events::append(
+                conn,
+                NewEvent::new("subtask.failed", subject)
+                    .severity(Severity::Error)
+                    .node(node.id)
+                    .run(node.run_id)
+                    .agent(node.agent_id)
+                    .data(json!({ "attempt": node.attempt, "error": error })),
+            )
+            .await?;
+            let blocked = block_downstream(conn, node.id).await?;
+            super::runs::fail_run(
+                conn,
+                node.run_id,
+                &format!("subtask {} failed: {error}", node.key),
+                blocked,
+            )
+            .await?;
+        }
+    }
+    events::wake(&mut *conn).await?;
+    Ok(())
+}
+
+/// Marks every not-yet-final node downstream of `node` as blocked; returns how many.
+async fn block_downstream(conn: &mut PgConnection, node: NodeId) -> Result<i64, sqlx::Error> {
+    let blocked = sqlx::query_scalar!(
+        r#"with recursive down(id) as (
+               select node_id from node_deps where depends_on = $1
+               union
+               select d.node_id from node_deps d join down on d.depends_on = down.id)
+           update nodes set status = 'blocked'
+           where id in (select id from down) and status = 'queued'
+           returning id"#,
+        node.0
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    for id in &blocked {
+        events::append(
+            conn,
+            NewEvent::new("subtask.blocked", format!("subtask/{id}"))
+                .severity(Severity::Warning)
+                .node(NodeId(*id))
+                .data(json!({ "because_of": node.0 })),
+        )
+        .await?;
+    }
+    Ok(i64::try_from(blocked.len()).unwrap_or(i64::MAX))
+}
+
+/// Puts a node that was assigned or running back in the queue (its agent terminated, its run
+/// cancelled, or its lease lost). The current claim is void from here on.
+pub async fn release_node(
+    conn: &mut PgConnection,
+    node: NodeId,
+    reason: &str,
+) -> Result<(), sqlx::Error> {
+    let released = sqlx::query!(
+        r#"update nodes set status = 'queued', agent_id = null, lease_token = null,
+               lease_expires_at = null, worker_id = null, ready_at = now()
+           where id = $1 and status in ('assigned', 'running')
+           returning run_id, attempt, (select agent_id from nodes where id = $1) as agent_id"#,
+        node.0
+    )
+    .fetch_optional(&mut *conn)
+    .await?;
+    if let Some(r) = released {
+        if let Some(agent) = r.agent_id {
+            sqlx::query!(
+                r#"update agents set state = case when state = 'working' then 'idle' else state end,
+                       current_node = null, updated_at = now()
+                   where id = $1 and current_node = $2"#,
+                agent,
+                node.0
+            )
+            .execute(&mut *conn)
+            .await?;
+        }
+        sqlx::query!(
+            r#"update attempts set outcome = 'cancelled', error = $3, finished_at = now()
+               where node_id = $1 and attempt = $2 and outcome is null"#,
+            node.0,
+            r.attempt,
+            reason
+        )
+        .execute(&mut *conn)
+        .await?;
+        events::append(
+            conn,
+            NewEvent::new("subtask.requeued", format!("subtask/{node}"))
+                .severity(Severity::Warning)
+                .node(node)
+                .run(RunId(r.run_id))
+                .data(json!({ "attempt": r.attempt, "reason": reason })),
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+/// Re-queues work whose lease expired (its worker or agent went silent) and marks the agents
+/// unresponsive in the event log. Returns how many nodes were rescued.
+pub async fn rescue_expired(conn: &mut PgConnection) -> Result<usize, sqlx::Error> {
+    let lost = sqlx::query!(
+        r#"select id, agent_id, attempt, run_id, worker_id from nodes
+           where status in ('assigned', 'running') and lease_expires_at < now()
+           for update skip locked"#
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    for n in &lost {
+        sqlx::query!(
+            r#"update nodes set status = 'queued', agent_id = null, lease_token = null,
+                   lease_expires_at = null, worker_id = null, ready_at = now()
+               where id = $1"#,
+            n.id
+        )
+        .execute(&mut *conn)
+        .await?;
+        sqlx::query!(
+            r#"update attempts set outcome = 'lost', error = 'lease expired', finished_at = now()
+               where node_id = $1 and attempt = $2 and outcome is null"#,
+            n.id,
+            n.attempt
+        )
+        .execute(&mut *conn)
+        .await?;
+        events::append(
+            conn,
+            NewEvent::new("subtask.requeued", format!("subtask/{}", n.id))
+                .severity(Severity::Warning)
+                .node(NodeId(n.id))
+                .run(RunId(n.run_id))
+                .data(json!({ "attempt": n.attempt, "reason": "lease expired", "worker_id": n.worker_id })),
+        )
+        .await?;
+        if let Some(agent) = n.agent_id {
+            let freed = sqlx::query_scalar!(
+                r#"update agents set state = case when state = 'working' then 'idle' else state end,
+                       current_node = null, updated_at = now()
+                   where id = $1 and current_node = $2 returning id"#,
+                agent,
+                n.id
+            )
+            .fetch_optional(&mut *conn)
+            .await?;
+            if freed.is_some() {
+                events::append(
+                    conn,
+                    NewEvent::new("agent.unresponsive", format!("agent/{agent}"))
+                        .severity(Severity::Warning)
+                        .agent(AgentId(agent))
+                        .data(json!({ "node_id": n.id, "worker_id": n.worker_id })),
+                )
+                .await?;
+            }
+        }
+    }
+    if !lost.is_empty() {
+        events::wake(&mut *conn).await?;
+    }
+    Ok(lost.len())
+}
+
+/// A worker's heartbeat: it is alive, and so are the leases of the nodes it runs.
+pub async fn heartbeat(
+    conn: &mut PgConnection,
+    worker: WorkerId,
+    lease_secs: f64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query!(
+        "update workers set last_heartbeat = now() where id = $1",
+        worker.0
+    )
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query!(
+        r#"with mine as (
+               update nodes set lease_expires_at = now() + make_interval(secs => $2)
+               where worker_id = $1 and status = 'running'
+               returning agent_id)
+           update agents set last_heartbeat = now()
+           where id in (select agent_id from mine)"#,
+        worker.0,
+        lease_secs
+    )
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}

@@ -1,0 +1,447 @@
+//! The `runs` table and a run's nodes: submit, plan, list, inspect, cancel, retry.
+
+use super::events::{self, NewEvent};
+use crate::domain::event::Severity;
+use crate::domain::ids::{AgentId, NodeId, RunId};
+use crate::domain::plan::ValidatedPlan;
+use crate::domain::run::{NodeStatus, RunStatus, SubtaskView, TaskDetail, TaskSummary};
+use serde_json::json;
+use sqlx::{PgConnection, PgExecutor};
+use uuid::Uuid;
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunDbError {
+    #[error("no such task")]
+    NotFound,
+    #[error("no such subtask")]
+    NodeNotFound,
+    #[error("the task is already {0}")]
+    AlreadyFinal(RunStatus),
+    #[error("only a failed or blocked subtask can be retried (this one is {0})")]
+    NotRetryable(NodeStatus),
+    #[error(transparent)]
+    Db(#[from] sqlx::Error),
+}
+
+/// Records a new task and wakes the planners; returns at once.
+pub async fn submit(
+    conn: &mut PgConnection,
+    description: &str,
+    priority: i16,
+    created_by: Option<Uuid>,
+) -> Result<RunId, sqlx::Error> {
+    let id = RunId(Uuid::new_v4());
+    sqlx::query!(
+        "insert into runs (id, kind, description, priority, created_by) values ($1, 'task', $2, $3, $4)",
+        id.0,
+        description,
+        priority,
+        created_by
+    )
+    .execute(&mut *conn)
+    .await?;
+    events::append(
+        conn,
+        NewEvent::new("task.submitted", format!("task/{id}"))
+            .run(id)
+            .data(json!({ "priority": priority })),
+    )
+    .await?;
+    events::wake(&mut *conn).await?;
+    Ok(id)
+}
+
+/// A pending run a planner took: it holds a planning lease until it stores a plan.
+#[derive(Debug, Clone)]
+pub struct PlanningClaim {
+    pub id: RunId,
+    pub description: String,
+    pub priority: i16,
+}
+
+/// Takes the oldest pending run nobody is planning (or whose planner went silent).
+pub async fn claim_for_planning(
+    conn: &mut PgConnection,
+    lease_secs: f64,
+) -> Result<Option<PlanningClaim>, sqlx::Error> {
+    let row = sqlx::query!(
+        r#"with next as (
+               select id from runs
+               where status = 'pending'
+                 and (planning_lease_expires_at is null or planning_lease_expires_at < now())
+               order by priority desc, created_at
+               limit 1 for update skip locked)
+           update runs r set planning_lease_expires_at = now() + make_interval(secs => $1)
+           from next where r.id = next.id
+           returning r.id, r.description, r.priority"#,
+        lease_secs
+    )
+    .fetch_optional(conn)
+    .await?;
+    Ok(row.map(|r| PlanningClaim {
+        id: RunId(r.id),
+        description: r.description,
+        priority: r.priority,
+    }))
+}
+
+/// Stores a validated plan as nodes and starts the run. Does nothing if the run is no longer
+/// pending (cancelled, or planned by someone else after a lease lapse).
+pub async fn store_plan(
+    conn: &mut PgConnection,
+    run: RunId,
+    plan: &ValidatedPlan,
+    planned_by: &str,
+    note: Option<&str>,
+) -> Result<bool, sqlx::Error> {
+    let started = sqlx::query!(
+        r#"update runs set status = 'in_progress', planned_by = $2, plan_note = $3,
+               planning_lease_expires_at = null, updated_at = now()
+           where id = $1 and status = 'pending' returning id"#,
+        run.0,
+        planned_by,
+        note
+    )
+    .fetch_optional(&mut *conn)
+    .await?;
+    if started.is_none() {
+        return Ok(false);
+    }
+    let ids: Vec<Uuid> = plan.subtasks.iter().map(|_| Uuid::new_v4()).collect();
+    let mut position = vec![0i32; plan.subtasks.len()];
+    for (pos, &i) in plan.order.iter().enumerate() {
+        position[i] = i32::try_from(pos).unwrap_or(i32::MAX);
+    }
+    let keys: Vec<String> = plan.subtasks.iter().map(|s| s.key.clone()).collect();
+    let descriptions: Vec<String> = plan
+        .subtasks
+        .iter()
+        .map(|s| s.description.clone())
+        .collect();
+    // Arrays of arrays must be rectangular in Postgres: pass capabilities as one joined string.
+    let caps: Vec<String> = plan
+        .subtasks
+        .iter()
+        .map(|s| s.required_capabilities.join(","))
+        .collect();
+    let priorities: Vec<i16> = plan.subtasks.iter().map(|s| s.priority).collect();
+    let pending: Vec<i32> = (0..plan.subtasks.len())
+        .map(|i| i32::try_from(plan.dependencies(i).len()).unwrap_or(i32::MAX))
+        .collect();
+    sqlx::query!(
+        r#"insert into nodes (id, run_id, key, position, description, required_capabilities,
+                              priority, pending_deps, ready_at)
+           select id, $1, key, pos, description,
+                  case when caps = '' then '{}'::text[] else string_to_array(caps, ',') end,
+                  priority, pending, case when pending = 0 then now() end
+           from unnest($2::uuid[], $3::text[], $4::int[], $5::text[], $6::text[], $7::int2[], $8::int[])
+                as t(id, key, pos, description, caps, priority, pending)"#,
+        run.0,
+        &ids,
+        &keys,
+        &position,
+        &descriptions,
+        &caps,
+        &priorities,
+        &pending
+    )
+    .execute(&mut *conn)
+    .await?;
+    let (mut from, mut to) = (Vec::new(), Vec::new());
+    for (i, id) in ids.iter().enumerate() {
+        for d in plan.dependencies(i) {
+            from.push(*id);
+            to.push(ids[d]);
+        }
+    }
+    sqlx::query!(
+        "insert into node_deps (node_id, depends_on) select * from unnest($1::uuid[], $2::uuid[])",
+        &from,
+        &to
+    )
+    .execute(&mut *conn)
+    .await?;
+    events::append(
+        conn,
+        NewEvent::new("task.planned", format!("task/{run}"))
+            .run(run)
+            .severity(if planned_by == "fallback" {
+                Severity::Warning
+            } else {
+                Severity::Info
+            })
+            .data(json!({ "subtasks": ids.len(), "planned_by": planned_by, "note": note })),
+    )
+    .await?;
+    events::wake(&mut *conn).await?;
+    Ok(true)
+}
+
+/// Completes the run if every node is completed, writing the aggregated result.
+pub async fn finish_if_done(conn: &mut PgConnection, run: RunId) -> Result<bool, sqlx::Error> {
+    let open = sqlx::query_scalar!(
+        r#"select count(*) as "n!" from nodes where run_id = $1 and status <> 'completed'"#,
+        run.0
+    )
+    .fetch_one(&mut *conn)
+    .await?;
+    if open > 0 {
+        return Ok(false);
+    }
+    let parts = sqlx::query!(
+        "select key, description, output from nodes where run_id = $1 order by position",
+        run.0
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    // Aggregation by concatenation in dependency order; an LLM summary step can replace it.
+    let result = parts
+        .iter()
+        .map(|p| {
+            format!(
+                "## {} — {}\n{}",
+                p.key,
+                p.description,
+                p.output.as_deref().unwrap_or("")
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n\n");
+    let done = sqlx::query!(
+        r#"update runs set status = 'completed', result = $2, finished_at = now(), updated_at = now()
+           where id = $1 and status = 'in_progress' returning id"#,
+        run.0,
+        result
+    )
+    .fetch_optional(&mut *conn)
+    .await?;
+    if done.is_some() {
+        events::append(
+            conn,
+            NewEvent::new("task.completed", format!("task/{run}"))
+                .run(run)
+                .data(json!({ "subtasks": parts.len() })),
+        )
+        .await?;
+    }
+    Ok(done.is_some())
+}
+
+pub async fn fail_run(
+    conn: &mut PgConnection,
+    run: RunId,
+    error: &str,
+    blocked: i64,
+) -> Result<(), sqlx::Error> {
+    let failed = sqlx::query!(
+        r#"update runs set status = 'failed', error = $2, finished_at = now(), updated_at = now()
+           where id = $1 and status = 'in_progress' returning id"#,
+        run.0,
+        error
+    )
+    .fetch_optional(&mut *conn)
+    .await?;
+    if failed.is_some() {
+        events::append(
+            conn,
+            NewEvent::new("task.failed", format!("task/{run}"))
+                .run(run)
+                .severity(Severity::Error)
+                .data(json!({ "error": error, "blocked_subtasks": blocked })),
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+/// Cancels a task: open nodes are cancelled, their agents freed.
+pub async fn cancel(conn: &mut PgConnection, run: RunId) -> Result<(), RunDbError> {
+    let status = sqlx::query_scalar!("select status from runs where id = $1 for update", run.0)
+        .fetch_optional(&mut *conn)
+        .await?
+        .ok_or(RunDbError::NotFound)?;
+    let status: RunStatus = status.parse().unwrap_or(RunStatus::Failed);
+    if status.is_final() {
+        return Err(RunDbError::AlreadyFinal(status));
+    }
+    let cancelled = sqlx::query!(
+        r#"update nodes set status = 'cancelled', lease_token = null, lease_expires_at = null,
+               finished_at = now()
+           where run_id = $1 and status in ('queued', 'assigned', 'running', 'blocked')
+           returning id, agent_id"#,
+        run.0
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    for n in &cancelled {
+        sqlx::query!(
+            r#"update attempts set outcome = 'cancelled', finished_at = now()
+               where node_id = $1 and outcome is null"#,
+            n.id
+        )
+        .execute(&mut *conn)
+        .await?;
+        if let Some(agent) = n.agent_id {
+            sqlx::query!(
+                r#"update agents set state = case when state = 'working' then 'idle' else state end,
+                       current_node = null, updated_at = now()
+                   where id = $1 and current_node = $2"#,
+                agent,
+                n.id
+            )
+            .execute(&mut *conn)
+            .await?;
+        }
+    }
+    sqlx::query!(
+        "update runs set status = 'cancelled', finished_at = now(), updated_at = now() where id = $1",
+        run.0
+    )
+    .execute(&mut *conn)
+    .await?;
+    events::append(
+        conn,
+        NewEvent::new("task.cancelled", format!("task/{run}"))
+            .run(run)
+            .severity(Severity::Warning)
+            .data(json!({ "cancelled_subtasks": cancelled.len() })),
+    )
+    .await?;
+    events::wake(&mut *conn).await?;
+    Ok(())
+}
+
+/// Gives a failed (or blocked) subtask a fresh set of attempts; what it blocked is queued again
+/// and its task resumes.
+pub async fn retry_node(conn: &mut PgConnection, node: NodeId) -> Result<RunId, RunDbError> {
+    let row = sqlx::query!(
+        "select run_id, status from nodes where id = $1 for update",
+        node.0
+    )
+    .fetch_optional(&mut *conn)
+    .await?
+    .ok_or(RunDbError::NodeNotFound)?;
+    let status: NodeStatus = row.status.parse().unwrap_or(NodeStatus::Cancelled);
+    if !matches!(status, NodeStatus::Failed | NodeStatus::Blocked) {
+        return Err(RunDbError::NotRetryable(status));
+    }
+    let run = RunId(row.run_id);
+    let run_status = sqlx::query_scalar!("select status from runs where id = $1 for update", run.0)
+        .fetch_one(&mut *conn)
+        .await?;
+    if run_status == "cancelled" {
+        return Err(RunDbError::AlreadyFinal(RunStatus::Cancelled));
+    }
+    sqlx::query!(
+        r#"update nodes set status = 'queued', failures = 0, error = null, not_before = now(),
+               ready_at = now(), finished_at = null
+           where run_id = $1 and status in ('failed', 'blocked')"#,
+        run.0
+    )
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query!(
+        r#"update runs set status = 'in_progress', error = null, finished_at = null, updated_at = now()
+           where id = $1"#,
+        run.0
+    )
+    .execute(&mut *conn)
+    .await?;
+    events::append(
+        conn,
+        NewEvent::new("subtask.retried", format!("subtask/{node}"))
+            .node(node)
+            .run(run)
+            .data(json!({ "previous_status": status.as_str() })),
+    )
+    .await?;
+    events::wake(&mut *conn).await?;
+    Ok(run)
+}
+
+pub async fn list(
+    db: impl PgExecutor<'_>,
+    status: Option<RunStatus>,
+    limit: i64,
+    before: Option<time::OffsetDateTime>,
+) -> Result<Vec<TaskSummary>, sqlx::Error> {
+    let rows = sqlx::query!(
+        r#"select r.id, r.description, r.priority, r.status, r.created_at,
+                  (select count(*) from nodes n where n.run_id = r.id) as "total!",
+                  (select count(*) from nodes n where n.run_id = r.id and n.status = 'completed') as "done!"
+           from runs r
+           where r.kind = 'task' and ($1::text is null or r.status = $1)
+             and ($3::timestamptz is null or r.created_at < $3)
+           order by r.created_at desc limit $2"#,
+        status.map(|s| s.as_str()),
+        limit,
+        before
+    )
+    .fetch_all(db)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| TaskSummary {
+            id: RunId(r.id),
+            description: r.description,
+            priority: r.priority,
+            status: r.status.parse().unwrap_or(RunStatus::Failed),
+            subtasks_total: r.total,
+            subtasks_completed: r.done,
+            created_at: r.created_at,
+        })
+        .collect())
+}
+
+pub async fn get(conn: &mut PgConnection, id: RunId) -> Result<Option<TaskDetail>, sqlx::Error> {
+    let Some(r) = sqlx::query!(
+        r#"select id, description, priority, status, planned_by, plan_note, result, error,
+                  created_at, finished_at
+           from runs where id = $1 and kind = 'task'"#,
+        id.0
+    )
+    .fetch_optional(&mut *conn)
+    .await?
+    else {
+        return Ok(None);
+    };
+    let nodes = sqlx::query!(
+        r#"select n.id, n.key, n.description, n.required_capabilities, n.priority, n.status,
+                  n.agent_id, n.attempt, n.output, n.error,
+                  coalesce(array_agg(d.depends_on) filter (where d.depends_on is not null), '{}') as "deps!"
+           from nodes n left join node_deps d on d.node_id = n.id
+           where n.run_id = $1
+           group by n.id order by n.position"#,
+        id.0
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    Ok(Some(TaskDetail {
+        id: RunId(r.id),
+        description: r.description,
+        priority: r.priority,
+        status: r.status.parse().unwrap_or(RunStatus::Failed),
+        planned_by: r.planned_by,
+        plan_note: r.plan_note,
+        result: r.result,
+        error: r.error,
+        created_at: r.created_at,
+        finished_at: r.finished_at,
+        subtasks: nodes
+            .into_iter()
+            .map(|n| SubtaskView {
+                id: NodeId(n.id),
+                key: n.key,
+                description: n.description,
+                required_capabilities: n.required_capabilities,
+                depends_on: n.deps.into_iter().map(NodeId).collect(),
+                priority: n.priority,
+                status: n.status.parse().unwrap_or(NodeStatus::Failed),
+                agent_id: n.agent_id.map(AgentId),
+                attempt: n.attempt,
+                output: n.output,
+                error: n.error,
+            })
+            .collect(),
+    }))
+}

@@ -1,0 +1,103 @@
+//! The LLM provider seam. Today only the built-in `simulated` provider exists (deterministic,
+//! offline, always labelled as simulated); real providers (Anthropic Messages, OpenAI-compatible
+//! Chat Completions) join as variants behind the same call.
+
+use app::domain::simulated;
+use std::time::Duration;
+
+/// What a call is for. Real models read only `system` and `prompt`; the simulated model
+/// answers from the structured purpose so its output is a pure function of the input.
+#[derive(Debug, Clone)]
+pub enum Purpose {
+    Plan {
+        description: String,
+        priority: i16,
+    },
+    Execute {
+        description: String,
+        context: Vec<String>,
+        attempt: i32,
+    },
+}
+
+#[derive(Debug, Clone)]
+pub struct CompletionRequest {
+    pub model: String,
+    pub system: String,
+    pub prompt: String,
+    pub purpose: Purpose,
+}
+
+#[derive(Debug, Clone)]
+pub struct Completion {
+    pub text: String,
+    pub input_tokens: i64,
+    pub output_tokens: i64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ProviderError {
+    #[error("unknown provider '{0}'")]
+    Unknown(String),
+    #[error("the model failed: {0}")]
+    Model(String),
+}
+
+/// One configured provider.
+#[derive(Debug, Clone)]
+pub enum Provider {
+    Simulated { latency: Duration },
+}
+
+impl Provider {
+    pub async fn complete(&self, req: &CompletionRequest) -> Result<Completion, ProviderError> {
+        match self {
+            Provider::Simulated { latency } => {
+                if !latency.is_zero() {
+                    tokio::time::sleep(*latency).await;
+                }
+                let text = match &req.purpose {
+                    Purpose::Plan {
+                        description,
+                        priority,
+                    } => serde_json::to_string(&simulated::plan(description, *priority))
+                        .map_err(|e| ProviderError::Model(e.to_string()))?,
+                    Purpose::Execute {
+                        description,
+                        context,
+                        attempt,
+                    } => simulated::execute(description, context, *attempt)
+                        .map_err(ProviderError::Model)?,
+                };
+                Ok(Completion {
+                    input_tokens: simulated::tokens(&req.system) + simulated::tokens(&req.prompt),
+                    output_tokens: simulated::tokens(&text),
+                    text,
+                })
+            }
+        }
+    }
+}
+
+/// The providers this process can call, by the name agents refer to.
+#[derive(Debug, Clone)]
+pub struct Providers {
+    simulated: Provider,
+}
+
+impl Providers {
+    pub fn new(simulated_latency: Duration) -> Self {
+        Self {
+            simulated: Provider::Simulated {
+                latency: simulated_latency,
+            },
+        }
+    }
+
+    pub fn get(&self, name: &str) -> Result<&Provider, ProviderError> {
+        match name {
+            "simulated" => Ok(&self.simulated),
+            other => Err(ProviderError::Unknown(other.to_owned())),
+        }
+    }
+}

@@ -10,6 +10,8 @@ pub mod api;
 #[cfg(feature = "ssr")]
 pub mod auth;
 #[cfg(feature = "ssr")]
+pub mod commands;
+#[cfg(feature = "ssr")]
 pub mod db;
 pub mod domain;
 pub mod ui;

@@ -91,6 +91,14 @@ impl Config {
                 u64::try_from(parse_num("FLOTILLA_SIM_LATENCY_MS", 400)?)
                     .context("FLOTILLA_SIM_LATENCY_MS must not be negative")?,
             ),
+            retry: app::domain::run::RetryPolicy {
+                max_attempts: i32::try_from(parse_num("FLOTILLA_RETRY_MAX_ATTEMPTS", 3)?)
+                    .ok()
+                    .filter(|n| *n >= 1)
+                    .context("FLOTILLA_RETRY_MAX_ATTEMPTS must be at least 1")?,
+                base_ms: parse_num("FLOTILLA_RETRY_BASE_MS", engine_defaults.retry.base_ms)?,
+                ..engine_defaults.retry
+            },
             ..engine_defaults
         };
         if engine.heartbeat_secs >= engine.lease_secs {

@@ -53,7 +53,8 @@ impl Provider {
     pub async fn complete(&self, req: &CompletionRequest) -> Result<Completion, ProviderError> {
         match self {
             Provider::Simulated { latency } => {
-                if !latency.is_zero() {
+                // The latency models an agent's step; planning text is instant either way.
+                if matches!(req.purpose, Purpose::Execute { .. }) && !latency.is_zero() {
                     tokio::time::sleep(*latency).await;
                 }
                 let text = match &req.purpose {

@@ -5,6 +5,7 @@ use super::AppState;
 use super::error::ApiError;
 use app::api::ErrorKind;
 use app::auth;
+use app::domain::account::User;
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, Method, header};
 use axum::middleware::Next;
@@ -28,20 +29,62 @@ pub async fn guard(
     if is_public(&method, &path) {
         return next.run(req).await;
     }
-    let user = match auth::session_user(&state.ctx.pool, &state.ctx.login_policy, &session).await {
-        Ok(Some(user)) => user,
+    let (user, via) = match authenticate(&state, &session, req.headers()).await {
+        Ok(Some(found)) => found,
         Ok(None) if is_api(&path) => {
             return ApiError::new(ErrorKind::Unauthenticated, "log in first").into_response();
         }
         Ok(None) => return Redirect::to(&login_url(&path)).into_response(),
-        Err(e) => return ApiError::from(e).into_response(),
+        Err(e) => return e.into_response(),
     };
     if writes && !user.role.can_write() && !is_logout(&method, &path) {
         return ApiError::new(ErrorKind::Forbidden, "viewers have read-only access")
             .into_response();
     }
     req.extensions_mut().insert(user);
+    req.extensions_mut().insert(via);
     next.run(req).await
+}
+
+/// How the caller proved who they are.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AuthVia {
+    Session,
+    Token,
+}
+
+/// A bearer token if one is presented (a wrong one is refused even with a session cookie),
+/// otherwise the session.
+async fn authenticate(
+    state: &AppState,
+    session: &Session,
+    headers: &HeaderMap,
+) -> Result<Option<(User, AuthVia)>, ApiError> {
+    if let Some(value) = headers.get(header::AUTHORIZATION) {
+        let token = value
+            .to_str()
+            .ok()
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(str::trim)
+            .ok_or_else(|| {
+                ApiError::new(
+                    ErrorKind::Unauthenticated,
+                    "use Authorization: Bearer <token>",
+                )
+            })?;
+        return match app::db::tokens::authenticate(&state.ctx.pool, token).await? {
+            Some(user) => Ok(Some((user, AuthVia::Token))),
+            None => Err(ApiError::new(
+                ErrorKind::Unauthenticated,
+                "unknown or revoked API token",
+            )),
+        };
+    }
+    Ok(
+        auth::session_user(&state.ctx.pool, &state.ctx.login_policy, session)
+            .await?
+            .map(|u| (u, AuthVia::Session)),
+    )
 }
 
 /// Browsers send `Origin` on every state-changing request, and `Sec-Fetch-Site` on modern ones.

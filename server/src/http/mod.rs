@@ -1,18 +1,22 @@
 //! The HTTP surface: pages and server functions (Leptos), the REST API, health, and the guard
 //! in front of all of them.
 
+pub mod agents;
 pub mod error;
+pub mod events;
+pub mod extract;
 pub mod guard;
 pub mod health;
-pub mod json;
 pub mod session;
+pub mod tasks;
+pub mod tokens;
 pub mod users;
 
 use crate::config::Config;
 use app::api::ssr::ServerContext;
 use app::ui::{App, shell};
 use axum::Router;
-use axum::routing::get;
+use axum::routing::{delete, get, post};
 use leptos::prelude::*;
 use leptos_axum::{LeptosRoutes, generate_route_list};
 use std::net::SocketAddr;
@@ -64,6 +68,16 @@ pub fn router(state: AppState, store: PostgresStore, local_addr: SocketAddr) -> 
         )
         .route("/users", get(users::list).post(users::create))
         .route("/users/{id}", axum::routing::patch(users::set_role))
+        .route("/tokens", post(tokens::create))
+        .route("/tokens/{id}", delete(tokens::revoke))
+        .route("/tasks", get(tasks::list).post(tasks::submit))
+        .route("/tasks/{id}", get(tasks::get))
+        .route("/tasks/{id}/cancel", post(tasks::cancel))
+        .route("/subtasks/{id}/retry", post(tasks::retry_subtask))
+        .route("/agents", get(agents::list).post(agents::spawn))
+        .route("/agents/{id}", get(agents::get))
+        .route("/agents/{id}/{verb}", post(agents::command))
+        .route("/events", get(events::list))
         .fallback(error::not_found);
 
     let sessions = SessionManagerLayer::new(store)

@@ -2,7 +2,7 @@
 
 use super::AppState;
 use super::error::ApiError;
-use super::json::ApiJson;
+use super::extract::ApiJson;
 use app::auth;
 use app::domain::account::User;
 use axum::extract::{ConnectInfo, State};

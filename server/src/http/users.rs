@@ -2,7 +2,7 @@
 
 use super::AppState;
 use super::error::ApiError;
-use super::json::ApiJson;
+use super::extract::ApiJson;
 use app::auth::{self, require_role};
 use app::domain::account::{Role, User, UserId};
 use axum::extract::{Path, State};

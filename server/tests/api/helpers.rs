@@ -123,3 +123,66 @@ pub fn session_cookie(res: &Response) -> String {
         .expect("session cookie set")
         .to_owned()
 }
+
+/// Polls `GET path` until `done(body)` holds, for at most `secs` seconds.
+pub async fn wait_for(
+    client: &Client,
+    url: &str,
+    secs: u64,
+    done: impl Fn(&Value) -> bool,
+) -> Value {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    loop {
+        let body: Value = client
+            .get(url)
+            .send()
+            .await
+            .expect("request")
+            .json()
+            .await
+            .expect("json");
+        if done(&body) {
+            return body;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "gave up waiting on {url}: {body:#}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+impl TestApp {
+    /// Submits a task as `client` and returns its id.
+    pub async fn submit(&self, client: &Client, description: &str) -> String {
+        let res = client
+            .post(self.url("/api/v1/tasks"))
+            .json(&json!({ "description": description }))
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(res.status(), StatusCode::CREATED);
+        let body: Value = res.json().await.expect("json");
+        assert_eq!(body["status"], "pending");
+        body["id"].as_str().expect("id").to_owned()
+    }
+
+    /// Waits until the task is in a final state and returns it.
+    pub async fn finished(&self, client: &Client, id: &str) -> Value {
+        wait_for(client, &self.url(&format!("/api/v1/tasks/{id}")), 30, |t| {
+            matches!(
+                t["status"].as_str(),
+                Some("completed" | "failed" | "cancelled")
+            )
+        })
+        .await
+    }
+}
+
+/// The subtask with `key` in a task body.
+pub fn subtask<'a>(task: &'a Value, key: &str) -> &'a Value {
+    task["subtasks"]
+        .as_array()
+        .and_then(|s| s.iter().find(|s| s["key"] == key))
+        .unwrap_or_else(|| panic!("no subtask {key} in {task:#}"))
+}

@@ -2,7 +2,11 @@
 // Tests fail loudly by design; the no-unwrap rule is for product code.
 #![allow(clippy::unwrap_used)]
 
+mod engine;
+mod engine_steps;
 mod helpers;
 mod pages;
+mod processes;
 mod session;
+mod tasks;
 mod users;

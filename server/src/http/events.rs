@@ -1,0 +1,53 @@
+//! `GET /api/v1/events`: the stored event history, paged by `seq`.
+
+use super::AppState;
+use super::error::ApiError;
+use super::extract::ApiQuery;
+use app::api::ErrorKind;
+use app::db::events::{EventFilter, list as list_events};
+use app::domain::event::Severity;
+use app::domain::ids::{AgentId, RunId};
+use axum::Json;
+use axum::extract::State;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+#[derive(Deserialize)]
+pub struct Query {
+    after: Option<i64>,
+    cursor: Option<i64>,
+    #[serde(rename = "type")]
+    kind: Option<String>,
+    agent_id: Option<AgentId>,
+    task_id: Option<RunId>,
+    severity: Option<String>,
+    limit: Option<i64>,
+}
+
+pub async fn list(
+    State(state): State<AppState>,
+    ApiQuery(q): ApiQuery<Query>,
+) -> Result<Json<Value>, ApiError> {
+    let limit = q.limit.unwrap_or(100);
+    if !(1..=1000).contains(&limit) {
+        return Err(ApiError::new(ErrorKind::Invalid, "limit must be 1 to 1000"));
+    }
+    let min_severity = q
+        .severity
+        .map(|s| s.parse::<Severity>())
+        .transpose()
+        .map_err(|e| ApiError::new(ErrorKind::Invalid, e))?;
+    let filter = EventFilter {
+        after: q.cursor.or(q.after).unwrap_or(0).max(0),
+        kind: q.kind.filter(|k| !k.is_empty()),
+        agent_id: q.agent_id,
+        run_id: q.task_id,
+        min_severity,
+        limit,
+    };
+    let items = list_events(&state.ctx.pool, &filter).await?;
+    let next = (items.len() == usize::try_from(limit).unwrap_or(usize::MAX))
+        .then(|| items.last().map(|e| e.seq))
+        .flatten();
+    Ok(Json(json!({ "items": items, "next_cursor": next })))
+}

@@ -1,0 +1,60 @@
+//! `/api/v1/tokens`: bearer tokens for scripts, created from a logged-in session.
+
+use super::AppState;
+use super::error::ApiError;
+use super::extract::ApiPath;
+use app::api::ErrorKind;
+use app::db::tokens::CreatedToken;
+use app::domain::account::{Role, User};
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::{Extension, Json};
+use serde::Deserialize;
+use uuid::Uuid;
+
+#[derive(Deserialize, Default)]
+pub struct Create {
+    name: Option<String>,
+}
+
+pub async fn create(
+    State(state): State<AppState>,
+    Extension(me): Extension<User>,
+    Extension(via): Extension<super::guard::AuthVia>,
+    body: axum::body::Bytes,
+) -> Result<(StatusCode, Json<CreatedToken>), ApiError> {
+    if via != super::guard::AuthVia::Session {
+        return Err(ApiError::new(
+            ErrorKind::Forbidden,
+            "tokens are created from a logged-in session",
+        ));
+    }
+    // The body is optional: `curl -X POST` with no JSON gets a token named "script".
+    let create: Create = if body.is_empty() {
+        Create::default()
+    } else {
+        serde_json::from_slice(&body)
+            .map_err(|e| ApiError::new(ErrorKind::Invalid, format!("invalid JSON body: {e}")))?
+    };
+    let name = create.name.unwrap_or_else(|| "script".into());
+    if name.trim().is_empty() || name.chars().count() > 100 {
+        return Err(ApiError::new(
+            ErrorKind::Invalid,
+            "token name must be 1 to 100 characters",
+        ));
+    }
+    let token = app::db::tokens::create(&state.ctx.pool, me.id, name.trim()).await?;
+    Ok((StatusCode::CREATED, Json(token)))
+}
+
+pub async fn revoke(
+    State(state): State<AppState>,
+    Extension(me): Extension<User>,
+    ApiPath(id): ApiPath<Uuid>,
+) -> Result<StatusCode, ApiError> {
+    if app::db::tokens::revoke(&state.ctx.pool, id, me.id, me.role == Role::Admin).await? {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::new(ErrorKind::NotFound, "no such token"))
+    }
+}

@@ -1,0 +1,180 @@
+//! Each engine step (`plan_once`, `daemon_once`, `work_once`) against a fresh database.
+
+use app::db::runs;
+use app::domain::ids::RunId;
+use app::domain::run::RetryPolicy;
+use server::engine::{Engine, EngineConfig, Outcome};
+use sqlx::PgPool;
+use std::time::Duration;
+
+async fn engine(pool: &PgPool) -> Engine {
+    app::db::agents::ensure_default_fleet(pool).await.unwrap();
+    let config = EngineConfig {
+        simulated_latency: Duration::ZERO,
+        retry: RetryPolicy {
+            base_ms: 1,
+            ..RetryPolicy::default()
+        },
+        ..EngineConfig::default()
+    };
+    Engine::register(pool.clone(), config).await.unwrap()
+}
+
+async fn submit(pool: &PgPool, text: &str) -> RunId {
+    let mut conn = pool.acquire().await.unwrap();
+    runs::submit(&mut conn, text, 5, None).await.unwrap()
+}
+
+async fn statuses(pool: &PgPool, run: RunId) -> Vec<(String, String)> {
+    sqlx::query_as("select key, status from nodes where run_id = $1 order by key")
+        .bind(run.0)
+        .fetch_all(pool)
+        .await
+        .unwrap()
+}
+
+const TEXT: &str = "Scrape the pricing website. Query the sales database, then analyse the trends.";
+
+#[sqlx::test(migrations = "../migrations")]
+async fn plan_once_turns_a_pending_task_into_queued_subtasks(pool: PgPool) {
+    let e = engine(&pool).await;
+    let run = submit(&pool, TEXT).await;
+    assert_eq!(e.plan_once().await.unwrap(), Outcome::Worked);
+    assert_eq!(
+        e.plan_once().await.unwrap(),
+        Outcome::Idle,
+        "nothing left to plan"
+    );
+    assert_eq!(
+        statuses(&pool, run).await,
+        [
+            ("s1".into(), "queued".into()),
+            ("s2".into(), "queued".into()),
+            ("s3".into(), "queued".into())
+        ]
+    );
+    let ready: i64 = sqlx::query_scalar("select count(*) from nodes where pending_deps = 0")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(ready, 2);
+    let status: String = sqlx::query_scalar("select status from runs")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(status, "in_progress");
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn daemon_once_assigns_ready_work_to_capable_idle_agents_only(pool: PgPool) {
+    let e = engine(&pool).await;
+    let run = submit(&pool, TEXT).await;
+    e.plan_once().await.unwrap();
+    assert_eq!(e.daemon_once().await.unwrap(), Outcome::Worked);
+    assert_eq!(
+        statuses(&pool, run).await,
+        [
+            ("s1".into(), "assigned".into()),
+            ("s2".into(), "assigned".into()),
+            ("s3".into(), "queued".into())
+        ]
+    );
+    let mismatched: i64 = sqlx::query_scalar(
+        "select count(*) from nodes n join agents a on a.id = n.agent_id
+         where not (n.required_capabilities <@ a.capabilities)",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(mismatched, 0);
+    let working: i64 = sqlx::query_scalar("select count(*) from agents where state = 'working'")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(working, 2);
+    assert_eq!(
+        e.daemon_once().await.unwrap(),
+        Outcome::Idle,
+        "the dependent is not ready yet"
+    );
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn work_once_runs_assigned_nodes_releases_dependents_and_completes_the_run(pool: PgPool) {
+    let e = engine(&pool).await;
+    let run = submit(&pool, TEXT).await;
+    e.plan_once().await.unwrap();
+    e.daemon_once().await.unwrap();
+    assert_eq!(e.work_once().await.unwrap(), Outcome::Worked);
+    let s3_pending: i32 = sqlx::query_scalar("select pending_deps from nodes where key = 's3'")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(s3_pending, 0, "its prerequisite completed");
+    assert_eq!(e.daemon_once().await.unwrap(), Outcome::Worked);
+    assert_eq!(e.work_once().await.unwrap(), Outcome::Worked);
+    assert_eq!(e.work_once().await.unwrap(), Outcome::Idle);
+    let (status, result): (String, Option<String>) =
+        sqlx::query_as("select status, result from runs where id = $1")
+            .bind(run.0)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(status, "completed");
+    assert!(result.unwrap().contains("## s3"));
+    let idle: i64 = sqlx::query_scalar(
+        "select count(*) from agents where state = 'idle' and current_node is null",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(idle, 5);
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn a_stale_completion_is_refused_and_the_node_completes_exactly_once(pool: PgPool) {
+    let first = engine(&pool).await;
+    let second = Engine::register(pool.clone(), first.config.as_ref().clone())
+        .await
+        .unwrap();
+    submit(&pool, "Analyse the quarterly numbers.").await;
+    first.plan_once().await.unwrap();
+    first.daemon_once().await.unwrap();
+    let stale = first.claim(10).await.unwrap();
+    assert_eq!(stale.len(), 1);
+    // The first worker goes silent: its lease runs out and the daemon re-queues and reassigns.
+    sqlx::query("update nodes set lease_expires_at = now() - interval '1 second'")
+        .execute(&pool)
+        .await
+        .unwrap();
+    assert_eq!(second.daemon_once().await.unwrap(), Outcome::Worked);
+    // The silent worker wakes up and reports: refused, because the claim is no longer its own.
+    for node in stale {
+        first.execute(node).await.unwrap();
+    }
+    let completed: i64 =
+        sqlx::query_scalar("select count(*) from attempts where outcome = 'completed'")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(completed, 0);
+    assert_eq!(second.work_once().await.unwrap(), Outcome::Worked);
+    let outcomes: Vec<(i32, Option<String>)> =
+        sqlx::query_as("select attempt, outcome from attempts order by attempt")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    assert_eq!(
+        outcomes,
+        [(1, Some("lost".into())), (2, Some("completed".into()))]
+    );
+    let events: Vec<String> =
+        sqlx::query_scalar("select type from events where type like 'agent.%' order by seq")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    assert!(
+        events.contains(&"agent.unresponsive".to_owned()),
+        "{events:?}"
+    );
+}

@@ -1,26 +1,5 @@
-import { expect, test, type Page } from "@playwright/test";
-
-const admin = {
-  username: process.env.FLOTILLA_E2E_ADMIN ?? "admin",
-  password: process.env.FLOTILLA_E2E_PASSWORD ?? "",
-};
-
-/** Fails the test on any console error or uncaught page error (hydration panics land here). */
-function watchConsole(page: Page): string[] {
-  const errors: string[] = [];
-  page.on("console", (m) => m.type() === "error" && errors.push(m.text()));
-  page.on("pageerror", (e) => errors.push(e.message));
-  return errors;
-}
-
-async function logIn(page: Page) {
-  await page.goto("/");
-  await expect(page).toHaveURL(/\/login\?next=\//);
-  await page.getByLabel("Username").fill(admin.username);
-  await page.getByLabel("Password").fill(admin.password);
-  await page.getByRole("button", { name: "Log in" }).click();
-  await expect(page).toHaveURL(/\/$/);
-}
+import { expect, test } from "@playwright/test";
+import { admin, logIn, watchConsole } from "./helpers";
 
 test("an unauthenticated visitor is sent to the login page", async ({ page }) => {
   await page.goto("/users");

@@ -1,11 +1,13 @@
 //! Thin server functions, one per file, and the error type they share with the browser.
 
+pub mod agents;
 pub mod error;
 pub mod login;
 pub mod logout;
 pub mod overview;
 #[cfg(feature = "ssr")]
 pub mod ssr;
+pub mod tasks;
 pub mod users;
 pub mod whoami;
 

@@ -138,10 +138,7 @@ fn cycle_path(graph: &DiGraphMap<usize, ()>, subtasks: &[SubtaskDraft]) -> Vec<S
     let start = component[0];
     let mut path = vec![start];
     let mut current = start;
-    loop {
-        let Some(next) = graph.neighbors(current).find(|n| component.contains(n)) else {
-            break;
-        };
+    while let Some(next) = graph.neighbors(current).find(|n| component.contains(n)) {
         if let Some(pos) = path.iter().position(|&p| p == next) {
             path.drain(..pos);
             path.push(next);

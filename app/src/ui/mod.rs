@@ -10,7 +10,10 @@ use leptos_router::{
     components::{ParentRoute, Route, Router, Routes},
     path,
 };
-use pages::{login::LoginPage, not_found::NotFound, overview::OverviewPage, users::UsersPage};
+use pages::{
+    agents::AgentsPage, login::LoginPage, not_found::NotFound, overview::OverviewPage,
+    task_detail::TaskDetailPage, tasks::TasksPage, users::UsersPage,
+};
 
 /// The document around the app, rendered on the server only.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
@@ -42,6 +45,9 @@ pub fn App() -> impl IntoView {
                 <Route path=path!("/login") view=LoginPage />
                 <ParentRoute path=path!("") view=Layout>
                     <Route path=path!("") view=OverviewPage />
+                    <Route path=path!("tasks") view=TasksPage />
+                    <Route path=path!("tasks/:id") view=TaskDetailPage />
+                    <Route path=path!("agents") view=AgentsPage />
                     <Route path=path!("users") view=UsersPage />
                 </ParentRoute>
             </Routes>

@@ -4,6 +4,7 @@
 use super::provider::{CompletionRequest, Purpose};
 use super::{Engine, Outcome};
 use app::db::queue::{self, ClaimedNode, ReportError};
+use backon::{ExponentialBuilder, Retryable};
 use std::time::Instant;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
@@ -50,31 +51,37 @@ impl Engine {
             Err(e) => Err(e),
         };
         let busy_ms = i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX);
-        let mut tx = self.pool.begin().await?;
-        let report = match &result {
-            Ok(c) => {
-                queue::complete(
-                    &mut tx,
-                    &node,
-                    &c.text,
-                    c.input_tokens + c.output_tokens,
-                    busy_ms,
-                )
-                .await
+        // A report can lose a deadlock or a connection; the work itself is done, so retry the
+        // report (a few times, backing off) rather than let the lease lapse and redo the work.
+        let report = || async {
+            let mut tx = self.pool.begin().await.map_err(ReportError::Db)?;
+            match &result {
+                Ok(c) => {
+                    let tokens = c.input_tokens + c.output_tokens;
+                    queue::complete(&mut tx, &node, &c.text, tokens, busy_ms).await?;
+                }
+                Err(e) => {
+                    queue::fail(&mut tx, &node, &e.to_string(), &self.config.retry, busy_ms)
+                        .await?;
+                }
             }
-            Err(e) => {
-                queue::fail(&mut tx, &node, &e.to_string(), &self.config.retry, busy_ms).await
-            }
+            tx.commit().await.map_err(ReportError::Db)
         };
-        match report {
-            Ok(()) => tx.commit().await?,
+        let reported = report
+            .retry(ExponentialBuilder::default().with_max_times(4))
+            .when(|e| matches!(e, ReportError::Db(_)))
+            .notify(
+                |e, after| tracing::warn!(node = %node.id, error = %e, ?after, "retrying report"),
+            )
+            .await;
+        match reported {
+            Ok(()) => Ok(()),
             Err(ReportError::Stale) => {
                 tracing::warn!(node = %node.id, attempt = node.attempt, "stale report refused");
-                tx.rollback().await?;
+                Ok(())
             }
-            Err(ReportError::Db(e)) => return Err(e.into()),
+            Err(ReportError::Db(e)) => Err(e.into()),
         }
-        Ok(())
     }
 
     /// Claims what is assigned and runs it all to the end (tests and benchmarks).

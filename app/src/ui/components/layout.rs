@@ -18,6 +18,8 @@ pub fn Layout() -> impl IntoView {
                 <A href="/" exact=true>
                     "Overview"
                 </A>
+                <A href="/tasks">"Tasks"</A>
+                <A href="/agents">"Agents"</A>
                 <Transition fallback=|| ()>
                     {move || Suspend::new(async move {
                         me.await

@@ -1,2 +1,3 @@
 pub mod error_note;
 pub mod layout;
+pub mod status_badge;

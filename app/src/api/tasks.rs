@@ -1,0 +1,56 @@
+//! Tasks: submit, list, inspect, cancel, retry a subtask.
+
+use super::AppError;
+use crate::domain::ids::{NodeId, RunId};
+use crate::domain::run::{TaskDetail, TaskSummary};
+use leptos::prelude::*;
+use leptos::server_fn::codec::GetUrl;
+
+#[server(endpoint = "tasks/submit")]
+pub async fn submit_task(description: String, priority: Option<i64>) -> Result<RunId, AppError> {
+    use super::ssr::{context, current_user, run};
+    run(async {
+        let me = current_user().await?;
+        let id =
+            crate::commands::submit_task(&context()?.pool, &me, &description, priority).await?;
+        // A plain form post (no WASM yet) lands on the new task's page.
+        leptos_axum::redirect(&format!("/tasks/{id}"));
+        Ok(id)
+    })
+    .await
+}
+
+#[server(endpoint = "tasks/list", input = GetUrl)]
+pub async fn list_tasks() -> Result<Vec<TaskSummary>, AppError> {
+    use super::ssr::{context, run};
+    run(async { Ok(crate::db::runs::list(&context()?.pool, None, 100, None).await?) }).await
+}
+
+#[server(endpoint = "tasks/get", input = GetUrl)]
+pub async fn get_task(id: RunId) -> Result<TaskDetail, AppError> {
+    use super::ssr::{context, run};
+    run(async {
+        let mut conn = context()?.pool.acquire().await?;
+        crate::db::runs::get(&mut conn, id)
+            .await?
+            .ok_or_else(|| AppError::new(super::ErrorKind::NotFound, "no such task"))
+    })
+    .await
+}
+
+#[server(endpoint = "tasks/cancel")]
+pub async fn cancel_task(id: RunId) -> Result<(), AppError> {
+    use super::ssr::{context, current_user, run};
+    run(async { crate::commands::cancel_task(&context()?.pool, &current_user().await?, id).await })
+        .await
+}
+
+#[server(endpoint = "subtasks/retry")]
+pub async fn retry_subtask(id: NodeId) -> Result<(), AppError> {
+    use super::ssr::{context, current_user, run};
+    run(async {
+        crate::commands::retry_subtask(&context()?.pool, &current_user().await?, id).await?;
+        Ok(())
+    })
+    .await
+}

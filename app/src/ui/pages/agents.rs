@@ -1,0 +1,91 @@
+use crate::api::agents::{AgentCommand, list_agents};
+use crate::domain::agent::{Agent, AgentState};
+use crate::ui::components::error_note::ErrorNote;
+use crate::ui::components::status_badge::StatusBadge;
+use leptos::prelude::*;
+use leptos_meta::Title;
+
+/// The fleet: one card per agent, with its lifecycle buttons.
+#[component]
+pub fn AgentsPage() -> impl IntoView {
+    let command = ServerAction::<AgentCommand>::new();
+    let (refreshes, set_refreshes) = signal(0u32);
+    let agents = Resource::new(
+        move || (command.version().get(), refreshes.get()),
+        |_| list_agents(),
+    );
+    let error = Signal::derive(move || command.value().get().and_then(Result::err));
+    view! {
+        <Title text="Agents" />
+        <h1>"Agents"</h1>
+        <ErrorNote error />
+        <p class="actions">
+            <button class="secondary" on:click=move |_| set_refreshes.update(|n| *n += 1)>
+                "Refresh"
+            </button>
+        </p>
+        <Transition fallback=|| view! { <p>"Loading…"</p> }>
+            {move || Suspend::new(async move {
+                match agents.await {
+                    Ok(list) => {
+                        view! {
+                            <section class="cards">
+                                {list
+                                    .into_iter()
+                                    .map(|a| view! { <AgentCard agent=a command /> })
+                                    .collect_view()}
+                            </section>
+                        }
+                            .into_any()
+                    }
+                    Err(e) => view! { <ErrorNote error=Signal::stored(Some(e)) /> }.into_any(),
+                }
+            })}
+        </Transition>
+    }
+}
+
+#[component]
+fn AgentCard(agent: Agent, command: ServerAction<AgentCommand>) -> impl IntoView {
+    let id = agent.id;
+    let send = move |verb: &'static str| {
+        move |_| {
+            command.dispatch(AgentCommand {
+                id,
+                verb: verb.to_owned(),
+            });
+        }
+    };
+    let state = agent.state;
+    let provider_label = if agent.provider == "simulated" {
+        "simulated model (offline demo, not a real LLM)".to_owned()
+    } else {
+        format!("{} · {}", agent.provider, agent.model)
+    };
+    view! {
+        <article class="card agent" aria-label=format!("Agent {}", agent.name)>
+            <h2>{agent.name.clone()}</h2>
+            <p>
+                <StatusBadge status=state.as_str() />
+            </p>
+            <p class="caps">{agent.capabilities.join(" · ")}</p>
+            <p class="muted">{provider_label}</p>
+            <p>
+                {format!(
+                    "{} done · {} failed · {} tokens",
+                    agent.tasks_completed,
+                    agent.tasks_failed,
+                    agent.tokens_used,
+                )}
+            </p>
+            <p class="buttons">
+                {matches!(state, AgentState::Idle | AgentState::Working)
+                    .then(|| view! { <button class="secondary" on:click=send("pause")>"Pause"</button> })}
+                {matches!(state, AgentState::Paused | AgentState::Error)
+                    .then(|| view! { <button class="secondary" on:click=send("resume")>"Resume"</button> })}
+                {(state != AgentState::Terminated)
+                    .then(|| view! { <button class="danger" on:click=send("terminate")>"Terminate"</button> })}
+            </p>
+        </article>
+    }
+}

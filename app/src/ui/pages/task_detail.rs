@@ -1,0 +1,177 @@
+use crate::api::tasks::{CancelTask, RetrySubtask, get_task};
+use crate::domain::ids::RunId;
+use crate::domain::run::{NodeStatus, TaskDetail};
+use crate::ui::components::error_note::ErrorNote;
+use crate::ui::components::status_badge::StatusBadge;
+use leptos::prelude::*;
+use leptos_meta::Title;
+use leptos_router::hooks::use_params_map;
+
+/// One task: its plan, each subtask's state, agent and output, and the aggregated result.
+#[component]
+pub fn TaskDetailPage() -> impl IntoView {
+    let params = use_params_map();
+    let id = move || {
+        params
+            .read()
+            .get("id")
+            .and_then(|s| s.parse::<RunId>().ok())
+    };
+    let cancel = ServerAction::<CancelTask>::new();
+    let retry = ServerAction::<RetrySubtask>::new();
+    let (refreshes, set_refreshes) = signal(0u32);
+    let task = Resource::new(
+        move || {
+            (
+                id(),
+                cancel.version().get(),
+                retry.version().get(),
+                refreshes.get(),
+            )
+        },
+        |(id, ..)| async move {
+            match id {
+                Some(id) => get_task(id).await,
+                None => Err(crate::api::AppError::invalid("not a task id")),
+            }
+        },
+    );
+    let action_error = Signal::derive(move || {
+        cancel
+            .value()
+            .get()
+            .and_then(Result::err)
+            .or_else(|| retry.value().get().and_then(Result::err))
+    });
+    view! {
+        <Title text="Task" />
+        <p>
+            <a href="/tasks">"← Tasks"</a>
+        </p>
+        <ErrorNote error=action_error />
+        <Transition fallback=|| view! { <p>"Loading…"</p> }>
+            {move || Suspend::new(async move {
+                match task.await {
+                    Ok(t) => view! { <TaskView task=t cancel retry /> }.into_any(),
+                    Err(e) => view! { <ErrorNote error=Signal::stored(Some(e)) /> }.into_any(),
+                }
+            })}
+        </Transition>
+        <p class="actions">
+            <button class="secondary" on:click=move |_| set_refreshes.update(|n| *n += 1)>
+                "Refresh"
+            </button>
+        </p>
+    }
+}
+
+#[component]
+fn TaskView(
+    task: TaskDetail,
+    cancel: ServerAction<CancelTask>,
+    retry: ServerAction<RetrySubtask>,
+) -> impl IntoView {
+    let id = task.id;
+    let done = task
+        .subtasks
+        .iter()
+        .filter(|s| s.status == NodeStatus::Completed)
+        .count();
+    let total = task.subtasks.len();
+    let final_ = task.status.is_final();
+    let key_of = {
+        let subtasks = task.subtasks.clone();
+        move |n: &crate::domain::ids::NodeId| {
+            subtasks
+                .iter()
+                .find(|s| &s.id == n)
+                .map(|s| s.key.clone())
+                .unwrap_or_default()
+        }
+    };
+    view! {
+        <h1>"Task"</h1>
+        <p class="task-description">{task.description}</p>
+        <p>
+            <StatusBadge status=task.status.as_str() />
+            " "
+            <progress max=total value=done aria-label="Progress"></progress>
+            {format!(" {done}/{total} subtasks")}
+            {(!final_)
+                .then(|| {
+                    view! {
+                        <button class="danger" on:click=move |_| { cancel.dispatch(CancelTask { id }); }>
+                            "Cancel task"
+                        </button>
+                    }
+                })}
+        </p>
+        {task
+            .plan_note
+            .map(|note| view! { <p class="muted">"Planner fell back to one subtask: " {note}</p> })}
+        {task.error.map(|e| view! { <p class="error">{e}</p> })}
+        <table>
+            <thead>
+                <tr>
+                    <th>"Subtask"</th>
+                    <th>"Needs"</th>
+                    <th>"After"</th>
+                    <th>"Status"</th>
+                    <th>"Attempt"</th>
+                    <th>"Output"</th>
+                </tr>
+            </thead>
+            <tbody>
+                {task
+                    .subtasks
+                    .into_iter()
+                    .map(|s| {
+                        let retryable = matches!(s.status, NodeStatus::Failed | NodeStatus::Blocked);
+                        let after = s.depends_on.iter().map(&key_of).collect::<Vec<_>>().join(", ");
+                        let sid = s.id;
+                        let key = s.key.clone();
+                        view! {
+                            <tr data-subtask=key>
+                                <td>
+                                    <strong>{s.key}</strong>
+                                    " "
+                                    {s.description}
+                                </td>
+                                <td>{s.required_capabilities.join(", ")}</td>
+                                <td>{after}</td>
+                                <td>
+                                    <StatusBadge status=s.status.as_str() />
+                                    {retryable
+                                        .then(|| {
+                                            view! {
+                                                <button
+                                                    class="secondary"
+                                                    on:click=move |_| {
+                                                        retry.dispatch(RetrySubtask { id: sid });
+                                                    }
+                                                >
+                                                    "Retry"
+                                                </button>
+                                            }
+                                        })}
+                                </td>
+                                <td>{s.attempt}</td>
+                                <td class="output">
+                                    {s.output.or(s.error).unwrap_or_default()}
+                                </td>
+                            </tr>
+                        }
+                    })
+                    .collect_view()}
+            </tbody>
+        </table>
+        {task
+            .result
+            .map(|r| {
+                view! {
+                    <h2>"Result"</h2>
+                    <pre class="result">{r}</pre>
+                }
+            })}
+    }
+}

@@ -5,6 +5,8 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 # reuse compiled crates.
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/flotilla/target}"
 export SQLX_OFFLINE="${SQLX_OFFLINE:-true}"
+# CI builds each commit once: incremental state would only pile up in the shared target dir.
+if [ -n "${CI:-}" ]; then export CARGO_INCREMENTAL=0; fi
 export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
 SITE_ROOT="$CARGO_TARGET_DIR/site"
 FLOTILLA_BIN="$CARGO_TARGET_DIR/debug/flotilla"

@@ -83,6 +83,8 @@ create table nodes (
     constraint nodes_run_key unique (run_id, key)
 );
 create index nodes_run on nodes (run_id, position);
+-- "Is this run finished?" is one probe: only unfinished nodes are in this index.
+create index nodes_open on nodes (run_id) where status <> 'completed';
 -- The claimable set stays small: only ready rows are in it.
 create index nodes_ready on nodes (priority desc, ready_at) where status = 'queued' and pending_deps = 0;
 create index nodes_assigned on nodes (ready_at) where status = 'assigned';
@@ -122,7 +124,8 @@ create table workers (
 -- Every state change. `seq` orders them; readers page with `after`.
 create table events (
     seq bigint generated always as identity primary key,
-    at timestamptz not null default now(),
+    -- The moment of the change, not the start of its transaction: latencies are measured on it.
+    at timestamptz not null default clock_timestamp(),
     type text not null,
     severity text not null default 'info' check (severity in ('debug', 'info', 'warning', 'error', 'critical')),
     subject text not null,

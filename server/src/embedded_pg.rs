@@ -194,7 +194,7 @@ impl EmbeddedPostgres {
         pid.lines().nth(3)?.trim().parse().ok()
     }
 
-    async fn ensure_database(&self, name: &str) -> Result<(), EmbeddedPgError> {
+    pub async fn ensure_database(&self, name: &str) -> Result<(), EmbeddedPgError> {
         use sqlx::Connection;
         let admin_url = self.url("postgres");
         let db_err = |e: sqlx::Error| EmbeddedPgError::Command {

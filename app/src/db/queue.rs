@@ -266,11 +266,11 @@ pub async fn complete(
     tokens: i64,
     busy_ms: i64,
 ) -> Result<(), ReportError> {
-    let done = sqlx::query!(
+    sqlx::query!(
         r#"update nodes set status = 'completed', output = $4, tokens = tokens + $5,
                error = null, finished_at = now(), lease_token = null, lease_expires_at = null
            where id = $1 and attempt = $2 and lease_token = $3 and status = 'running'
-           returning run_id"#,
+           returning id"#,
         node.id.0,
         node.attempt,
         node.lease_token,
@@ -307,7 +307,8 @@ pub async fn complete(
     )
     .await?;
     free_agent(conn, node.agent_id.0, node.id.0, true, tokens, busy_ms).await?;
-    super::runs::finish_if_done(conn, RunId(done.run_id)).await?;
+    // Finishing the run is left to the daemon's next pass ([`super::runs::finish_completed`]):
+    // two last nodes completing in parallel transactions would each see the other unfinished.
     events::wake(&mut *conn).await?;
     Ok(())
 }

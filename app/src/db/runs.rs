@@ -177,6 +177,24 @@ pub async fn store_plan(
     Ok(true)
 }
 
+/// Completes every running run whose nodes are all completed. Called by the daemon, which sees
+/// completions only after they commit, so no run can be missed by two racing completions.
+pub async fn finish_completed(conn: &mut PgConnection) -> Result<usize, sqlx::Error> {
+    let done = sqlx::query_scalar!(
+        r#"select r.id from runs r
+           where r.status = 'in_progress'
+             and exists (select 1 from nodes n where n.run_id = r.id)
+             and not exists (select 1 from nodes n where n.run_id = r.id and n.status <> 'completed')
+           for update of r skip locked"#
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    for run in &done {
+        finish_if_done(conn, RunId(*run)).await?;
+    }
+    Ok(done.len())
+}
+
 /// Completes the run if every node is completed, writing the aggregated result.
 pub async fn finish_if_done(conn: &mut PgConnection, run: RunId) -> Result<bool, sqlx::Error> {
     let open = sqlx::query_scalar!(

@@ -114,6 +114,8 @@ async fn work_once_runs_assigned_nodes_releases_dependents_and_completes_the_run
     assert_eq!(e.daemon_once().await.unwrap(), Outcome::Worked);
     assert_eq!(e.work_once().await.unwrap(), Outcome::Worked);
     assert_eq!(e.work_once().await.unwrap(), Outcome::Idle);
+    // The daemon's next pass sees the last completion committed and finishes the run.
+    assert_eq!(e.daemon_once().await.unwrap(), Outcome::Idle);
     let (status, result): (String, Option<String>) =
         sqlx::query_as("select status, result from runs where id = $1")
             .bind(run.0)

@@ -151,57 +151,64 @@ pub async fn claim_assigned(
     limit: i64,
     lease_secs: f64,
 ) -> Result<Vec<ClaimedNode>, sqlx::Error> {
+    // One statement claims; the rest are set-based, so a batch costs the same few round trips
+    // as a single node.
     let rows = sqlx::query!(
         r#"with picked as (
                select id from nodes where status = 'assigned'
                order by priority desc, ready_at
-               limit $2 for update skip locked)
-           update nodes n
-           set status = 'running', worker_id = $1, started_at = now(),
-               lease_expires_at = now() + make_interval(secs => $3)
-           from picked where n.id = picked.id
-           returning n.id, n.run_id, n.key, n.description, n.agent_id as "agent_id!", n.attempt,
-                     n.lease_token as "lease_token!""#,
+               limit $2 for update skip locked),
+           claimed as (
+               update nodes n
+               set status = 'running', worker_id = $1, started_at = now(),
+                   lease_expires_at = now() + make_interval(secs => $3)
+               from picked where n.id = picked.id
+               returning n.id, n.run_id, n.key, n.description, n.agent_id, n.attempt, n.lease_token)
+           select c.id, c.run_id, c.key, c.description, c.agent_id as "agent_id!", c.attempt,
+                  c.lease_token as "lease_token!", a.provider, a.model, a.system_prompt,
+                  coalesce((select array_agg(coalesce(p.output, '') order by p.position)
+                            from node_deps d join nodes p on p.id = d.depends_on
+                            where d.node_id = c.id), '{}') as "context!"
+           from claimed c join agents a on a.id = c.agent_id"#,
         worker.0,
         limit,
         lease_secs
     )
     .fetch_all(&mut *conn)
     .await?;
-    let mut claimed = Vec::with_capacity(rows.len());
-    for r in rows {
-        let agent = sqlx::query!(
-            "select provider, model, system_prompt from agents where id = $1",
-            r.agent_id
-        )
-        .fetch_one(&mut *conn)
-        .await?;
-        let context = sqlx::query_scalar!(
-            r#"select coalesce(p.output, '') as "output!" from node_deps d
-               join nodes p on p.id = d.depends_on
-               where d.node_id = $1 order by p.position"#,
-            r.id
-        )
-        .fetch_all(&mut *conn)
-        .await?;
-        sqlx::query!(
-            "update attempts set worker_id = $3 where node_id = $1 and attempt = $2",
-            r.id,
-            r.attempt,
-            worker.0
-        )
-        .execute(&mut *conn)
-        .await?;
-        events::append(
-            conn,
-            NewEvent::new("subtask.started", format!("subtask/{}", r.id))
-                .node(NodeId(r.id))
-                .run(RunId(r.run_id))
-                .agent(AgentId(r.agent_id))
-                .data(json!({ "attempt": r.attempt, "worker_id": worker.0 })),
-        )
-        .await?;
-        claimed.push(ClaimedNode {
+    if rows.is_empty() {
+        return Ok(Vec::new());
+    }
+    let ids: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
+    let attempts: Vec<i32> = rows.iter().map(|r| r.attempt).collect();
+    let runs: Vec<Uuid> = rows.iter().map(|r| r.run_id).collect();
+    let agents: Vec<Uuid> = rows.iter().map(|r| r.agent_id).collect();
+    sqlx::query!(
+        r#"update attempts a set worker_id = $3
+           from unnest($1::uuid[], $2::int[]) as t(node, attempt)
+           where a.node_id = t.node and a.attempt = t.attempt"#,
+        &ids,
+        &attempts,
+        worker.0
+    )
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query!(
+        r#"insert into events (type, severity, subject, agent_id, run_id, node_id, data)
+           select 'subtask.started', 'info', 'subtask/' || node, agent, run, node,
+                  jsonb_build_object('attempt', attempt, 'worker_id', $5::uuid)
+           from unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::int[]) as t(node, agent, run, attempt)"#,
+        &ids,
+        &agents,
+        &runs,
+        &attempts,
+        worker.0
+    )
+    .execute(&mut *conn)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| ClaimedNode {
             id: NodeId(r.id),
             run_id: RunId(r.run_id),
             key: r.key,
@@ -209,40 +216,149 @@ pub async fn claim_assigned(
             agent_id: AgentId(r.agent_id),
             attempt: r.attempt,
             lease_token: r.lease_token,
-            provider: agent.provider,
-            model: agent.model,
-            system_prompt: agent.system_prompt,
-            context,
-        });
-    }
-    Ok(claimed)
+            provider: r.provider,
+            model: r.model,
+            system_prompt: r.system_prompt,
+            context: r.context,
+        })
+        .collect())
 }
 
-/// Frees the agent of `node` after an attempt: back to idle unless paused meanwhile (a paused
-/// agent stays paused), with its counters updated.
-async fn free_agent(
+/// A finished attempt, waiting to be recorded.
+#[derive(Debug, Clone)]
+pub struct Success {
+    pub node: ClaimedNode,
+    pub output: String,
+    pub tokens: i64,
+    pub busy_ms: i64,
+}
+
+/// Records many successful attempts in a fixed number of statements. Attempts whose claim is
+/// no longer current are skipped (returned), exactly as [`complete`] refuses them one by one.
+pub async fn complete_many(
+    conn: &mut PgConnection,
+    done: &[Success],
+) -> Result<Vec<NodeId>, sqlx::Error> {
+    if done.is_empty() {
+        return Ok(Vec::new());
+    }
+    let ids: Vec<Uuid> = done.iter().map(|d| d.node.id.0).collect();
+    let attempts: Vec<i32> = done.iter().map(|d| d.node.attempt).collect();
+    let tokens_: Vec<Uuid> = done.iter().map(|d| d.node.lease_token).collect();
+    let outputs: Vec<String> = done.iter().map(|d| d.output.clone()).collect();
+    let tokens: Vec<i64> = done.iter().map(|d| d.tokens).collect();
+    let busy: Vec<i64> = done.iter().map(|d| d.busy_ms).collect();
+    let applied = sqlx::query!(
+        r#"update nodes n set status = 'completed', output = t.output, tokens = n.tokens + t.tokens,
+               error = null, finished_at = now(), lease_token = null, lease_expires_at = null
+           from unnest($1::uuid[], $2::int[], $3::uuid[], $4::text[], $5::int8[])
+                as t(id, attempt, token, output, tokens)
+           where n.id = t.id and n.attempt = t.attempt and n.lease_token = t.token
+             and n.status = 'running'
+           returning n.id, n.run_id, n.agent_id as "agent_id!", n.attempt, t.tokens as "tokens!""#,
+        &ids,
+        &attempts,
+        &tokens_,
+        &outputs,
+        &tokens
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    let ok: Vec<Uuid> = applied.iter().map(|r| r.id).collect();
+    let stale: Vec<NodeId> = ids
+        .iter()
+        .filter(|id| !ok.contains(id))
+        .map(|id| NodeId(*id))
+        .collect();
+    if ok.is_empty() {
+        return Ok(stale);
+    }
+    let ok_attempts: Vec<i32> = applied.iter().map(|r| r.attempt).collect();
+    let ok_runs: Vec<Uuid> = applied.iter().map(|r| r.run_id).collect();
+    let ok_agents: Vec<Uuid> = applied.iter().map(|r| r.agent_id).collect();
+    let ok_tokens: Vec<i64> = applied.iter().map(|r| r.tokens).collect();
+    let ok_busy: Vec<i64> = applied
+        .iter()
+        .map(|r| ids.iter().position(|i| *i == r.id).map_or(0, |p| busy[p]))
+        .collect();
+    sqlx::query!(
+        r#"update attempts a set outcome = 'completed', finished_at = now()
+           from unnest($1::uuid[], $2::int[]) as t(node, attempt)
+           where a.node_id = t.node and a.attempt = t.attempt"#,
+        &ok,
+        &ok_attempts
+    )
+    .execute(&mut *conn)
+    .await?;
+    // Each dependent loses as many pending prerequisites as completed in this batch.
+    sqlx::query!(
+        r#"update nodes n set pending_deps = n.pending_deps - d.cnt,
+               ready_at = case when n.pending_deps = d.cnt then now() else n.ready_at end
+           from (select node_id, count(*)::int as cnt from node_deps
+                 where depends_on = any($1) group by node_id) d
+           where n.id = d.node_id and n.status = 'queued'"#,
+        &ok
+    )
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query!(
+        r#"insert into events (type, severity, subject, agent_id, run_id, node_id, data)
+           select 'subtask.completed', 'info', 'subtask/' || node, agent, run, node,
+                  jsonb_build_object('attempt', attempt, 'tokens', tokens)
+           from unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::int[], $5::int8[])
+                as t(node, agent, run, attempt, tokens)"#,
+        &ok,
+        &ok_agents,
+        &ok_runs,
+        &ok_attempts,
+        &ok_tokens
+    )
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query!(
+        r#"with freed as (
+               update agents g set
+                   state = case when g.state = 'working' then 'idle' else g.state end,
+                   current_node = null,
+                   tasks_completed = g.tasks_completed + 1,
+                   tokens_used = g.tokens_used + t.tokens,
+                   busy_ms = g.busy_ms + t.busy,
+                   last_heartbeat = now(), updated_at = now()
+               from unnest($1::uuid[], $2::uuid[], $3::int8[], $4::int8[]) as t(agent, node, tokens, busy)
+               where g.id = t.agent and g.current_node = t.node
+               returning g.id, g.state)
+           insert into events (type, severity, subject, agent_id)
+           select 'agent.idle', 'info', 'agent/' || id, id from freed where state = 'idle'"#,
+        &ok_agents,
+        &ok,
+        &ok_tokens,
+        &ok_busy
+    )
+    .execute(&mut *conn)
+    .await?;
+    events::wake(&mut *conn).await?;
+    Ok(stale)
+}
+
+/// Frees the agent of `node` after a failed attempt: back to idle unless paused meanwhile (a
+/// paused agent stays paused), with its counters updated.
+async fn free_after_failure(
     conn: &mut PgConnection,
     agent: Uuid,
     node: Uuid,
-    completed: bool,
-    tokens: i64,
     busy_ms: i64,
 ) -> Result<(), sqlx::Error> {
     let changed = sqlx::query_scalar!(
         r#"update agents set
                state = case when state = 'working' then 'idle' else state end,
                current_node = null,
-               tasks_completed = tasks_completed + $3::int,
-               tasks_failed = tasks_failed + (1 - $3::int),
-               tokens_used = tokens_used + $4,
-               busy_ms = busy_ms + $5,
+               tasks_failed = tasks_failed + 1,
+               busy_ms = busy_ms + $3,
                last_heartbeat = now(), updated_at = now()
            where id = $1 and current_node = $2
            returning state"#,
         agent,
         node,
-        i32::from(completed),
-        tokens,
         busy_ms
     )
     .fetch_optional(&mut *conn)
@@ -257,8 +373,7 @@ async fn free_agent(
     Ok(())
 }
 
-/// Records a successful attempt, releases dependents, and completes the run when it was the
-/// last node. Refused if the attempt is no longer the current claim.
+/// Records one successful attempt (see [`complete_many`]); refused if the claim is stale.
 pub async fn complete(
     conn: &mut PgConnection,
     node: &ClaimedNode,
@@ -266,51 +381,18 @@ pub async fn complete(
     tokens: i64,
     busy_ms: i64,
 ) -> Result<(), ReportError> {
-    sqlx::query!(
-        r#"update nodes set status = 'completed', output = $4, tokens = tokens + $5,
-               error = null, finished_at = now(), lease_token = null, lease_expires_at = null
-           where id = $1 and attempt = $2 and lease_token = $3 and status = 'running'
-           returning id"#,
-        node.id.0,
-        node.attempt,
-        node.lease_token,
-        output,
-        tokens
-    )
-    .fetch_optional(&mut *conn)
-    .await?
-    .ok_or(ReportError::Stale)?;
-    sqlx::query!(
-        "update attempts set outcome = 'completed', finished_at = now() where node_id = $1 and attempt = $2",
-        node.id.0,
-        node.attempt
-    )
-    .execute(&mut *conn)
-    .await?;
-    let released = sqlx::query_scalar!(
-        r#"update nodes set pending_deps = pending_deps - 1,
-               ready_at = case when pending_deps = 1 then now() else ready_at end
-           where id in (select node_id from node_deps where depends_on = $1)
-             and status = 'queued'
-           returning id"#,
-        node.id.0
-    )
-    .fetch_all(&mut *conn)
-    .await?;
-    events::append(
-        conn,
-        NewEvent::new("subtask.completed", format!("subtask/{}", node.id))
-            .node(node.id)
-            .run(node.run_id)
-            .agent(node.agent_id)
-            .data(json!({ "attempt": node.attempt, "tokens": tokens, "released": released.len() })),
-    )
-    .await?;
-    free_agent(conn, node.agent_id.0, node.id.0, true, tokens, busy_ms).await?;
-    // Finishing the run is left to the daemon's next pass ([`super::runs::finish_completed`]):
-    // two last nodes completing in parallel transactions would each see the other unfinished.
-    events::wake(&mut *conn).await?;
-    Ok(())
+    let done = Success {
+        node: node.clone(),
+        output: output.to_owned(),
+        tokens,
+        busy_ms,
+    };
+    let stale = complete_many(conn, std::slice::from_ref(&done)).await?;
+    if stale.is_empty() {
+        Ok(())
+    } else {
+        Err(ReportError::Stale)
+    }
 }
 
 /// Records a failed attempt: re-queued after a backoff while the policy allows, otherwise the
@@ -342,7 +424,7 @@ pub async fn fail(
     )
     .execute(&mut *conn)
     .await?;
-    free_agent(conn, node.agent_id.0, node.id.0, false, 0, busy_ms).await?;
+    free_after_failure(conn, node.agent_id.0, node.id.0, busy_ms).await?;
     let subject = format!("subtask/{}", node.id);
     match policy.backoff_after(failures) {
         Some(ms) => {

@@ -1,13 +1,40 @@
 //! The agent worker: claims assigned nodes, runs each through its agent's provider with its
-//! prerequisites' outputs as context, and reports the outcome, fenced by attempt and lease token.
+//! prerequisites' outputs as context, and reports outcomes, fenced by attempt and lease token.
+//! In the loop, outcomes are recorded in batches: one transaction (and one commit) for all that
+//! finished meanwhile, which is what keeps the engine near the database's commit ceiling.
 
 use super::provider::{CompletionRequest, Purpose};
 use super::{Engine, Outcome};
-use app::db::queue::{self, ClaimedNode, ReportError};
+use app::db::queue::{self, ClaimedNode, ReportError, Success};
+use app::domain::ids::NodeId;
 use backon::{ExponentialBuilder, Retryable};
 use std::time::Instant;
+use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
+
+/// The most outcomes one reporting transaction records.
+const REPORT_BATCH: usize = 256;
+
+/// How an attempt ended, before it is recorded.
+#[derive(Debug)]
+pub enum Report {
+    Done(Success),
+    Failed {
+        node: ClaimedNode,
+        error: String,
+        busy_ms: i64,
+    },
+}
+
+impl Report {
+    fn node_id(&self) -> NodeId {
+        match self {
+            Report::Done(s) => s.node.id,
+            Report::Failed { node, .. } => node.id,
+        }
+    }
+}
 
 fn execution_prompt(node: &ClaimedNode) -> String {
     let mut prompt = format!("Subtask {}: {}", node.key, node.description);
@@ -32,9 +59,8 @@ impl Engine {
         Ok(claimed)
     }
 
-    /// Runs one claimed node and records the outcome. A refused (stale) report is not an error:
-    /// the node was re-queued or cancelled meanwhile and someone else owns it now.
-    pub async fn execute(&self, node: ClaimedNode) -> anyhow::Result<()> {
+    /// Runs one claimed node through its agent's provider.
+    pub async fn run_node(&self, node: ClaimedNode) -> Report {
         let started = Instant::now();
         let req = CompletionRequest {
             model: node.model.clone(),
@@ -51,37 +77,67 @@ impl Engine {
             Err(e) => Err(e),
         };
         let busy_ms = i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX);
-        // A report can lose a deadlock or a connection; the work itself is done, so retry the
-        // report (a few times, backing off) rather than let the lease lapse and redo the work.
-        let report = || async {
-            let mut tx = self.pool.begin().await.map_err(ReportError::Db)?;
-            match &result {
-                Ok(c) => {
-                    let tokens = c.input_tokens + c.output_tokens;
-                    queue::complete(&mut tx, &node, &c.text, tokens, busy_ms).await?;
-                }
-                Err(e) => {
-                    queue::fail(&mut tx, &node, &e.to_string(), &self.config.retry, busy_ms)
-                        .await?;
-                }
-            }
-            tx.commit().await.map_err(ReportError::Db)
-        };
-        let reported = report
-            .retry(ExponentialBuilder::default().with_max_times(4))
-            .when(|e| matches!(e, ReportError::Db(_)))
-            .notify(
-                |e, after| tracing::warn!(node = %node.id, error = %e, ?after, "retrying report"),
-            )
-            .await;
-        match reported {
-            Ok(()) => Ok(()),
-            Err(ReportError::Stale) => {
-                tracing::warn!(node = %node.id, attempt = node.attempt, "stale report refused");
-                Ok(())
-            }
-            Err(ReportError::Db(e)) => Err(e.into()),
+        match result {
+            Ok(c) => Report::Done(Success {
+                tokens: c.input_tokens + c.output_tokens,
+                output: c.text,
+                node,
+                busy_ms,
+            }),
+            Err(e) => Report::Failed {
+                node,
+                error: e.to_string(),
+                busy_ms,
+            },
         }
+    }
+
+    /// Records outcomes in one transaction. A stale outcome (the node was re-queued or
+    /// cancelled meanwhile and belongs to someone else now) is skipped, not an error. The
+    /// transaction is retried a few times with backoff: the work is done, and losing a deadlock
+    /// or a connection must not make it run again.
+    pub async fn report(&self, reports: &[Report]) -> anyhow::Result<()> {
+        let write = || async {
+            let mut tx = self.pool.begin().await?;
+            let done: Vec<Success> = reports
+                .iter()
+                .filter_map(|r| match r {
+                    Report::Done(s) => Some(s.clone()),
+                    Report::Failed { .. } => None,
+                })
+                .collect();
+            let mut stale = queue::complete_many(&mut tx, &done).await?;
+            for r in reports {
+                if let Report::Failed {
+                    node,
+                    error,
+                    busy_ms,
+                } = r
+                {
+                    match queue::fail(&mut tx, node, error, &self.config.retry, *busy_ms).await {
+                        Ok(()) => {}
+                        Err(ReportError::Stale) => stale.push(node.id),
+                        Err(ReportError::Db(e)) => return Err(e),
+                    }
+                }
+            }
+            tx.commit().await?;
+            Ok::<_, sqlx::Error>(stale)
+        };
+        let stale = write
+            .retry(ExponentialBuilder::default().with_max_times(4))
+            .notify(|e, after| tracing::warn!(error = %e, ?after, "retrying a report"))
+            .await?;
+        for node in stale {
+            tracing::warn!(%node, "stale report refused");
+        }
+        Ok(())
+    }
+
+    /// Runs one claimed node and records its outcome at once.
+    pub async fn execute(&self, node: ClaimedNode) -> anyhow::Result<()> {
+        let report = self.run_node(node).await;
+        self.report(std::slice::from_ref(&report)).await
     }
 
     /// Claims what is assigned and runs it all to the end (tests and benchmarks).
@@ -93,22 +149,27 @@ impl Engine {
         let mut running = JoinSet::new();
         for node in claimed {
             let engine = self.clone();
-            running.spawn(async move { engine.execute(node).await });
+            running.spawn(async move { engine.run_node(node).await });
         }
+        let mut reports = Vec::new();
         while let Some(done) = running.join_next().await {
-            done??;
+            reports.push(done?);
         }
+        self.report(&reports).await?;
         Ok(Outcome::Worked)
     }
 
-    /// Keeps up to `slots` nodes in flight. On shutdown, waits `shutdown_grace` for them, then
-    /// re-queues what is still running so another process picks it up at once.
+    /// Keeps up to `slots` nodes in flight and records their outcomes in batches. On shutdown,
+    /// waits `shutdown_grace` for them, then re-queues what is still running so another process
+    /// picks it up at once.
     pub(super) async fn worker_loop(self, shutdown: CancellationToken) {
-        let mut running: JoinSet<(app::domain::ids::NodeId, anyhow::Result<()>)> = JoinSet::new();
-        let mut in_flight = Vec::new();
+        let (tx, rx) = mpsc::unbounded_channel::<Report>();
+        let reporter = tokio::spawn(self.clone().reporter(rx));
+        let mut running: JoinSet<NodeId> = JoinSet::new();
+        let mut in_flight: Vec<NodeId> = Vec::new();
         while !shutdown.is_cancelled() {
             while let Some(done) = running.try_join_next() {
-                record_done(done, &mut in_flight);
+                forget(done, &mut in_flight);
             }
             let free = self.config.slots.saturating_sub(running.len());
             let claimed = if free > 0 {
@@ -119,10 +180,16 @@ impl Engine {
             match claimed {
                 Ok(nodes) if !nodes.is_empty() => {
                     for node in nodes {
-                        let engine = self.clone();
-                        let id = node.id;
-                        in_flight.push(id);
-                        running.spawn(async move { (id, engine.execute(node).await) });
+                        let (engine, tx) = (self.clone(), tx.clone());
+                        in_flight.push(node.id);
+                        running.spawn(async move {
+                            let report = engine.run_node(node).await;
+                            let id = report.node_id();
+                            // The reporter outlives every runner; a send fails only at exit,
+                            // where the lease expiry re-queues the node.
+                            let _ = tx.send(report);
+                            id
+                        });
                     }
                     continue;
                 }
@@ -132,13 +199,13 @@ impl Engine {
             tokio::select! {
                 () = shutdown.cancelled() => break,
                 () = self.wake.notified() => {}
-                Some(done) = running.join_next(), if !running.is_empty() => record_done(done, &mut in_flight),
+                Some(done) = running.join_next(), if !running.is_empty() => forget(done, &mut in_flight),
                 () = tokio::time::sleep(std::time::Duration::from_millis(self.config.poll_ms)) => {}
             }
         }
         let drain = async {
             while let Some(done) = running.join_next().await {
-                record_done(done, &mut in_flight);
+                forget(done, &mut in_flight);
             }
         };
         if tokio::time::timeout(self.config.shutdown_grace, drain)
@@ -146,30 +213,36 @@ impl Engine {
             .is_err()
         {
             running.abort_all();
-            for node in &in_flight {
-                let release = async {
-                    let mut conn = self.pool.acquire().await?;
-                    queue::release_node(&mut conn, *node, "worker shut down").await
-                };
-                if let Err(e) = release.await {
-                    tracing::warn!(%node, error = %e, "could not re-queue on shutdown; its lease will expire");
-                }
+        }
+        drop(tx);
+        let _ = reporter.await;
+        for node in &in_flight {
+            let release = async {
+                let mut conn = self.pool.acquire().await?;
+                queue::release_node(&mut conn, *node, "worker shut down").await
+            };
+            if let Err(e) = release.await {
+                tracing::warn!(%node, error = %e, "could not re-queue on shutdown; its lease will expire");
             }
+        }
+    }
+
+    /// Records outcomes as they arrive: whatever has queued up while the previous transaction
+    /// committed goes into the next one.
+    async fn reporter(self, mut rx: mpsc::UnboundedReceiver<Report>) {
+        let mut batch = Vec::with_capacity(REPORT_BATCH);
+        while rx.recv_many(&mut batch, REPORT_BATCH).await > 0 {
+            if let Err(e) = self.report(&batch).await {
+                tracing::error!(error = %e, n = batch.len(), "outcomes could not be recorded; their leases will expire and they will run again");
+            }
+            batch.clear();
         }
     }
 }
 
-fn record_done(
-    done: Result<(app::domain::ids::NodeId, anyhow::Result<()>), tokio::task::JoinError>,
-    in_flight: &mut Vec<app::domain::ids::NodeId>,
-) {
+fn forget(done: Result<NodeId, tokio::task::JoinError>, in_flight: &mut Vec<NodeId>) {
     match done {
-        Ok((id, res)) => {
-            in_flight.retain(|n| *n != id);
-            if let Err(e) = res {
-                tracing::warn!(node = %id, error = %e, "node execution could not be recorded; its lease will expire");
-            }
-        }
+        Ok(id) => in_flight.retain(|n| *n != id),
         Err(e) => tracing::error!(error = %e, "node execution panicked"),
     }
 }

@@ -148,3 +148,12 @@ create table api_tokens (
     last_used_at timestamptz,
     revoked_at timestamptz
 );
+
+-- Queue tables churn: every subtask updates its node and its agent several times. Vacuum them
+-- early and without throttling so dead rows do not pile up in the hot partial indexes, and
+-- leave room on each page for updates that can stay on it.
+alter table agents set (fillfactor = 50, autovacuum_vacuum_scale_factor = 0,
+    autovacuum_vacuum_threshold = 2000, autovacuum_vacuum_cost_delay = 0);
+alter table nodes set (fillfactor = 70, autovacuum_vacuum_scale_factor = 0.02,
+    autovacuum_vacuum_cost_delay = 0);
+alter table attempts set (autovacuum_vacuum_scale_factor = 0.05, autovacuum_vacuum_cost_delay = 0);

@@ -5,6 +5,7 @@ pub mod cli;
 pub mod config;
 pub mod embedded_pg;
 pub mod engine;
+pub mod event_hub;
 pub mod http;
 pub mod startup;
 pub mod telemetry;

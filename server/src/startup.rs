@@ -80,6 +80,8 @@ pub struct Application {
     store: PostgresStore,
     bootstrap: AdminBootstrap,
     engine: Option<Engine>,
+    /// Stops the process's background tasks (the event hub) at shutdown.
+    background: CancellationToken,
 }
 
 impl Application {
@@ -103,7 +105,10 @@ impl Application {
             .await
             .with_context(|| format!("binding {}", config.addr))?;
         let store = PostgresStore::new(db.pool.clone());
+        let background = CancellationToken::new();
+        let hub = crate::event_hub::EventHub::start(db.pool.clone(), background.clone()).await?;
         let state = AppState {
+            hub: Some(hub),
             ctx: ServerContext {
                 pool: db.pool.clone(),
                 login_policy: config.login_policy.clone(),
@@ -112,6 +117,7 @@ impl Application {
         };
         let router = http::router(state, store.clone(), listener.local_addr()?);
         Ok(Self {
+            background,
             engine,
             listener,
             router,
@@ -177,6 +183,7 @@ impl Application {
         tracing::info!("shutting down");
         // The engine drains (or re-queues) in-flight work before the database goes away.
         stop_engine.cancel();
+        self.background.cancel();
         if let Some(engine) = engine {
             let _ = engine.await;
         }

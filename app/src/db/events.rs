@@ -1,6 +1,6 @@
 //! The `events` table: appended in the same transaction as the change it records.
 
-use crate::domain::event::{Event, Severity};
+use crate::domain::event::{Event, EventFilter, Severity};
 use crate::domain::ids::{AgentId, NodeId, RunId};
 use sqlx::{PgConnection, PgExecutor};
 
@@ -55,7 +55,7 @@ impl NewEvent {
 }
 
 pub async fn append(conn: &mut PgConnection, e: NewEvent) -> Result<i64, sqlx::Error> {
-    sqlx::query_scalar!(
+    let seq = sqlx::query_scalar!(
         r#"insert into events (type, severity, subject, agent_id, run_id, node_id, data)
            values ($1, $2, $3, $4, $5, $6, $7) returning seq"#,
         e.kind,
@@ -66,8 +66,12 @@ pub async fn append(conn: &mut PgConnection, e: NewEvent) -> Result<i64, sqlx::E
         e.node_id.map(|n| n.0),
         e.data
     )
-    .fetch_one(conn)
-    .await
+    .fetch_one(&mut *conn)
+    .await?;
+    // Postgres folds identical notifications of one transaction into one, so this costs one
+    // NOTIFY per transaction however many events it appends; it wakes the event streams.
+    wake(&mut *conn).await?;
+    Ok(seq)
 }
 
 /// Tells every listening engine process to look for work now. Postgres delivers it at commit
@@ -79,18 +83,16 @@ pub async fn wake(db: impl PgExecutor<'_>) -> Result<(), sqlx::Error> {
     Ok(())
 }
 
-/// Which events to list.
+/// Which events to list: a page of the history after `after`.
 #[derive(Debug, Clone, Default)]
-pub struct EventFilter {
+pub struct EventQuery {
     pub after: i64,
-    pub kind: Option<String>,
-    pub agent_id: Option<AgentId>,
-    pub run_id: Option<RunId>,
-    pub min_severity: Option<Severity>,
+    pub filter: EventFilter,
     pub limit: i64,
 }
 
-pub async fn list(db: impl PgExecutor<'_>, f: &EventFilter) -> Result<Vec<Event>, sqlx::Error> {
+pub async fn list(db: impl PgExecutor<'_>, q: &EventQuery) -> Result<Vec<Event>, sqlx::Error> {
+    let f = &q.filter;
     let severities: Vec<String> = match f.min_severity {
         None => Vec::new(),
         Some(min) => ["debug", "info", "warning", "error", "critical"]
@@ -100,19 +102,20 @@ pub async fn list(db: impl PgExecutor<'_>, f: &EventFilter) -> Result<Vec<Event>
             .collect(),
     };
     let rows = sqlx::query!(
-        r#"select seq, type as kind, at, severity, subject, data from events
+        r#"select seq, type as kind, at, severity, subject, data, agent_id, run_id, node_id
+           from events
            where seq > $1
              and ($2::text is null or type = $2 or type like $2 || '.%')
              and ($3::uuid is null or agent_id = $3)
              and ($4::uuid is null or run_id = $4)
              and (cardinality($5::text[]) = 0 or severity = any($5))
            order by seq limit $6"#,
-        f.after,
+        q.after,
         f.kind,
         f.agent_id.map(|a| a.0),
-        f.run_id.map(|r| r.0),
+        f.task_id.map(|r| r.0),
         &severities,
-        f.limit
+        q.limit
     )
     .fetch_all(db)
     .await?;
@@ -125,6 +128,9 @@ pub async fn list(db: impl PgExecutor<'_>, f: &EventFilter) -> Result<Vec<Event>
             severity: r.severity.parse().unwrap_or(Severity::Info),
             subject: r.subject,
             data: r.data,
+            agent_id: r.agent_id.map(AgentId),
+            task_id: r.run_id.map(RunId),
+            subtask_id: r.node_id.map(NodeId),
         })
         .collect())
 }

@@ -52,4 +52,32 @@ pub struct Event {
     /// What it is about, e.g. `task/<id>`, `agent/<id>`, `subtask/<id>`.
     pub subject: String,
     pub data: serde_json::Value,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent_id: Option<super::ids::AgentId>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub task_id: Option<super::ids::RunId>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subtask_id: Option<super::ids::NodeId>,
+}
+
+/// What a client wants to see of the event stream.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EventFilter {
+    /// A type (`task.completed`) or a family (`task` matches `task.*`).
+    pub kind: Option<String>,
+    pub agent_id: Option<super::ids::AgentId>,
+    pub task_id: Option<super::ids::RunId>,
+    pub min_severity: Option<Severity>,
+}
+
+impl EventFilter {
+    pub fn matches(&self, e: &Event) -> bool {
+        let kind_ok = self.kind.as_deref().is_none_or(|k| {
+            e.kind == k || (e.kind.starts_with(k) && e.kind.as_bytes().get(k.len()) == Some(&b'.'))
+        });
+        kind_ok
+            && self.agent_id.is_none_or(|a| e.agent_id == Some(a))
+            && self.task_id.is_none_or(|t| e.task_id == Some(t))
+            && self.min_severity.is_none_or(|s| e.severity >= s)
+    }
 }

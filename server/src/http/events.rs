@@ -4,7 +4,8 @@ use super::AppState;
 use super::error::ApiError;
 use super::extract::ApiQuery;
 use app::api::ErrorKind;
-use app::db::events::{EventFilter, list as list_events};
+use app::db::events::{EventQuery, list as list_events};
+use app::domain::event::EventFilter;
 use app::domain::event::Severity;
 use app::domain::ids::{AgentId, RunId};
 use axum::Json;
@@ -37,15 +38,17 @@ pub async fn list(
         .map(|s| s.parse::<Severity>())
         .transpose()
         .map_err(|e| ApiError::new(ErrorKind::Invalid, e))?;
-    let filter = EventFilter {
+    let query = EventQuery {
         after: q.cursor.or(q.after).unwrap_or(0).max(0),
-        kind: q.kind.filter(|k| !k.is_empty()),
-        agent_id: q.agent_id,
-        run_id: q.task_id,
-        min_severity,
+        filter: EventFilter {
+            kind: q.kind.filter(|k| !k.is_empty()),
+            agent_id: q.agent_id,
+            task_id: q.task_id,
+            min_severity,
+        },
         limit,
     };
-    let items = list_events(&state.ctx.pool, &filter).await?;
+    let items = list_events(&state.ctx.pool, &query).await?;
     let next = (items.len() == usize::try_from(limit).unwrap_or(usize::MAX))
         .then(|| items.last().map(|e| e.seq))
         .flatten();

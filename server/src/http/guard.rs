@@ -90,7 +90,7 @@ async fn authenticate(
 /// Browsers send `Origin` on every state-changing request, and `Sec-Fetch-Site` on modern ones.
 /// A request without `Origin` is not from a browser page (curl, scripts), so it cannot be a
 /// forged cross-site request riding on the user's cookie.
-fn same_origin(headers: &HeaderMap, public_url: Option<&str>) -> bool {
+pub(super) fn same_origin(headers: &HeaderMap, public_url: Option<&str>) -> bool {
     if headers
         .get("sec-fetch-site")
         .is_some_and(|v| v.as_bytes() == b"cross-site")

@@ -8,6 +8,7 @@ pub mod extract;
 pub mod guard;
 pub mod health;
 pub mod session;
+pub mod stream;
 pub mod tasks;
 pub mod tokens;
 pub mod users;
@@ -31,6 +32,8 @@ use tower_sessions_sqlx_store::PostgresStore;
 pub struct AppState {
     pub ctx: ServerContext,
     pub config: Arc<Config>,
+    /// The process's shared event reader, for WebSocket streams.
+    pub hub: Option<crate::event_hub::EventHub>,
 }
 
 pub const SESSION_COOKIE: &str = "flotilla_session";
@@ -78,6 +81,7 @@ pub fn router(state: AppState, store: PostgresStore, local_addr: SocketAddr) -> 
         .route("/agents/{id}", get(agents::get))
         .route("/agents/{id}/{verb}", post(agents::command))
         .route("/events", get(events::list))
+        .route("/events/stream", get(stream::stream))
         .fallback(error::not_found);
 
     let sessions = SessionManagerLayer::new(store)

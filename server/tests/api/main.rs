@@ -8,5 +8,6 @@ mod helpers;
 mod pages;
 mod processes;
 mod session;
+mod stream;
 mod tasks;
 mod users;

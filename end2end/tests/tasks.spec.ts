@@ -21,15 +21,3 @@ test("submit a task from the form and see its subtasks complete with a result", 
   await expect(s3).toContainText("s2");
   await expect(s3).toContainText("[simulated] done");
 });
-
-test("pause and resume an agent from its card", async ({ page }) => {
-  await logIn(page);
-  await page.getByRole("link", { name: "Agents" }).click();
-  await page.waitForLoadState("networkidle");
-  const card = page.getByRole("article", { name: "Agent agent-3" });
-  await expect(card).toContainText("simulated model");
-  await card.getByRole("button", { name: "Pause" }).click();
-  await expect(card.locator(".badge")).toHaveText("paused");
-  await card.getByRole("button", { name: "Resume" }).click();
-  await expect(card.locator(".badge")).toHaveText(/idle|working/);
-});

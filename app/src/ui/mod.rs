@@ -1,6 +1,7 @@
 //! The user interface: the HTML shell, the router and the pages.
 
 pub mod components;
+pub mod contexts;
 pub mod pages;
 
 use components::layout::Layout;

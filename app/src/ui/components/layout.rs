@@ -1,6 +1,7 @@
 use crate::api::logout::Logout;
 use crate::api::whoami::whoami;
 use crate::domain::account::Role;
+use crate::ui::contexts::live::{Connection, provide_live_events};
 use leptos::prelude::*;
 use leptos_router::components::{A, Outlet};
 
@@ -8,6 +9,7 @@ use leptos_router::components::{A, Outlet};
 #[component]
 pub fn Layout() -> impl IntoView {
     let me = Resource::new(|| (), |_| whoami());
+    let live = provide_live_events();
     let logout = ServerAction::<Logout>::new();
     view! {
         <header class="topbar">
@@ -30,6 +32,13 @@ pub fn Layout() -> impl IntoView {
                 </Transition>
             </nav>
             <div class="who">
+                <span class="live" role="status" data-connection=move || format!("{:?}", live.connection.get())>
+                    {move || match live.connection.get() {
+                        Connection::Live => "● Live",
+                        Connection::Connecting => "○ Connecting…",
+                        Connection::Reconnecting => "○ Reconnecting…",
+                    }}
+                </span>
                 <Transition fallback=|| ()>
                     {move || Suspend::new(async move {
                         me.await

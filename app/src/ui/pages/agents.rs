@@ -2,6 +2,7 @@ use crate::api::agents::{AgentCommand, list_agents};
 use crate::domain::agent::{Agent, AgentState};
 use crate::ui::components::error_note::ErrorNote;
 use crate::ui::components::status_badge::StatusBadge;
+use crate::ui::contexts::live::use_live_events;
 use leptos::prelude::*;
 use leptos_meta::Title;
 
@@ -10,8 +11,9 @@ use leptos_meta::Title;
 pub fn AgentsPage() -> impl IntoView {
     let command = ServerAction::<AgentCommand>::new();
     let (refreshes, set_refreshes) = signal(0u32);
+    let live = use_live_events().ticks(|e| e.agent_id.is_some());
     let agents = Resource::new(
-        move || (command.version().get(), refreshes.get()),
+        move || (command.version().get(), refreshes.get(), live.get()),
         |_| list_agents(),
     );
     let error = Signal::derive(move || command.value().get().and_then(Result::err));

@@ -3,6 +3,7 @@ use crate::domain::ids::RunId;
 use crate::domain::run::{NodeStatus, TaskDetail};
 use crate::ui::components::error_note::ErrorNote;
 use crate::ui::components::status_badge::StatusBadge;
+use crate::ui::contexts::live::use_live_events;
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_params_map;
@@ -20,10 +21,13 @@ pub fn TaskDetailPage() -> impl IntoView {
     let cancel = ServerAction::<CancelTask>::new();
     let retry = ServerAction::<RetrySubtask>::new();
     let (refreshes, set_refreshes) = signal(0u32);
+    // Every event about this task refetches it: the page follows the run live.
+    let live = use_live_events().ticks(move |e| e.task_id.is_some() && e.task_id == id());
     let task = Resource::new(
         move || {
             (
                 id(),
+                live.get(),
                 cancel.version().get(),
                 retry.version().get(),
                 refreshes.get(),

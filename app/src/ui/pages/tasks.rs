@@ -2,6 +2,7 @@ use crate::api::tasks::{SubmitTask, list_tasks};
 use crate::domain::run::TaskSummary;
 use crate::ui::components::error_note::ErrorNote;
 use crate::ui::components::status_badge::StatusBadge;
+use crate::ui::contexts::live::use_live_events;
 use leptos::prelude::*;
 use leptos_meta::Title;
 
@@ -10,8 +11,9 @@ use leptos_meta::Title;
 pub fn TasksPage() -> impl IntoView {
     let submit = ServerAction::<SubmitTask>::new();
     let (refreshes, set_refreshes) = signal(0u32);
+    let live = use_live_events().ticks(|e| e.kind.starts_with("task."));
     let tasks = Resource::new(
-        move || (submit.version().get(), refreshes.get()),
+        move || (submit.version().get(), refreshes.get(), live.get()),
         |_| list_tasks(),
     );
     let error = Signal::derive(move || submit.value().get().and_then(Result::err));

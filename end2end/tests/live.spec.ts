@@ -57,3 +57,17 @@ test("pausing an agent shows up live for another user", async ({ page, browser, 
   await expect(watched.locator(".badge")).toHaveText(/idle|working/);
   await watcherContext.close();
 });
+
+test("a failing task raises a toast wherever the user is", async ({ page }) => {
+  await logIn(page);
+  await page.getByRole("link", { name: "Tasks" }).click();
+  await expect(page.getByRole("status")).toHaveText("● Live");
+  await page.getByLabel("Describe the work").fill("Query the sales table [fail]. Then chart the results.");
+  await page.getByRole("button", { name: "Submit task" }).click();
+  await expect(page).toHaveURL(/\/tasks\/[0-9a-f-]{36}$/);
+  // Move away: the toast follows the user to any page.
+  await page.getByRole("link", { name: "Overview" }).click();
+  await expect(page.getByRole("alert").filter({ hasText: /^Task failed/ })).toBeVisible({ timeout: 25_000 });
+  await page.getByRole("alert").filter({ hasText: /^Task failed/ }).getByRole("button", { name: "Dismiss" }).click();
+  await expect(page.getByRole("alert").filter({ hasText: /^Task failed/ })).toHaveCount(0);
+});

@@ -2,6 +2,7 @@
 
 pub mod agents;
 pub mod error;
+pub mod events;
 pub mod login;
 pub mod logout;
 pub mod overview;

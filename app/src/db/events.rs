@@ -91,17 +91,51 @@ pub struct EventQuery {
     pub limit: i64,
 }
 
-pub async fn list(db: impl PgExecutor<'_>, q: &EventQuery) -> Result<Vec<Event>, sqlx::Error> {
-    let f = &q.filter;
-    let severities: Vec<String> = match f.min_severity {
+struct EventRow {
+    seq: i64,
+    kind: String,
+    at: time::OffsetDateTime,
+    severity: String,
+    subject: String,
+    data: serde_json::Value,
+    agent_id: Option<uuid::Uuid>,
+    run_id: Option<uuid::Uuid>,
+    node_id: Option<uuid::Uuid>,
+}
+
+impl From<EventRow> for Event {
+    fn from(r: EventRow) -> Self {
+        Event {
+            seq: r.seq,
+            kind: r.kind,
+            at: r.at,
+            severity: r.severity.parse().unwrap_or(Severity::Info),
+            subject: r.subject,
+            data: r.data,
+            agent_id: r.agent_id.map(AgentId),
+            task_id: r.run_id.map(RunId),
+            subtask_id: r.node_id.map(NodeId),
+        }
+    }
+}
+
+/// The severities at or above the filter's minimum (empty: all).
+fn severities(f: &EventFilter) -> Vec<String> {
+    match f.min_severity {
         None => Vec::new(),
         Some(min) => ["debug", "info", "warning", "error", "critical"]
             .into_iter()
             .filter(|s| s.parse::<Severity>().is_ok_and(|v| v >= min))
             .map(str::to_owned)
             .collect(),
-    };
-    let rows = sqlx::query!(
+    }
+}
+
+/// Events after `q.after`, oldest first (replay, REST paging).
+pub async fn list(db: impl PgExecutor<'_>, q: &EventQuery) -> Result<Vec<Event>, sqlx::Error> {
+    let f = &q.filter;
+    Ok(sqlx::query_as!(
+        EventRow,
         r#"select seq, type as kind, at, severity, subject, data, agent_id, run_id, node_id
            from events
            where seq > $1
@@ -114,23 +148,43 @@ pub async fn list(db: impl PgExecutor<'_>, q: &EventQuery) -> Result<Vec<Event>,
         f.kind,
         f.agent_id.map(|a| a.0),
         f.task_id.map(|r| r.0),
-        &severities,
+        &severities(f),
         q.limit
     )
     .fetch_all(db)
-    .await?;
-    Ok(rows
-        .into_iter()
-        .map(|r| Event {
-            seq: r.seq,
-            kind: r.kind,
-            at: r.at,
-            severity: r.severity.parse().unwrap_or(Severity::Info),
-            subject: r.subject,
-            data: r.data,
-            agent_id: r.agent_id.map(AgentId),
-            task_id: r.run_id.map(RunId),
-            subtask_id: r.node_id.map(NodeId),
-        })
-        .collect())
+    .await?
+    .into_iter()
+    .map(Event::from)
+    .collect())
+}
+
+/// Events before `before` (or the newest), newest first (the history page).
+pub async fn list_newest(
+    db: impl PgExecutor<'_>,
+    before: Option<i64>,
+    f: &EventFilter,
+    limit: i64,
+) -> Result<Vec<Event>, sqlx::Error> {
+    Ok(sqlx::query_as!(
+        EventRow,
+        r#"select seq, type as kind, at, severity, subject, data, agent_id, run_id, node_id
+           from events
+           where ($1::bigint is null or seq < $1)
+             and ($2::text is null or type = $2 or type like $2 || '.%')
+             and ($3::uuid is null or agent_id = $3)
+             and ($4::uuid is null or run_id = $4)
+             and (cardinality($5::text[]) = 0 or severity = any($5))
+           order by seq desc limit $6"#,
+        before,
+        f.kind,
+        f.agent_id.map(|a| a.0),
+        f.task_id.map(|r| r.0),
+        &severities(f),
+        limit
+    )
+    .fetch_all(db)
+    .await?
+    .into_iter()
+    .map(Event::from)
+    .collect())
 }

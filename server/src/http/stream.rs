@@ -65,19 +65,41 @@ pub async fn stream(
         task_id: q.task_id,
         min_severity,
     };
-    let after = q.after.unwrap_or(0).max(0);
+    let after = q.after.map(|a| a.max(0));
     Ok(ws
         .max_message_size(MAX_MESSAGE)
         .max_frame_size(MAX_MESSAGE)
         .on_upgrade(move |socket| serve(socket, state, after, filter)))
 }
 
-async fn serve(mut socket: WebSocket, state: AppState, after: i64, filter: EventFilter) {
+/// With `after`, replays from there; without, starts from now and first sends a
+/// `stream.ready` marker whose `seq` is where to resume from if the connection drops.
+async fn serve(mut socket: WebSocket, state: AppState, after: Option<i64>, filter: EventFilter) {
     let Some(hub) = state.hub.clone() else {
         let _ = close(&mut socket, close_code::AGAIN, "event stream unavailable").await;
         return;
     };
     let (mut rx, released) = hub.subscribe();
+    let after = match after {
+        Some(after) => after,
+        None => {
+            let ready = Event {
+                seq: released,
+                kind: "stream.ready".into(),
+                at: time::OffsetDateTime::now_utc(),
+                severity: Severity::Debug,
+                subject: "stream".into(),
+                data: serde_json::json!({}),
+                agent_id: None,
+                task_id: None,
+                subtask_id: None,
+            };
+            if !send(&mut socket, &ready).await {
+                return;
+            }
+            released
+        }
+    };
     // Replay what was released before we subscribed; the receiver has everything after.
     let mut last = after;
     while last < released {

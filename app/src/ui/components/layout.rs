@@ -1,6 +1,7 @@
 use crate::api::logout::Logout;
 use crate::api::whoami::whoami;
 use crate::domain::account::Role;
+use crate::ui::components::toasts::Toasts;
 use crate::ui::contexts::live::{Connection, provide_live_events};
 use leptos::prelude::*;
 use leptos_router::components::{A, Outlet};
@@ -22,6 +23,7 @@ pub fn Layout() -> impl IntoView {
                 </A>
                 <A href="/tasks">"Tasks"</A>
                 <A href="/agents">"Agents"</A>
+                <A href="/events">"Events"</A>
                 <Transition fallback=|| ()>
                     {move || Suspend::new(async move {
                         me.await
@@ -59,5 +61,6 @@ pub fn Layout() -> impl IntoView {
         <main>
             <Outlet />
         </main>
+        <Toasts />
     }
 }

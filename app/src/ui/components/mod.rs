@@ -1,3 +1,4 @@
 pub mod error_note;
 pub mod layout;
 pub mod status_badge;
+pub mod toasts;

@@ -16,37 +16,44 @@ pub enum Connection {
     Reconnecting,
 }
 
+/// How many recent events the tab keeps. Effects run after a burst, not per event, so readers
+/// look through the recent ones instead of only the latest.
+pub const RECENT: usize = 500;
+
 #[derive(Clone, Copy)]
 pub struct LiveEvents {
-    /// The latest event received.
-    pub latest: ReadSignal<Option<Arc<Event>>>,
+    /// The most recent events, oldest first, at most [`RECENT`].
+    pub recent: ReadSignal<Vec<Arc<Event>>>,
     pub connection: ReadSignal<Connection>,
 }
 
 impl LiveEvents {
-    /// A counter that moves whenever an event for which `concerns` holds arrives: use it as a
-    /// resource's source to refetch live.
-    pub fn ticks(self, concerns: impl Fn(&Event) -> bool + Send + Sync + 'static) -> Memo<u64> {
-        let latest = self.latest;
-        Memo::new(move |prev: Option<&u64>| {
-            let prev = prev.copied().unwrap_or(0);
-            match latest.get() {
-                Some(e) if concerns(&e) => prev + 1,
-                _ => prev,
-            }
+    /// The `seq` of the newest event for which `concerns` holds: it moves whenever such an event
+    /// arrives, even inside a burst, so use it as a resource's source to refetch live.
+    pub fn ticks(self, concerns: impl Fn(&Event) -> bool + Send + Sync + 'static) -> Memo<i64> {
+        let recent = self.recent;
+        Memo::new(move |prev: Option<&i64>| {
+            let newest = recent.with(|r| r.iter().rev().find(|e| concerns(e)).map(|e| e.seq));
+            newest.unwrap_or_else(|| prev.copied().unwrap_or(0))
         })
+    }
+
+    /// Events newer than `after`, oldest first.
+    pub fn since(self, after: i64) -> Vec<Arc<Event>> {
+        self.recent
+            .with(|r| r.iter().filter(|e| e.seq > after).cloned().collect())
     }
 }
 
 /// Opens the connection (in the browser) and provides [`LiveEvents`] to the pages below.
 pub fn provide_live_events() -> LiveEvents {
-    let (latest, set_latest) = signal(None::<Arc<Event>>);
+    let (recent, set_recent) = signal(Vec::<Arc<Event>>::new());
     let (connection, set_connection) = signal(Connection::Connecting);
     #[cfg(feature = "hydrate")]
-    Effect::new(move |_| browser::connect(set_latest, set_connection, 0, 0));
+    Effect::new(move |_| browser::connect(set_recent, set_connection, None, 0));
     #[cfg(not(feature = "hydrate"))]
-    let _ = (set_latest, set_connection);
-    let live = LiveEvents { latest, connection };
+    let _ = (set_recent, set_connection);
+    let live = LiveEvents { recent, connection };
     provide_context(live);
     live
 }
@@ -64,11 +71,12 @@ mod browser {
     use wasm_bindgen::closure::Closure;
     use web_sys::{CloseEvent, MessageEvent, WebSocket};
 
-    /// Connects, resuming after `after`; on close, reconnects with backoff (`failures` so far).
+    /// Connects, resuming after `after` (from now when `None`); on close, reconnects with
+    /// backoff (`failures` so far) after the last `seq` seen.
     pub fn connect(
-        set_latest: WriteSignal<Option<Arc<Event>>>,
+        set_recent: WriteSignal<Vec<Arc<Event>>>,
         set_connection: WriteSignal<Connection>,
-        after: i64,
+        after: Option<i64>,
         failures: u32,
     ) {
         let Some(location) = web_sys::window().map(|w| w.location()) else {
@@ -80,12 +88,16 @@ mod browser {
             "ws"
         };
         let host = location.host().unwrap_or_default();
-        let url = format!("{scheme}://{host}/api/v1/events/stream?after={after}");
+        let url = match after {
+            Some(after) => format!("{scheme}://{host}/api/v1/events/stream?after={after}"),
+            None => format!("{scheme}://{host}/api/v1/events/stream"),
+        };
         let Ok(ws) = WebSocket::new(&url) else {
-            retry(set_latest, set_connection, after, failures);
+            retry(set_recent, set_connection, after, failures);
             return;
         };
-        let last = Arc::new(std::sync::atomic::AtomicI64::new(after));
+        // -1: nothing seen yet (a fresh stream starts with a `stream.ready` marker).
+        let last = Arc::new(std::sync::atomic::AtomicI64::new(after.unwrap_or(-1)));
         let on_open = Closure::<dyn FnMut()>::new(move || set_connection.set(Connection::Live));
         let seen = last.clone();
         let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |m: MessageEvent| {
@@ -98,13 +110,25 @@ mod browser {
             // The server never repeats a seq on one connection; this guards reconnect overlap.
             if event.seq > seen.load(std::sync::atomic::Ordering::Relaxed) {
                 seen.store(event.seq, std::sync::atomic::Ordering::Relaxed);
-                set_latest.set(Some(Arc::new(event)));
+                if event.kind != "stream.ready" {
+                    set_recent.update(|r| {
+                        r.push(Arc::new(event));
+                        if r.len() > super::RECENT {
+                            r.drain(..r.len() - super::RECENT);
+                        }
+                    });
+                }
             }
         });
         let on_close = Closure::<dyn FnMut(CloseEvent)>::new(move |_: CloseEvent| {
             set_connection.set(Connection::Reconnecting);
-            let after = last.load(std::sync::atomic::Ordering::Relaxed);
-            retry(set_latest, set_connection, after, failures + 1);
+            let seen = last.load(std::sync::atomic::Ordering::Relaxed);
+            retry(
+                set_recent,
+                set_connection,
+                (seen >= 0).then_some(seen),
+                failures + 1,
+            );
         });
         ws.set_onopen(Some(on_open.as_ref().unchecked_ref()));
         ws.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
@@ -116,14 +140,14 @@ mod browser {
     }
 
     fn retry(
-        set_latest: WriteSignal<Option<Arc<Event>>>,
+        set_recent: WriteSignal<Vec<Arc<Event>>>,
         set_connection: WriteSignal<Connection>,
-        after: i64,
+        after: Option<i64>,
         failures: u32,
     ) {
         let delay = 250u64.saturating_mul(1 << failures.min(5)).min(5_000);
         set_timeout(
-            move || connect(set_latest, set_connection, after, failures),
+            move || connect(set_recent, set_connection, after, failures),
             std::time::Duration::from_millis(delay),
         );
     }

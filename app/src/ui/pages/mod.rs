@@ -1,4 +1,5 @@
 pub mod agents;
+pub mod events;
 pub mod login;
 pub mod not_found;
 pub mod overview;

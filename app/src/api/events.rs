@@ -14,18 +14,9 @@ pub async fn list_events(
     severity: Option<String>,
 ) -> Result<Vec<Event>, AppError> {
     use super::ssr::{context, run};
-    use crate::domain::event::{EventFilter, Severity};
+    use crate::domain::event::EventFilter;
     run(async {
-        let min_severity = severity
-            .filter(|s| !s.is_empty())
-            .map(|s| s.parse::<Severity>())
-            .transpose()
-            .map_err(AppError::invalid)?;
-        let filter = EventFilter {
-            kind: kind.filter(|k| !k.trim().is_empty()),
-            min_severity,
-            ..EventFilter::default()
-        };
+        let filter = EventFilter::parse(kind, None, None, severity).map_err(AppError::invalid)?;
         Ok(crate::db::events::list_newest(&context()?.pool, before, &filter, 50).await?)
     })
     .await

@@ -71,6 +71,26 @@ pub struct EventFilter {
 }
 
 impl EventFilter {
+    /// Builds a filter from query-string values: empty strings mean "any", an unknown
+    /// severity is refused with the accepted names.
+    pub fn parse(
+        kind: Option<String>,
+        agent_id: Option<super::ids::AgentId>,
+        task_id: Option<super::ids::RunId>,
+        severity: Option<String>,
+    ) -> Result<Self, String> {
+        let min_severity = severity
+            .filter(|s| !s.trim().is_empty())
+            .map(|s| s.trim().parse::<Severity>())
+            .transpose()?;
+        Ok(Self {
+            kind: kind.map(|k| k.trim().to_owned()).filter(|k| !k.is_empty()),
+            agent_id,
+            task_id,
+            min_severity,
+        })
+    }
+
     pub fn matches(&self, e: &Event) -> bool {
         let kind_ok = self.kind.as_deref().is_none_or(|k| {
             e.kind == k || (e.kind.starts_with(k) && e.kind.as_bytes().get(k.len()) == Some(&b'.'))
@@ -79,5 +99,45 @@ impl EventFilter {
             && self.agent_id.is_none_or(|a| e.agent_id == Some(a))
             && self.task_id.is_none_or(|t| e.task_id == Some(t))
             && self.min_severity.is_none_or(|s| e.severity >= s)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(kind: &str, severity: Severity) -> Event {
+        Event {
+            seq: 1,
+            kind: kind.into(),
+            at: time::OffsetDateTime::UNIX_EPOCH,
+            severity,
+            subject: "x".into(),
+            data: serde_json::json!({}),
+            agent_id: None,
+            task_id: None,
+            subtask_id: None,
+        }
+    }
+
+    #[test]
+    fn a_family_matches_its_types_but_not_lookalikes() {
+        let f = EventFilter::parse(Some("task".into()), None, None, None).unwrap();
+        assert!(f.matches(&event("task.failed", Severity::Error)));
+        assert!(f.matches(&event("task", Severity::Info)));
+        assert!(!f.matches(&event("taskforce.created", Severity::Info)));
+        assert!(!f.matches(&event("subtask.failed", Severity::Error)));
+    }
+
+    #[test]
+    fn severity_is_a_minimum_and_unknown_names_are_refused() {
+        let f = EventFilter::parse(None, None, None, Some("warning".into())).unwrap();
+        assert!(f.matches(&event("a.b", Severity::Critical)));
+        assert!(!f.matches(&event("a.b", Severity::Info)));
+        assert!(EventFilter::parse(None, None, None, Some("loud".into())).is_err());
+        assert_eq!(
+            EventFilter::parse(Some(" ".into()), None, None, Some(String::new())),
+            Ok(EventFilter::default())
+        );
     }
 }

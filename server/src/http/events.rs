@@ -6,7 +6,6 @@ use super::extract::ApiQuery;
 use app::api::ErrorKind;
 use app::db::events::{EventQuery, list as list_events};
 use app::domain::event::EventFilter;
-use app::domain::event::Severity;
 use app::domain::ids::{AgentId, RunId};
 use axum::Json;
 use axum::extract::State;
@@ -33,19 +32,11 @@ pub async fn list(
     if !(1..=1000).contains(&limit) {
         return Err(ApiError::new(ErrorKind::Invalid, "limit must be 1 to 1000"));
     }
-    let min_severity = q
-        .severity
-        .map(|s| s.parse::<Severity>())
-        .transpose()
+    let filter = EventFilter::parse(q.kind, q.agent_id, q.task_id, q.severity)
         .map_err(|e| ApiError::new(ErrorKind::Invalid, e))?;
     let query = EventQuery {
         after: q.cursor.or(q.after).unwrap_or(0).max(0),
-        filter: EventFilter {
-            kind: q.kind.filter(|k| !k.is_empty()),
-            agent_id: q.agent_id,
-            task_id: q.task_id,
-            min_severity,
-        },
+        filter,
         limit,
     };
     let items = list_events(&state.ctx.pool, &query).await?;

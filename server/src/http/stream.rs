@@ -54,17 +54,8 @@ pub async fn stream(
             "cross-origin WebSocket refused",
         ));
     }
-    let min_severity = q
-        .severity
-        .map(|s| s.parse::<Severity>())
-        .transpose()
+    let filter = EventFilter::parse(q.kind, q.agent_id, q.task_id, q.severity)
         .map_err(|e| ApiError::new(ErrorKind::Invalid, e))?;
-    let filter = EventFilter {
-        kind: q.kind.filter(|k| !k.is_empty()),
-        agent_id: q.agent_id,
-        task_id: q.task_id,
-        min_severity,
-    };
     let after = q.after.map(|a| a.max(0));
     Ok(ws
         .max_message_size(MAX_MESSAGE)

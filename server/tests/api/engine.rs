@@ -95,11 +95,11 @@ async fn a_failing_subtask_is_retried_then_blocks_its_dependents_and_fails_the_t
     assert!(s1["error"].as_str().unwrap().contains("simulated failure"));
     assert_eq!(subtask(&task, "s2")["status"], "blocked");
     assert!(task["error"].as_str().unwrap().contains("s1"));
-    let attempts: i64 =
-        sqlx::query_scalar("select count(*) from attempts where outcome = 'failed'")
-            .fetch_one(&app.pool)
-            .await
-            .unwrap();
+    let attempts = count(
+        &app.pool,
+        "select count(*) from attempts where outcome = 'failed'",
+    )
+    .await;
     assert_eq!(attempts, 3);
 }
 
@@ -259,10 +259,11 @@ async fn cancelling_a_task_cancels_its_open_subtasks_and_frees_the_agents(pool: 
             .iter()
             .all(|s| s["status"] == "cancelled")
     );
-    let busy: i64 = sqlx::query_scalar("select count(*) from agents where state = 'working'")
-        .fetch_one(&app.pool)
-        .await
-        .unwrap();
+    let busy = count(
+        &app.pool,
+        "select count(*) from agents where state = 'working'",
+    )
+    .await;
     assert_eq!(busy, 0);
     let again = c
         .post(app.url(&format!("/api/v1/tasks/{id}/cancel")))
@@ -272,10 +273,10 @@ async fn cancelling_a_task_cancels_its_open_subtasks_and_frees_the_agents(pool: 
     assert_eq!(again.status(), StatusCode::CONFLICT);
     // The in-flight model call finishes later; its completion must be refused.
     tokio::time::sleep(std::time::Duration::from_millis(3500)).await;
-    let completions: i64 =
-        sqlx::query_scalar("select count(*) from attempts where outcome = 'completed'")
-            .fetch_one(&app.pool)
-            .await
-            .unwrap();
+    let completions = count(
+        &app.pool,
+        "select count(*) from attempts where outcome = 'completed'",
+    )
+    .await;
     assert_eq!(completions, 0);
 }

@@ -1,5 +1,6 @@
 //! Each engine step (`plan_once`, `daemon_once`, `work_once`) against a fresh database.
 
+use crate::helpers::count;
 use app::db::runs;
 use app::domain::ids::RunId;
 use app::domain::run::RetryPolicy;
@@ -53,10 +54,7 @@ async fn plan_once_turns_a_pending_task_into_queued_subtasks(pool: PgPool) {
             ("s3".into(), "queued".into())
         ]
     );
-    let ready: i64 = sqlx::query_scalar("select count(*) from nodes where pending_deps = 0")
-        .fetch_one(&pool)
-        .await
-        .unwrap();
+    let ready = count(&pool, "select count(*) from nodes where pending_deps = 0").await;
     assert_eq!(ready, 2);
     let status: String = sqlx::query_scalar("select status from runs")
         .fetch_one(&pool)
@@ -79,18 +77,14 @@ async fn daemon_once_assigns_ready_work_to_capable_idle_agents_only(pool: PgPool
             ("s3".into(), "queued".into())
         ]
     );
-    let mismatched: i64 = sqlx::query_scalar(
+    let mismatched = count(
+        &pool,
         "select count(*) from nodes n join agents a on a.id = n.agent_id
          where not (n.required_capabilities <@ a.capabilities)",
     )
-    .fetch_one(&pool)
-    .await
-    .unwrap();
+    .await;
     assert_eq!(mismatched, 0);
-    let working: i64 = sqlx::query_scalar("select count(*) from agents where state = 'working'")
-        .fetch_one(&pool)
-        .await
-        .unwrap();
+    let working = count(&pool, "select count(*) from agents where state = 'working'").await;
     assert_eq!(working, 2);
     assert_eq!(
         e.daemon_once().await.unwrap(),
@@ -124,12 +118,11 @@ async fn work_once_runs_assigned_nodes_releases_dependents_and_completes_the_run
             .unwrap();
     assert_eq!(status, "completed");
     assert!(result.unwrap().contains("## s3"));
-    let idle: i64 = sqlx::query_scalar(
+    let idle = count(
+        &pool,
         "select count(*) from agents where state = 'idle' and current_node is null",
     )
-    .fetch_one(&pool)
-    .await
-    .unwrap();
+    .await;
     assert_eq!(idle, 5);
 }
 
@@ -154,11 +147,11 @@ async fn a_stale_completion_is_refused_and_the_node_completes_exactly_once(pool:
     for node in stale {
         first.execute(node).await.unwrap();
     }
-    let completed: i64 =
-        sqlx::query_scalar("select count(*) from attempts where outcome = 'completed'")
-            .fetch_one(&pool)
-            .await
-            .unwrap();
+    let completed = count(
+        &pool,
+        "select count(*) from attempts where outcome = 'completed'",
+    )
+    .await;
     assert_eq!(completed, 0);
     assert_eq!(second.work_once().await.unwrap(), Outcome::Worked);
     let outcomes: Vec<(i32, Option<String>)> =

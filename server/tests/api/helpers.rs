@@ -186,3 +186,11 @@ pub fn subtask<'a>(task: &'a Value, key: &str) -> &'a Value {
         .and_then(|s| s.iter().find(|s| s["key"] == key))
         .unwrap_or_else(|| panic!("no subtask {key} in {task:#}"))
 }
+
+/// `select count(*) …` against the test database.
+pub async fn count(pool: &PgPool, sql: &str) -> i64 {
+    sqlx::query_scalar(sql)
+        .fetch_one(pool)
+        .await
+        .expect("count query")
+}

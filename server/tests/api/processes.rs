@@ -55,12 +55,11 @@ async fn two_worker_processes_share_the_work(pool: PgPool) {
     let task = app.finished(&c, &id).await;
     assert_eq!(task["status"], "completed", "{task:#}");
     assert_eq!(task["subtasks"].as_array().unwrap().len(), 6);
-    let workers: i64 = sqlx::query_scalar(
+    let workers = count(
+        &pool,
         "select count(distinct worker_id) from attempts where outcome = 'completed'",
     )
-    .fetch_one(&pool)
-    .await
-    .unwrap();
+    .await;
     assert_eq!(workers, 2, "both processes ran subtasks");
     let per_node: Vec<i64> = sqlx::query_scalar(
         "select count(*) from attempts where outcome = 'completed' group by node_id",
@@ -95,10 +94,10 @@ async fn a_worker_killed_mid_subtask_loses_it_to_another_and_it_completes_once(p
         outcomes,
         [(1, Some("lost".into())), (2, Some("completed".into()))]
     );
-    let requeued: i64 =
-        sqlx::query_scalar("select count(*) from events where type = 'subtask.requeued'")
-            .fetch_one(&pool)
-            .await
-            .unwrap();
+    let requeued = count(
+        &pool,
+        "select count(*) from events where type = 'subtask.requeued'",
+    )
+    .await;
     assert_eq!(requeued, 1);
 }

@@ -187,10 +187,11 @@ async fn a_state_change_from_a_foreign_origin_is_refused(pool: PgPool) {
         );
         assert_eq!(error_code(res).await, "forbidden");
     }
-    let mallory: i64 = sqlx::query_scalar("select count(*) from users where username = 'mallory'")
-        .fetch_one(&app.pool)
-        .await
-        .unwrap();
+    let mallory = count(
+        &app.pool,
+        "select count(*) from users where username = 'mallory'",
+    )
+    .await;
     assert_eq!(mallory, 0);
 
     let same_origin = admin
@@ -267,9 +268,6 @@ async fn a_second_start_on_the_same_database_keeps_the_one_admin(pool: PgPool) {
         &[("FLOTILLA_ADMIN_PASSWORD", "another password here")],
     )
     .await;
-    let admins: i64 = sqlx::query_scalar("select count(*) from users")
-        .fetch_one(&pool)
-        .await
-        .unwrap();
+    let admins = count(&pool, "select count(*) from users").await;
     assert_eq!(admins, 1);
 }

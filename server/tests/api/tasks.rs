@@ -154,10 +154,7 @@ async fn a_viewer_can_read_tasks_and_agents_but_not_submit_or_steer(pool: PgPool
         .await
         .unwrap();
     assert_eq!(pause.status(), StatusCode::FORBIDDEN);
-    let runs: i64 = sqlx::query_scalar("select count(*) from runs")
-        .fetch_one(&app.pool)
-        .await
-        .unwrap();
+    let runs = count(&app.pool, "select count(*) from runs").await;
     assert_eq!(runs, 0);
 }
 

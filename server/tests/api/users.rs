@@ -179,10 +179,11 @@ async fn a_viewer_can_look_but_not_change_anything(pool: PgPool) {
         StatusCode::FORBIDDEN,
         "the user list is for admins"
     );
-    let eve: i64 = sqlx::query_scalar("select count(*) from users where username = 'eve'")
-        .fetch_one(&app.pool)
-        .await
-        .unwrap();
+    let eve = count(
+        &app.pool,
+        "select count(*) from users where username = 'eve'",
+    )
+    .await;
     assert_eq!(eve, 0);
 
     let out = viewer

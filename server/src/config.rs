@@ -99,6 +99,8 @@ impl Config {
                 base_ms: parse_num("FLOTILLA_RETRY_BASE_MS", engine_defaults.retry.base_ms)?,
                 ..engine_defaults.retry
             },
+            retention_days: parse_num("FLOTILLA_RETENTION_DAYS", engine_defaults.retention_days)?
+                .max(1),
             ..engine_defaults
         };
         if engine.heartbeat_secs >= engine.lease_secs {

@@ -188,3 +188,24 @@ pub async fn list_newest(
     .map(Event::from)
     .collect())
 }
+
+/// Deletes up to `batch` events older than `keep_days`; returns how many. Callers loop until
+/// it returns less than `batch`, one short transaction per batch, so pruning never holds long
+/// locks or bloats one huge transaction.
+pub async fn prune(
+    db: impl PgExecutor<'_>,
+    keep_days: i64,
+    batch: i64,
+) -> Result<u64, sqlx::Error> {
+    Ok(sqlx::query!(
+        r#"delete from events where seq in (
+               select seq from events
+               where at < now() - make_interval(days => $1::int)
+               order by seq limit $2)"#,
+        i32::try_from(keep_days).unwrap_or(i32::MAX),
+        batch
+    )
+    .execute(db)
+    .await?
+    .rows_affected())
+}

@@ -48,6 +48,8 @@ pub struct EngineConfig {
     pub planner_model: String,
     /// How long shutdown waits for in-flight nodes before re-queueing them.
     pub shutdown_grace: Duration,
+    /// Events older than this many days are pruned (`FLOTILLA_RETENTION_DAYS`, default 30).
+    pub retention_days: i64,
 }
 
 impl Default for EngineConfig {
@@ -63,6 +65,7 @@ impl Default for EngineConfig {
             planner_provider: "simulated".into(),
             planner_model: "simulated".into(),
             shutdown_grace: Duration::from_secs(10),
+            retention_days: 30,
         }
     }
 }
@@ -111,6 +114,7 @@ impl Engine {
             tasks.spawn(self.clone().daemon_loop(shutdown.clone()));
             tasks.spawn(self.clone().heartbeat_loop(shutdown.clone()));
             tasks.spawn(self.clone().worker_loop(shutdown.clone()));
+            tasks.spawn(self.clone().retention_loop(shutdown.clone()));
             while tasks.join_next().await.is_some() {}
             let _ = sqlx::query!(
                 "update workers set stopped_at = now() where id = $1",
@@ -191,6 +195,49 @@ impl Engine {
     async fn planner_loop(self, shutdown: CancellationToken) {
         self.run_loop("planner", &shutdown, || self.plan_once())
             .await;
+    }
+
+    /// Prunes events past the retention window, in batches; one process at a time (a
+    /// transaction-scoped advisory lock), returning how many were deleted.
+    pub async fn retention_once(&self) -> anyhow::Result<u64> {
+        const BATCH: i64 = 5_000;
+        let mut total = 0;
+        loop {
+            let mut tx = self.pool.begin().await?;
+            let ours: bool = sqlx::query_scalar(
+                "select pg_try_advisory_xact_lock(hashtext('flotilla.retention'))",
+            )
+            .fetch_one(&mut *tx)
+            .await?;
+            if !ours {
+                return Ok(total);
+            }
+            let deleted =
+                app::db::events::prune(&mut *tx, self.config.retention_days, BATCH).await?;
+            tx.commit().await?;
+            total += deleted;
+            if deleted < u64::try_from(BATCH).unwrap_or(u64::MAX) {
+                return Ok(total);
+            }
+        }
+    }
+
+    async fn retention_loop(self, shutdown: CancellationToken) {
+        loop {
+            match self.retention_once().await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(
+                    deleted = n,
+                    days = self.config.retention_days,
+                    "pruned old events"
+                ),
+                Err(e) => tracing::warn!(error = %e, "event retention failed"),
+            }
+            tokio::select! {
+                () = shutdown.cancelled() => return,
+                () = tokio::time::sleep(Duration::from_secs(600)) => {}
+            }
+        }
     }
 
     async fn heartbeat_loop(self, shutdown: CancellationToken) {

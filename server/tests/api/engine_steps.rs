@@ -173,3 +173,34 @@ async fn a_stale_completion_is_refused_and_the_node_completes_exactly_once(pool:
         "{events:?}"
     );
 }
+
+#[sqlx::test(migrations = "../migrations")]
+async fn retention_prunes_only_events_past_the_window_in_batches(pool: PgPool) {
+    let e = engine(&pool).await;
+    // More old events than one pruning batch holds.
+    sqlx::query(
+        "insert into events (type, subject, at)
+         select 'test.old', 'x', now() - interval '31 days' from generate_series(1, 12000)",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    let recent_before = count(
+        &pool,
+        "select count(*) from events where at > now() - interval '1 day'",
+    )
+    .await;
+    assert!(recent_before > 0, "the fleet's spawn events are recent");
+    assert_eq!(e.retention_once().await.unwrap(), 12_000);
+    assert_eq!(
+        count(&pool, "select count(*) from events where type = 'test.old'").await,
+        0
+    );
+    let recent_after = count(
+        &pool,
+        "select count(*) from events where at > now() - interval '1 day'",
+    )
+    .await;
+    assert_eq!(recent_after, recent_before);
+    assert_eq!(e.retention_once().await.unwrap(), 0);
+}

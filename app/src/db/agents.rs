@@ -167,8 +167,13 @@ pub async fn command(
     if to == AgentState::Terminated
         && let Some(node) = current.current_node
     {
-        super::queue::release_node(conn, crate::domain::ids::NodeId(node), "agent terminated")
-            .await?;
+        super::queue::release_node(
+            conn,
+            crate::domain::ids::NodeId(node),
+            "agent terminated",
+            super::queue::Voided::Cancelled,
+        )
+        .await?;
     }
     // A paused agent keeps its current node (it finishes the step); others drop it.
     sqlx::query!(

@@ -509,116 +509,112 @@ async fn block_downstream(conn: &mut PgConnection, node: NodeId) -> Result<i64, 
     Ok(i64::try_from(blocked.len()).unwrap_or(i64::MAX))
 }
 
-/// Puts a node that was assigned or running back in the queue (its agent terminated, its run
-/// cancelled, or its lease lost). The current claim is void from here on.
+/// How the attempt a release voids is recorded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Voided {
+    /// Someone decided it (agent terminated, worker shut down).
+    Cancelled,
+    /// Its lease expired: the worker or agent went silent.
+    Lost,
+}
+
+/// Frees `agent` from `node`: back to idle unless it was paused or terminated meanwhile.
+/// Returns whether the agent was still on that node.
+pub(super) async fn free_agent(
+    conn: &mut PgConnection,
+    agent: Uuid,
+    node: Uuid,
+) -> Result<bool, sqlx::Error> {
+    let freed = sqlx::query_scalar!(
+        r#"update agents set state = case when state = 'working' then 'idle' else state end,
+               current_node = null, updated_at = now()
+           where id = $1 and current_node = $2 returning id"#,
+        agent,
+        node
+    )
+    .fetch_optional(&mut *conn)
+    .await?;
+    Ok(freed.is_some())
+}
+
+/// Puts a node that was assigned or running back in the queue (its agent terminated, its worker
+/// shut down, or its lease lost). The current claim is void from here on. Returns the agent it
+/// freed, if that agent was still on the node.
 pub async fn release_node(
     conn: &mut PgConnection,
     node: NodeId,
     reason: &str,
-) -> Result<(), sqlx::Error> {
-    let released = sqlx::query!(
+    voided: Voided,
+) -> Result<Option<AgentId>, sqlx::Error> {
+    // The sub-selects see the row as it was before this update.
+    let Some(r) = sqlx::query!(
         r#"update nodes set status = 'queued', agent_id = null, lease_token = null,
                lease_expires_at = null, worker_id = null, ready_at = now()
            where id = $1 and status in ('assigned', 'running')
-           returning run_id, attempt, (select agent_id from nodes where id = $1) as agent_id"#,
+           returning run_id, attempt,
+                     (select agent_id from nodes where id = $1) as agent_id,
+                     (select worker_id from nodes where id = $1) as worker_id"#,
         node.0
     )
     .fetch_optional(&mut *conn)
+    .await?
+    else {
+        return Ok(None);
+    };
+    let outcome = match voided {
+        Voided::Cancelled => "cancelled",
+        Voided::Lost => "lost",
+    };
+    sqlx::query!(
+        r#"update attempts set outcome = $3, error = $4, finished_at = now()
+           where node_id = $1 and attempt = $2 and outcome is null"#,
+        node.0,
+        r.attempt,
+        outcome,
+        reason
+    )
+    .execute(&mut *conn)
     .await?;
-    if let Some(r) = released {
-        if let Some(agent) = r.agent_id {
-            sqlx::query!(
-                r#"update agents set state = case when state = 'working' then 'idle' else state end,
-                       current_node = null, updated_at = now()
-                   where id = $1 and current_node = $2"#,
-                agent,
-                node.0
-            )
-            .execute(&mut *conn)
-            .await?;
-        }
-        sqlx::query!(
-            r#"update attempts set outcome = 'cancelled', error = $3, finished_at = now()
-               where node_id = $1 and attempt = $2 and outcome is null"#,
-            node.0,
-            r.attempt,
-            reason
-        )
-        .execute(&mut *conn)
-        .await?;
-        events::append(
-            conn,
-            NewEvent::new("subtask.requeued", format!("subtask/{node}"))
-                .severity(Severity::Warning)
-                .node(node)
-                .run(RunId(r.run_id))
-                .data(json!({ "attempt": r.attempt, "reason": reason })),
-        )
-        .await?;
+    events::append(
+        conn,
+        NewEvent::new("subtask.requeued", format!("subtask/{node}"))
+            .severity(Severity::Warning)
+            .node(node)
+            .run(RunId(r.run_id))
+            .data(json!({ "attempt": r.attempt, "reason": reason, "worker_id": r.worker_id })),
+    )
+    .await?;
+    let mut freed = None;
+    if let Some(agent) = r.agent_id
+        && free_agent(conn, agent, node.0).await?
+    {
+        freed = Some(AgentId(agent));
     }
-    Ok(())
+    Ok(freed)
 }
 
 /// Re-queues work whose lease expired (its worker or agent went silent) and marks the agents
 /// unresponsive in the event log. Returns how many nodes were rescued.
 pub async fn rescue_expired(conn: &mut PgConnection) -> Result<usize, sqlx::Error> {
     let lost = sqlx::query!(
-        r#"select id, agent_id, attempt, run_id, worker_id from nodes
+        r#"select id, worker_id from nodes
            where status in ('assigned', 'running') and lease_expires_at < now()
            for update skip locked"#
     )
     .fetch_all(&mut *conn)
     .await?;
     for n in &lost {
-        sqlx::query!(
-            r#"update nodes set status = 'queued', agent_id = null, lease_token = null,
-                   lease_expires_at = null, worker_id = null, ready_at = now()
-               where id = $1"#,
-            n.id
-        )
-        .execute(&mut *conn)
-        .await?;
-        sqlx::query!(
-            r#"update attempts set outcome = 'lost', error = 'lease expired', finished_at = now()
-               where node_id = $1 and attempt = $2 and outcome is null"#,
-            n.id,
-            n.attempt
-        )
-        .execute(&mut *conn)
-        .await?;
-        events::append(
-            conn,
-            NewEvent::new("subtask.requeued", format!("subtask/{}", n.id))
-                .severity(Severity::Warning)
-                .node(NodeId(n.id))
-                .run(RunId(n.run_id))
-                .data(json!({ "attempt": n.attempt, "reason": "lease expired", "worker_id": n.worker_id })),
-        )
-        .await?;
-        if let Some(agent) = n.agent_id {
-            let freed = sqlx::query_scalar!(
-                r#"update agents set state = case when state = 'working' then 'idle' else state end,
-                       current_node = null, updated_at = now()
-                   where id = $1 and current_node = $2 returning id"#,
-                agent,
-                n.id
+        let freed = release_node(conn, NodeId(n.id), "lease expired", Voided::Lost).await?;
+        if let Some(agent) = freed {
+            events::append(
+                conn,
+                NewEvent::new("agent.unresponsive", format!("agent/{agent}"))
+                    .severity(Severity::Warning)
+                    .agent(agent)
+                    .data(json!({ "node_id": n.id, "worker_id": n.worker_id })),
             )
-            .fetch_optional(&mut *conn)
             .await?;
-            if freed.is_some() {
-                events::append(
-                    conn,
-                    NewEvent::new("agent.unresponsive", format!("agent/{agent}"))
-                        .severity(Severity::Warning)
-                        .agent(AgentId(agent))
-                        .data(json!({ "node_id": n.id, "worker_id": n.worker_id })),
-                )
-                .await?;
-            }
         }
-    }
-    if !lost.is_empty() {
-        events::wake(&mut *conn).await?;
     }
     Ok(lost.len())
 }

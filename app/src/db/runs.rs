@@ -300,15 +300,7 @@ pub async fn cancel(conn: &mut PgConnection, run: RunId) -> Result<(), RunDbErro
         .execute(&mut *conn)
         .await?;
         if let Some(agent) = n.agent_id {
-            sqlx::query!(
-                r#"update agents set state = case when state = 'working' then 'idle' else state end,
-                       current_node = null, updated_at = now()
-                   where id = $1 and current_node = $2"#,
-                agent,
-                n.id
-            )
-            .execute(&mut *conn)
-            .await?;
+            super::queue::free_agent(conn, agent, n.id).await?;
         }
     }
     sqlx::query!(

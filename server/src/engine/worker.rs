@@ -219,7 +219,13 @@ impl Engine {
         for node in &in_flight {
             let release = async {
                 let mut conn = self.pool.acquire().await?;
-                queue::release_node(&mut conn, *node, "worker shut down").await
+                queue::release_node(
+                    &mut conn,
+                    *node,
+                    "worker shut down",
+                    queue::Voided::Cancelled,
+                )
+                .await
             };
             if let Err(e) = release.await {
                 tracing::warn!(%node, error = %e, "could not re-queue on shutdown; its lease will expire");

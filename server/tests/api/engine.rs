@@ -38,14 +38,9 @@ async fn a_task_with_a_dependency_completes_in_order_with_an_aggregated_result(p
     }
 
     // Order: the dependent started only after its prerequisite completed.
-    let events: Value = c
-        .get(app.url(&format!("/api/v1/events?task_id={id}&limit=1000")))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let events: Value = app
+        .get_json(&c, &format!("/api/v1/events?task_id={id}&limit=1000"))
+        .await;
     let seq_of = |kind: &str, node: &Value| {
         events["items"]
             .as_array()
@@ -160,14 +155,7 @@ async fn a_cycle_in_the_planners_json_falls_back_to_one_subtask(pool: PgPool) {
 async fn a_paused_agent_takes_no_work_until_resumed(pool: PgPool) {
     let app = spawn_app(pool).await;
     let c = app.admin().await;
-    let agents: Value = c
-        .get(app.url("/api/v1/agents"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let agents: Value = app.get_json(&c, "/api/v1/agents").await;
     let agents = agents["items"].as_array().unwrap().clone();
     assert_eq!(agents.len(), 5, "the default fleet");
     for a in &agents {

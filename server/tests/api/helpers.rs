@@ -63,6 +63,18 @@ impl TestApp {
         format!("{}{}", self.base, path)
     }
 
+    /// `GET path` as `client`, parsed as JSON.
+    pub async fn get_json(&self, client: &Client, path: &str) -> Value {
+        client
+            .get(self.url(path))
+            .send()
+            .await
+            .expect("request")
+            .json()
+            .await
+            .expect("json body")
+    }
+
     pub async fn login(&self, client: &Client, username: &str, password: &str) -> Response {
         client
             .post(self.url("/api/v1/session"))

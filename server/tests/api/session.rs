@@ -24,14 +24,7 @@ async fn the_bootstrap_admin_logs_in_and_sees_themself(pool: PgPool) {
         "plain http must not set Secure: {cookie}"
     );
 
-    let me: Value = c
-        .get(app.url("/api/v1/session"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let me: Value = app.get_json(&c, "/api/v1/session").await;
     assert_eq!(me["username"], "admin");
     assert_eq!(me["role"], "admin");
 }
@@ -236,14 +229,7 @@ async fn health_needs_no_session_but_the_api_does(pool: PgPool) {
         c.get(app.url("/healthz")).send().await.unwrap().status(),
         StatusCode::OK
     );
-    let ready: Value = c
-        .get(app.url("/readyz"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let ready: Value = app.get_json(&c, "/readyz").await;
     assert_eq!(ready["status"], "ready");
     let res = c.get(app.url("/api/v1/users")).send().await.unwrap();
     assert_eq!(res.status(), StatusCode::UNAUTHORIZED);

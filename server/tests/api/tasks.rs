@@ -71,14 +71,7 @@ async fn tasks_are_listed_newest_first_with_a_cursor_and_a_status_filter(pool: P
     for i in 0..5 {
         ids.push(app.submit(&c, &format!("Analyse dataset number {i}")).await);
     }
-    let page1: Value = c
-        .get(app.url("/api/v1/tasks?limit=3"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let page1: Value = app.get_json(&c, "/api/v1/tasks?limit=3").await;
     let got: Vec<&str> = page1["items"]
         .as_array()
         .unwrap()
@@ -104,14 +97,7 @@ async fn tasks_are_listed_newest_first_with_a_cursor_and_a_status_filter(pool: P
         .collect();
     assert_eq!(got, [ids[1].as_str(), ids[0].as_str()]);
     assert!(page2["next_cursor"].is_null());
-    let done: Value = c
-        .get(app.url("/api/v1/tasks?status=completed"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let done: Value = app.get_json(&c, "/api/v1/tasks?status=completed").await;
     assert_eq!(
         done["items"].as_array().unwrap().len(),
         0,
@@ -132,14 +118,7 @@ async fn a_viewer_can_read_tasks_and_agents_but_not_submit_or_steer(pool: PgPool
             .status(),
         StatusCode::OK
     );
-    let agents: Value = viewer
-        .get(app.url("/api/v1/agents"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let agents: Value = app.get_json(&viewer, "/api/v1/agents").await;
     let agent = agents["items"][0]["id"].as_str().unwrap().to_owned();
     let submit = viewer
         .post(app.url("/api/v1/tasks"))
@@ -216,14 +195,9 @@ async fn agents_are_spawned_validated_and_terminated_for_good(pool: PgPool) {
         .await
         .unwrap();
     assert_eq!(res.status(), StatusCode::NOT_FOUND);
-    let events: Value = c
-        .get(app.url(&format!("/api/v1/events?agent_id={id}")))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let events: Value = app
+        .get_json(&c, &format!("/api/v1/events?agent_id={id}"))
+        .await;
     let kinds: Vec<&str> = events["items"]
         .as_array()
         .unwrap()
@@ -304,26 +278,17 @@ async fn events_page_by_seq_and_filter_by_type(pool: PgPool) {
     for i in 0..3 {
         app.submit(&c, &format!("Analyse dataset number {i}")).await;
     }
-    let all: Value = c
-        .get(app.url("/api/v1/events?type=task&limit=2"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let all: Value = app.get_json(&c, "/api/v1/events?type=task&limit=2").await;
     let items = all["items"].as_array().unwrap();
     assert_eq!(items.len(), 2);
     assert!(items.iter().all(|e| e["type"] == "task.submitted"));
     let next = all["next_cursor"].as_i64().unwrap();
-    let rest: Value = c
-        .get(app.url(&format!("/api/v1/events?type=task.submitted&after={next}")))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let rest: Value = app
+        .get_json(
+            &c,
+            &format!("/api/v1/events?type=task.submitted&after={next}"),
+        )
+        .await;
     assert_eq!(rest["items"].as_array().unwrap().len(), 1);
     assert!(rest["items"][0]["seq"].as_i64().unwrap() > next);
     for field in ["seq", "type", "at", "severity", "subject", "data"] {

@@ -31,14 +31,7 @@ async fn an_admin_creates_users_and_changes_their_roles(pool: PgPool) {
         .await
         .unwrap();
     assert_eq!(res.status(), StatusCode::OK);
-    let list: Value = admin
-        .get(app.url("/api/v1/users"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let list: Value = app.get_json(&admin, "/api/v1/users").await;
     let roles: Vec<(String, String)> = list["items"]
         .as_array()
         .unwrap()
@@ -119,14 +112,7 @@ async fn bad_user_input_gets_a_reason_and_a_4xx(pool: PgPool) {
 async fn an_admin_cannot_demote_themself(pool: PgPool) {
     let app = spawn_app(pool).await;
     let admin = app.admin().await;
-    let me: Value = admin
-        .get(app.url("/api/v1/session"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let me: Value = app.get_json(&admin, "/api/v1/session").await;
     let res = admin
         .patch(app.url(&format!("/api/v1/users/{}", me["id"].as_str().unwrap())))
         .json(&json!({ "role": "member" }))

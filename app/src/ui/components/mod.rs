@@ -1,4 +1,5 @@
 pub mod error_note;
 pub mod layout;
+pub mod refresh_button;
 pub mod status_badge;
 pub mod toasts;

@@ -1,6 +1,7 @@
 use crate::api::agents::{AgentCommand, list_agents};
 use crate::domain::agent::{Agent, AgentState};
 use crate::ui::components::error_note::ErrorNote;
+use crate::ui::components::refresh_button::RefreshButton;
 use crate::ui::components::status_badge::StatusBadge;
 use crate::ui::contexts::live::use_live_events;
 use leptos::prelude::*;
@@ -21,11 +22,7 @@ pub fn AgentsPage() -> impl IntoView {
         <Title text="Agents" />
         <h1>"Agents"</h1>
         <ErrorNote error />
-        <p class="actions">
-            <button class="secondary" on:click=move |_| set_refreshes.update(|n| *n += 1)>
-                "Refresh"
-            </button>
-        </p>
+        <RefreshButton refreshes=set_refreshes />
         <Transition fallback=|| view! { <p>"Loading…"</p> }>
             {move || Suspend::new(async move {
                 match agents.await {

@@ -2,6 +2,7 @@ use crate::api::tasks::{CancelTask, RetrySubtask, get_task};
 use crate::domain::ids::RunId;
 use crate::domain::run::{NodeStatus, TaskDetail};
 use crate::ui::components::error_note::ErrorNote;
+use crate::ui::components::refresh_button::RefreshButton;
 use crate::ui::components::status_badge::StatusBadge;
 use crate::ui::contexts::live::use_live_events;
 use leptos::prelude::*;
@@ -61,11 +62,7 @@ pub fn TaskDetailPage() -> impl IntoView {
                 }
             })}
         </Transition>
-        <p class="actions">
-            <button class="secondary" on:click=move |_| set_refreshes.update(|n| *n += 1)>
-                "Refresh"
-            </button>
-        </p>
+        <RefreshButton refreshes=set_refreshes />
     }
 }
 

@@ -1,6 +1,7 @@
 use crate::api::tasks::{SubmitTask, list_tasks};
 use crate::domain::run::TaskSummary;
 use crate::ui::components::error_note::ErrorNote;
+use crate::ui::components::refresh_button::RefreshButton;
 use crate::ui::components::status_badge::StatusBadge;
 use crate::ui::contexts::live::use_live_events;
 use leptos::prelude::*;
@@ -38,11 +39,7 @@ pub fn TasksPage() -> impl IntoView {
             <button type="submit">"Submit task"</button>
         </ActionForm>
         <ErrorNote error />
-        <p class="actions">
-            <button class="secondary" on:click=move |_| set_refreshes.update(|n| *n += 1)>
-                "Refresh"
-            </button>
-        </p>
+        <RefreshButton refreshes=set_refreshes />
         <Transition fallback=|| view! { <p>"Loading…"</p> }>
             {move || Suspend::new(async move {
                 match tasks.await {

@@ -101,6 +101,12 @@ impl Config {
             },
             retention_days: parse_num("FLOTILLA_RETENTION_DAYS", engine_defaults.retention_days)?
                 .max(1),
+            metrics_interval: std::time::Duration::from_secs(
+                u64::try_from(parse_num("FLOTILLA_METRICS_SECS", 30)?)
+                    .ok()
+                    .filter(|n| *n > 0)
+                    .context("FLOTILLA_METRICS_SECS must be a positive whole number")?,
+            ),
             ..engine_defaults
         };
         if engine.heartbeat_secs >= engine.lease_secs {

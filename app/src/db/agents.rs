@@ -43,11 +43,14 @@ struct Row {
     parent_id: Option<Uuid>,
     state: String,
     current_node: Option<Uuid>,
+    current_subtask: Option<String>,
+    current_run: Option<Uuid>,
     tasks_completed: i64,
     tasks_failed: i64,
     tokens_used: i64,
     busy_ms: i64,
     last_heartbeat: Option<time::OffsetDateTime>,
+    unresponsive_since: Option<time::OffsetDateTime>,
     created_at: time::OffsetDateTime,
 }
 
@@ -64,11 +67,14 @@ impl From<Row> for Agent {
             // The check constraint admits only known states.
             state: r.state.parse().unwrap_or(AgentState::Error),
             current_node: r.current_node.map(crate::domain::ids::NodeId),
+            current_subtask: r.current_subtask,
+            current_run: r.current_run.map(crate::domain::ids::RunId),
             tasks_completed: r.tasks_completed,
             tasks_failed: r.tasks_failed,
             tokens_used: r.tokens_used,
             busy_ms: r.busy_ms,
             last_heartbeat: r.last_heartbeat,
+            unresponsive_since: r.unresponsive_since,
             created_at: r.created_at,
         }
     }
@@ -83,8 +89,9 @@ pub async fn insert(conn: &mut PgConnection, new: &NewAgent) -> Result<Agent, Ag
                                state, last_heartbeat)
            values ($1, $2, $3, $4, $5, $6, $7, 'idle', now())
            returning id, name, capabilities, provider, model, system_prompt, parent_id, state,
-                     current_node, tasks_completed, tasks_failed, tokens_used, busy_ms,
-                     last_heartbeat, created_at"#,
+                     current_node, null::text as "current_subtask?", null::uuid as "current_run?",
+                     tasks_completed, tasks_failed, tokens_used, busy_ms,
+                     last_heartbeat, unresponsive_since, created_at"#,
         Uuid::new_v4(),
         new.name,
         &new.capabilities,
@@ -121,10 +128,13 @@ fn constraint(e: &sqlx::Error) -> Option<&str> {
 pub async fn list(db: impl PgExecutor<'_>) -> Result<Vec<Agent>, sqlx::Error> {
     Ok(sqlx::query_as!(
         Row,
-        r#"select id, name, capabilities, provider, model, system_prompt, parent_id, state,
-                  current_node, tasks_completed, tasks_failed, tokens_used, busy_ms,
-                  last_heartbeat, created_at
-           from agents order by name"#
+        r#"select a.id, a.name, a.capabilities, a.provider, a.model, a.system_prompt,
+                  a.parent_id, a.state, a.current_node,
+                  n.description as "current_subtask?", n.run_id as "current_run?",
+                  a.tasks_completed, a.tasks_failed, a.tokens_used, a.busy_ms,
+                  a.last_heartbeat, a.unresponsive_since, a.created_at
+           from agents a left join nodes n on n.id = a.current_node
+           order by a.name"#
     )
     .fetch_all(db)
     .await?
@@ -136,10 +146,13 @@ pub async fn list(db: impl PgExecutor<'_>) -> Result<Vec<Agent>, sqlx::Error> {
 pub async fn get(db: impl PgExecutor<'_>, id: AgentId) -> Result<Option<Agent>, sqlx::Error> {
     Ok(sqlx::query_as!(
         Row,
-        r#"select id, name, capabilities, provider, model, system_prompt, parent_id, state,
-                  current_node, tasks_completed, tasks_failed, tokens_used, busy_ms,
-                  last_heartbeat, created_at
-           from agents where id = $1"#,
+        r#"select a.id, a.name, a.capabilities, a.provider, a.model, a.system_prompt,
+                  a.parent_id, a.state, a.current_node,
+                  n.description as "current_subtask?", n.run_id as "current_run?",
+                  a.tasks_completed, a.tasks_failed, a.tokens_used, a.busy_ms,
+                  a.last_heartbeat, a.unresponsive_since, a.created_at
+           from agents a left join nodes n on n.id = a.current_node
+           where a.id = $1"#,
         id.0
     )
     .fetch_optional(db)

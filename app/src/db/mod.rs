@@ -4,6 +4,7 @@
 pub mod agents;
 pub mod events;
 pub mod login_attempts;
+pub mod metrics;
 pub mod queue;
 pub mod runs;
 pub mod tokens;

@@ -606,6 +606,13 @@ pub async fn rescue_expired(conn: &mut PgConnection) -> Result<usize, sqlx::Erro
     for n in &lost {
         let freed = release_node(conn, NodeId(n.id), "lease expired", Voided::Lost).await?;
         if let Some(agent) = freed {
+            sqlx::query!(
+                r#"update agents set unresponsive_since = coalesce(unresponsive_since, now())
+                   where id = $1"#,
+                agent.0
+            )
+            .execute(&mut *conn)
+            .await?;
             events::append(
                 conn,
                 NewEvent::new("agent.unresponsive", format!("agent/{agent}"))
@@ -617,6 +624,36 @@ pub async fn rescue_expired(conn: &mut PgConnection) -> Result<usize, sqlx::Erro
         }
     }
     Ok(lost.len())
+}
+
+/// Clears the unresponsive mark of agents seen alive since it was set (they started work on a
+/// live worker) and records `agent.recovered`. Returns how many recovered. The partial index
+/// keeps this probe free when every agent is healthy, so the daemon runs it on every pass.
+pub async fn recover_agents(conn: &mut PgConnection) -> Result<usize, sqlx::Error> {
+    let back = sqlx::query!(
+        r#"with r as (
+               select id, unresponsive_since from agents
+               where unresponsive_since is not null and last_heartbeat > unresponsive_since
+               for update skip locked)
+           update agents a set unresponsive_since = null, updated_at = now()
+           from r where a.id = r.id
+           returning a.id, a.name,
+                     extract(epoch from a.last_heartbeat - r.unresponsive_since)::float8
+                         as "down_secs!""#
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    for a in &back {
+        let agent = AgentId(a.id);
+        events::append(
+            conn,
+            NewEvent::new("agent.recovered", format!("agent/{agent}"))
+                .agent(agent)
+                .data(json!({ "name": a.name, "unresponsive_secs": a.down_secs })),
+        )
+        .await?;
+    }
+    Ok(back.len())
 }
 
 /// A worker's heartbeat: it is alive, and so are the leases of the nodes it runs.

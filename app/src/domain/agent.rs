@@ -188,12 +188,19 @@ pub struct Agent {
     pub parent_id: Option<super::ids::AgentId>,
     pub state: AgentState,
     pub current_node: Option<super::ids::NodeId>,
+    /// What the current node is about, and the run it belongs to.
+    pub current_subtask: Option<String>,
+    pub current_run: Option<super::ids::RunId>,
     pub tasks_completed: i64,
     pub tasks_failed: i64,
     pub tokens_used: i64,
     pub busy_ms: i64,
     #[serde(with = "time::serde::rfc3339::option")]
     pub last_heartbeat: Option<time::OffsetDateTime>,
+    /// Set while the health monitor considers the agent unresponsive (its work was rescued
+    /// after its worker went silent); cleared when it is seen alive again.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub unresponsive_since: Option<time::OffsetDateTime>,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: time::OffsetDateTime,
 }

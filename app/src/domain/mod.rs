@@ -6,6 +6,7 @@ pub mod agent;
 pub mod delegation;
 pub mod event;
 pub mod ids;
+pub mod metrics;
 pub mod plan;
 pub mod run;
 pub mod simulated;

@@ -17,10 +17,14 @@ impl Engine {
     pub async fn daemon_once(&self) -> anyhow::Result<Outcome> {
         let mut tx = self.pool.begin().await?;
         let rescued = queue::rescue_expired(&mut tx).await?;
+        let recovered = queue::recover_agents(&mut tx).await?;
         let finished = app::db::runs::finish_completed(&mut tx).await?;
         let assigned =
             queue::assign_ready(&mut tx, self.config.assign_batch, self.config.lease_secs).await?;
         tx.commit().await?;
+        if recovered > 0 {
+            tracing::info!(recovered, "agents seen alive again");
+        }
         if rescued > 0 {
             tracing::warn!(rescued, "re-queued work whose lease expired");
         }

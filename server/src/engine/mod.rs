@@ -48,8 +48,13 @@ pub struct EngineConfig {
     pub planner_model: String,
     /// How long shutdown waits for in-flight nodes before re-queueing them.
     pub shutdown_grace: Duration,
-    /// Events older than this many days are pruned (`FLOTILLA_RETENTION_DAYS`, default 30).
+    /// Events and metric samples older than this many days are pruned
+    /// (`FLOTILLA_RETENTION_DAYS`, default 30).
     pub retention_days: i64,
+    /// How often resource samples are taken (`FLOTILLA_METRICS_SECS`, default 30).
+    pub metrics_interval: Duration,
+    /// Raw samples older than this many hours are rolled up into hourly ones.
+    pub metrics_raw_hours: i64,
 }
 
 impl Default for EngineConfig {
@@ -66,6 +71,8 @@ impl Default for EngineConfig {
             planner_model: "simulated".into(),
             shutdown_grace: Duration::from_secs(10),
             retention_days: 30,
+            metrics_interval: Duration::from_secs(30),
+            metrics_raw_hours: 24,
         }
     }
 }
@@ -115,6 +122,7 @@ impl Engine {
             tasks.spawn(self.clone().heartbeat_loop(shutdown.clone()));
             tasks.spawn(self.clone().worker_loop(shutdown.clone()));
             tasks.spawn(self.clone().retention_loop(shutdown.clone()));
+            tasks.spawn(self.clone().metrics_loop(shutdown.clone()));
             while tasks.join_next().await.is_some() {}
             let _ = sqlx::query!(
                 "update workers set stopped_at = now() where id = $1",
@@ -197,29 +205,100 @@ impl Engine {
             .await;
     }
 
-    /// Prunes events past the retention window, in batches; one process at a time (a
-    /// transaction-scoped advisory lock), returning how many were deleted.
+    /// Prunes events and metric samples past the retention window and rolls raw samples up
+    /// into hourly ones, each batch in its own short transaction; one process at a time (a
+    /// transaction-scoped advisory lock). Returns how many rows it deleted or replaced.
     pub async fn retention_once(&self) -> anyhow::Result<u64> {
         const BATCH: i64 = 5_000;
+        // Enough to catch up on a month of history in one run, bounded so a run ends.
+        const MAX_HOURS_PER_RUN: usize = 24 * 31;
+        let full = u64::try_from(BATCH).unwrap_or(u64::MAX);
+        let days = self.config.retention_days;
         let mut total = 0;
         loop {
-            let mut tx = self.pool.begin().await?;
-            let ours: bool = sqlx::query_scalar(
-                "select pg_try_advisory_xact_lock(hashtext('flotilla.retention'))",
-            )
-            .fetch_one(&mut *tx)
-            .await?;
-            if !ours {
+            let Some(mut tx) = self.retention_tx().await? else {
                 return Ok(total);
-            }
-            let deleted =
-                app::db::events::prune(&mut *tx, self.config.retention_days, BATCH).await?;
+            };
+            let deleted = app::db::events::prune(&mut *tx, days, BATCH).await?;
             tx.commit().await?;
             total += deleted;
-            if deleted < u64::try_from(BATCH).unwrap_or(u64::MAX) {
-                return Ok(total);
+            if deleted < full {
+                break;
             }
         }
+        loop {
+            let Some(mut tx) = self.retention_tx().await? else {
+                return Ok(total);
+            };
+            let deleted = app::db::metrics::prune(&mut tx, days, BATCH).await?;
+            tx.commit().await?;
+            total += deleted;
+            if deleted < full {
+                break;
+            }
+        }
+        for _ in 0..MAX_HOURS_PER_RUN {
+            let Some(mut tx) = self.retention_tx().await? else {
+                break;
+            };
+            let replaced =
+                app::db::metrics::downsample_oldest_hour(&mut tx, self.config.metrics_raw_hours)
+                    .await?;
+            tx.commit().await?;
+            total += replaced;
+            if replaced == 0 {
+                break;
+            }
+        }
+        Ok(total)
+    }
+
+    /// A transaction holding the retention lock, or None when another process holds it.
+    async fn retention_tx(
+        &self,
+    ) -> anyhow::Result<Option<sqlx::Transaction<'static, sqlx::Postgres>>> {
+        let mut tx = self.pool.begin().await?;
+        let ours: bool =
+            sqlx::query_scalar("select pg_try_advisory_xact_lock(hashtext('flotilla.retention'))")
+                .fetch_one(&mut *tx)
+                .await?;
+        Ok(ours.then_some(tx))
+    }
+
+    /// Samples this process's CPU and memory, and the agents' counters (one process per tick
+    /// does the agents: a transaction-scoped advisory lock).
+    async fn metrics_loop(self, shutdown: CancellationToken) {
+        let mut sampler = ProcessSampler::new();
+        let mut tick = tokio::time::interval(self.config.metrics_interval);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                () = shutdown.cancelled() => return,
+                _ = tick.tick() => {}
+            }
+            if let Err(e) = self.sample_once(&mut sampler).await {
+                tracing::warn!(error = %e, "taking metric samples failed");
+            }
+        }
+    }
+
+    /// One round of samples; returns how many agent samples were written.
+    pub async fn sample_once(&self, sampler: &mut ProcessSampler) -> anyhow::Result<u64> {
+        let (cpu, rss) = sampler.sample();
+        app::db::metrics::record_process(&self.pool, self.worker_id, cpu, rss).await?;
+        let mut tx = self.pool.begin().await?;
+        let ours: bool = sqlx::query_scalar(
+            "select pg_try_advisory_xact_lock(hashtext('flotilla.agent_samples'))",
+        )
+        .fetch_one(&mut *tx)
+        .await?;
+        let written = if ours {
+            app::db::metrics::record_agents(&mut *tx).await?
+        } else {
+            0
+        };
+        tx.commit().await?;
+        Ok(written)
     }
 
     async fn retention_loop(self, shutdown: CancellationToken) {
@@ -227,11 +306,11 @@ impl Engine {
             match self.retention_once().await {
                 Ok(0) => {}
                 Ok(n) => tracing::info!(
-                    deleted = n,
+                    rows = n,
                     days = self.config.retention_days,
-                    "pruned old events"
+                    "pruned old events and samples, rolled up raw samples"
                 ),
-                Err(e) => tracing::warn!(error = %e, "event retention failed"),
+                Err(e) => tracing::warn!(error = %e, "retention failed"),
             }
             tokio::select! {
                 () = shutdown.cancelled() => return,
@@ -255,5 +334,47 @@ impl Engine {
                 tracing::warn!(error = %e, "heartbeat failed");
             }
         }
+    }
+}
+
+/// This process's CPU and memory, via sysinfo. CPU use is measured between two refreshes, so
+/// the sampler keeps its state from one sample to the next (the first reads 0).
+pub struct ProcessSampler {
+    /// None where sysinfo cannot read processes (samples then read zero).
+    system: Option<sysinfo::System>,
+    pid: Option<sysinfo::Pid>,
+}
+
+impl ProcessSampler {
+    pub fn new() -> Self {
+        Self {
+            system: sysinfo::System::new()
+                .inspect_err(|e| tracing::warn!(error = %e, "process metrics unavailable"))
+                .ok(),
+            pid: sysinfo::get_current_pid().ok(),
+        }
+    }
+
+    /// (percent of one core, resident bytes).
+    pub fn sample(&mut self) -> (f32, i64) {
+        let (Some(system), Some(pid)) = (self.system.as_mut(), self.pid) else {
+            return (0.0, 0);
+        };
+        system.refresh_processes_specifics(
+            sysinfo::ProcessesToUpdate::Some(&[pid]),
+            false,
+            sysinfo::ProcessRefreshKind::nothing()
+                .with_cpu()
+                .with_memory(),
+        );
+        system.process(pid).map_or((0.0, 0), |p| {
+            (p.cpu_usage(), i64::try_from(p.memory()).unwrap_or(i64::MAX))
+        })
+    }
+}
+
+impl Default for ProcessSampler {
+    fn default() -> Self {
+        Self::new()
     }
 }

@@ -175,6 +175,71 @@ async fn a_stale_completion_is_refused_and_the_node_completes_exactly_once(pool:
 }
 
 #[sqlx::test(migrations = "../migrations")]
+async fn a_rescued_agent_is_unresponsive_until_it_works_again(pool: PgPool) {
+    let e = engine(&pool).await;
+    submit(&pool, "Analyse the quarterly numbers.").await;
+    e.plan_once().await.unwrap();
+    e.daemon_once().await.unwrap();
+    let claimed = e.claim(10).await.unwrap();
+    assert_eq!(claimed.len(), 1);
+    let agent: uuid::Uuid = sqlx::query_scalar("select agent_id from nodes")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    sqlx::query("update nodes set lease_expires_at = now() - interval '1 second'")
+        .execute(&pool)
+        .await
+        .unwrap();
+    // Park the other agents so the rescued one gets the work again.
+    sqlx::query("update agents set state = 'paused' where id <> $1")
+        .bind(agent)
+        .execute(&pool)
+        .await
+        .unwrap();
+    e.daemon_once().await.unwrap();
+    let since: Option<time::OffsetDateTime> =
+        sqlx::query_scalar("select unresponsive_since from agents where id = $1")
+            .bind(agent)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert!(since.is_some(), "the rescue marks the agent unresponsive");
+    let shown = app::db::agents::get(&pool, app::domain::ids::AgentId(agent))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(shown.unresponsive_since, since, "cards read the mark");
+    assert_eq!(e.work_once().await.unwrap(), Outcome::Worked);
+    e.daemon_once().await.unwrap();
+    let since: Option<time::OffsetDateTime> =
+        sqlx::query_scalar("select unresponsive_since from agents where id = $1")
+            .bind(agent)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(since, None, "running work again clears the mark");
+    let health: Vec<String> = sqlx::query_scalar(
+        "select type from events where agent_id = $1
+           and type in ('agent.unresponsive', 'agent.recovered') order by seq",
+    )
+    .bind(agent)
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    assert_eq!(health, ["agent.unresponsive", "agent.recovered"]);
+    // Recovery is recorded once, not on every pass.
+    e.daemon_once().await.unwrap();
+    assert_eq!(
+        count(
+            &pool,
+            "select count(*) from events where type = 'agent.recovered'"
+        )
+        .await,
+        1
+    );
+}
+
+#[sqlx::test(migrations = "../migrations")]
 async fn retention_prunes_only_events_past_the_window_in_batches(pool: PgPool) {
     let e = engine(&pool).await;
     // More old events than one pruning batch holds.

@@ -5,6 +5,7 @@
 mod engine;
 mod engine_steps;
 mod helpers;
+mod metrics;
 mod pages;
 mod processes;
 mod session;

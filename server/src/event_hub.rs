@@ -8,6 +8,7 @@
 
 use app::db::events::{EventQuery, WAKE_CHANNEL, list};
 use app::domain::event::Event;
+use prometheus_client::metrics::histogram::Histogram;
 use sqlx::PgPool;
 use sqlx::postgres::PgListener;
 use std::sync::Arc;
@@ -31,7 +32,12 @@ pub struct EventHub {
 
 impl EventHub {
     /// Starts the reader; it stops with `shutdown`.
-    pub async fn start(pool: PgPool, shutdown: CancellationToken) -> Result<Self, sqlx::Error> {
+    /// `lag` observes, per event, the time from its commit to its release.
+    pub async fn start(
+        pool: PgPool,
+        shutdown: CancellationToken,
+        lag: Histogram,
+    ) -> Result<Self, sqlx::Error> {
         let head: i64 = sqlx::query_scalar("select coalesce(max(seq), 0) from events")
             .fetch_one(&pool)
             .await?;
@@ -43,6 +49,7 @@ impl EventHub {
             released: released_tx,
             low: head,
             gap_since: None,
+            lag,
         };
         tokio::spawn(reader.run(shutdown));
         Ok(Self { events, released })
@@ -68,6 +75,7 @@ struct Reader {
     released: watch::Sender<i64>,
     low: i64,
     gap_since: Option<Instant>,
+    lag: Histogram,
 }
 
 impl Reader {
@@ -133,6 +141,11 @@ impl Reader {
                 // subscribing either receives the event or replays it, never neither.
                 self.released.send_replace(self.low);
                 // No subscribers is fine: the event is in the table for whoever comes later.
+                self.lag.observe(
+                    (time::OffsetDateTime::now_utc() - e.at)
+                        .as_seconds_f64()
+                        .max(0.0),
+                );
                 let _ = self.events.send(Arc::new(e));
             }
             if !full {

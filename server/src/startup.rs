@@ -96,8 +96,13 @@ impl Application {
                 "created the default fleet (simulated provider)"
             );
         }
+        let metrics = crate::metrics::Metrics::new();
         let engine = if config.run_engine {
-            Some(Engine::register(db.pool.clone(), config.engine.clone()).await?)
+            Some(
+                Engine::register(db.pool.clone(), config.engine.clone())
+                    .await?
+                    .with_metrics(metrics.clone()),
+            )
         } else {
             None
         };
@@ -106,7 +111,12 @@ impl Application {
             .with_context(|| format!("binding {}", config.addr))?;
         let store = PostgresStore::new(db.pool.clone());
         let background = CancellationToken::new();
-        let hub = crate::event_hub::EventHub::start(db.pool.clone(), background.clone()).await?;
+        let hub = crate::event_hub::EventHub::start(
+            db.pool.clone(),
+            background.clone(),
+            metrics.event_lag.clone(),
+        )
+        .await?;
         let state = AppState {
             hub: Some(hub),
             ctx: ServerContext {
@@ -114,6 +124,7 @@ impl Application {
                 login_policy: config.login_policy.clone(),
             },
             config: std::sync::Arc::new(config),
+            metrics,
         };
         let router = http::router(state, store.clone(), listener.local_addr()?);
         Ok(Self {

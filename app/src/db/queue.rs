@@ -38,12 +38,13 @@ pub enum ReportError {
 }
 
 /// The daemon's pass: pairs ready nodes with idle capable agents (the pure policy decides) and
-/// records the assignments. Returns how many were made.
+/// records the assignments. Returns, per assignment, how long the node waited since it became
+/// ready (seconds).
 pub async fn assign_ready(
     conn: &mut PgConnection,
     batch: i64,
     lease_secs: f64,
-) -> Result<usize, sqlx::Error> {
+) -> Result<Vec<f64>, sqlx::Error> {
     let agents = sqlx::query!(
         r#"select id, capabilities from agents
            where state = 'idle' and current_node is null
@@ -52,7 +53,7 @@ pub async fn assign_ready(
     .fetch_all(&mut *conn)
     .await?;
     if agents.is_empty() {
-        return Ok(0);
+        return Ok(Vec::new());
     }
     let ready = sqlx::query!(
         r#"select id, required_capabilities, priority, reserved_for,
@@ -67,7 +68,7 @@ pub async fn assign_ready(
     .fetch_all(&mut *conn)
     .await?;
     if ready.is_empty() {
-        return Ok(0);
+        return Ok(Vec::new());
     }
     let idle: Vec<IdleAgent> = agents
         .into_iter()
@@ -88,7 +89,7 @@ pub async fn assign_ready(
         .collect();
     let pairs = delegation::assign(&ready, &idle);
     if pairs.is_empty() {
-        return Ok(0);
+        return Ok(Vec::new());
     }
     let node_ids: Vec<Uuid> = pairs.iter().map(|p| p.0.0).collect();
     let agent_ids: Vec<Uuid> = pairs.iter().map(|p| p.1.0).collect();
@@ -99,7 +100,9 @@ pub async fn assign_ready(
                lease_expires_at = now() + make_interval(secs => $3)
            from unnest($1::uuid[], $2::uuid[]) as a(node, agent)
            where n.id = a.node
-           returning n.id, n.run_id, n.attempt, a.agent as "agent!""#,
+           returning n.id, n.run_id, n.attempt, a.agent as "agent!",
+                     extract(epoch from clock_timestamp() - coalesce(n.ready_at, now()))::float8
+                         as "waited_secs!""#,
         &node_ids,
         &agent_ids,
         lease_secs
@@ -141,7 +144,7 @@ pub async fn assign_ready(
     .execute(&mut *conn)
     .await?;
     events::wake(&mut *conn).await?;
-    Ok(assigned.len())
+    Ok(assigned.iter().map(|r| r.waited_secs).collect())
 }
 
 /// A worker takes up to `limit` assigned nodes in one statement and starts them.

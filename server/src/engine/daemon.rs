@@ -19,9 +19,13 @@ impl Engine {
         let rescued = queue::rescue_expired(&mut tx).await?;
         let recovered = queue::recover_agents(&mut tx).await?;
         let finished = app::db::runs::finish_completed(&mut tx).await?;
-        let assigned =
+        let waited =
             queue::assign_ready(&mut tx, self.config.assign_batch, self.config.lease_secs).await?;
         tx.commit().await?;
+        for secs in &waited {
+            self.metrics.assignment_latency.observe(*secs);
+        }
+        let assigned = waited.len();
         if recovered > 0 {
             tracing::info!(recovered, "agents seen alive again");
         }

@@ -84,6 +84,8 @@ pub struct Engine {
     pub config: Arc<EngineConfig>,
     pub worker_id: WorkerId,
     pub providers: Providers,
+    /// The process's Prometheus metrics (assignment latency).
+    pub metrics: Arc<crate::metrics::Metrics>,
     wake: Arc<Notify>,
 }
 
@@ -108,8 +110,15 @@ impl Engine {
             config: Arc::new(config),
             worker_id,
             providers,
+            metrics: crate::metrics::Metrics::new(),
             wake: Arc::new(Notify::new()),
         })
+    }
+
+    /// Reports into the process's shared metrics instead of private ones.
+    pub fn with_metrics(mut self, metrics: Arc<crate::metrics::Metrics>) -> Self {
+        self.metrics = metrics;
+        self
     }
 
     /// Runs the planner, daemon and worker loops until `shutdown`, then drains.

@@ -118,7 +118,10 @@ pub(super) fn same_origin(headers: &HeaderMap, public_url: Option<&str>) -> bool
 fn is_public(method: &Method, path: &str) -> bool {
     match (method, path) {
         (&Method::POST, "/api/v1/session" | "/api/login") => true,
-        (_, "/login" | "/healthz" | "/readyz" | "/favicon.ico" | "/robots.txt") => true,
+        // `/metrics` is for the Prometheus scraper, like the probes; it shows counts, no content.
+        (_, "/login" | "/healthz" | "/readyz" | "/metrics" | "/favicon.ico" | "/robots.txt") => {
+            true
+        }
         (_, p) => p.starts_with("/pkg/"),
     }
 }

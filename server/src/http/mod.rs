@@ -34,6 +34,7 @@ pub struct AppState {
     pub config: Arc<Config>,
     /// The process's shared event reader, for WebSocket streams.
     pub hub: Option<crate::event_hub::EventHub>,
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 pub const SESSION_COOKIE: &str = "flotilla_session";
@@ -96,10 +97,18 @@ pub fn router(state: AppState, store: PostgresStore, local_addr: SocketAddr) -> 
     Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
+        .route("/metrics", get(crate::metrics::scrape))
         .nest("/api/v1", api)
         .with_state(state.clone())
         .merge(pages)
-        .layer(axum::middleware::from_fn_with_state(state, guard::guard))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            guard::guard,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.metrics.clone(),
+            crate::metrics::track_http,
+        ))
         .layer(sessions)
         .layer(TraceLayer::new_for_http())
 }

@@ -6,6 +6,7 @@ mod engine;
 mod engine_steps;
 mod helpers;
 mod metrics;
+mod observability;
 mod pages;
 mod processes;
 mod session;

@@ -10,10 +10,10 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 
-type Ws =
+pub type Ws =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
-async fn token(app: &TestApp) -> String {
+pub async fn token(app: &TestApp) -> String {
     let admin = app.admin().await;
     let created: Value = admin
         .post(app.url("/api/v1/tokens"))
@@ -26,7 +26,7 @@ async fn token(app: &TestApp) -> String {
     created["token"].as_str().unwrap().to_owned()
 }
 
-async fn connect(app: &TestApp, query: &str, headers: &[(&str, &str)]) -> Result<Ws, WsError> {
+pub async fn connect(app: &TestApp, query: &str, headers: &[(&str, &str)]) -> Result<Ws, WsError> {
     let url = format!(
         "{}/api/v1/events/stream{query}",
         app.base.replace("http://", "ws://")

@@ -30,3 +30,7 @@ create table agent_samples (
     primary key (agent_id, resolution_secs, at)
 );
 create index agent_samples_at on agent_samples (resolution_secs, at);
+
+-- Time-range reads of the event log (overview throughput, the events page's time filter). Events
+-- are appended in time order, so a BRIN index stays tiny and costs next to nothing per insert.
+create index events_at on events using brin (at);

@@ -5,6 +5,7 @@ pub mod error;
 pub mod events;
 pub mod login;
 pub mod logout;
+pub mod monitoring;
 pub mod overview;
 #[cfg(feature = "ssr")]
 pub mod ssr;

@@ -158,10 +158,12 @@ pub async fn list(db: impl PgExecutor<'_>, q: &EventQuery) -> Result<Vec<Event>,
     .collect())
 }
 
-/// Events before `before` (or the newest), newest first (the history page).
+/// Events before `before` (or the newest) and not older than `since`, newest first (the
+/// history page).
 pub async fn list_newest(
     db: impl PgExecutor<'_>,
     before: Option<i64>,
+    since: Option<time::OffsetDateTime>,
     f: &EventFilter,
     limit: i64,
 ) -> Result<Vec<Event>, sqlx::Error> {
@@ -174,13 +176,15 @@ pub async fn list_newest(
              and ($3::uuid is null or agent_id = $3)
              and ($4::uuid is null or run_id = $4)
              and (cardinality($5::text[]) = 0 or severity = any($5))
+             and ($7::timestamptz is null or at >= $7)
            order by seq desc limit $6"#,
         before,
         f.kind,
         f.agent_id.map(|a| a.0),
         f.task_id.map(|r| r.0),
         &severities(f),
-        limit
+        limit,
+        since
     )
     .fetch_all(db)
     .await?

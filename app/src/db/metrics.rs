@@ -2,7 +2,7 @@
 //! pruning, and reading series for charts.
 
 use crate::domain::ids::{AgentId, WorkerId};
-use crate::domain::metrics::{AgentSample, ProcessSample};
+use crate::domain::metrics::{AgentSample, ProcessSample, WorkFigures};
 use sqlx::{PgConnection, PgExecutor};
 use time::OffsetDateTime;
 
@@ -213,5 +213,60 @@ pub async fn process_series(
         cpu_percent: r.cpu_percent,
         rss_bytes: r.rss_bytes,
     })
+    .collect())
+}
+
+pub async fn work_figures(db: &sqlx::PgPool) -> Result<WorkFigures, sqlx::Error> {
+    let nodes = sqlx::query!(
+        r#"select
+             count(*) filter (where status = 'queued' and pending_deps = 0) as "ready!",
+             count(*) filter (where status = 'queued' and pending_deps > 0) as "waiting!",
+             count(*) filter (where status in ('assigned', 'running')) as "running!"
+           from nodes where status in ('queued', 'assigned', 'running')"#
+    )
+    .fetch_one(db)
+    .await?;
+    let tasks_active = sqlx::query_scalar!(
+        r#"select count(*) as "n!" from runs where status in ('pending', 'in_progress')"#
+    )
+    .fetch_one(db)
+    .await?;
+    let hour = sqlx::query!(
+        r#"select count(*) filter (where type = 'subtask.completed') as "completed!",
+                  count(*) filter (where type = 'subtask.failed') as "failed!"
+           from events
+           where at > now() - interval '1 hour'
+             and type in ('subtask.completed', 'subtask.failed')"#
+    )
+    .fetch_one(db)
+    .await?;
+    Ok(WorkFigures {
+        tasks_active,
+        ready: nodes.ready,
+        waiting: nodes.waiting,
+        running: nodes.running,
+        completed_last_hour: hour.completed,
+        failed_last_hour: hour.failed,
+    })
+}
+
+/// Subtasks completed and failed per minute since `since`: `(minute, completed, failed)`.
+pub async fn throughput(
+    db: impl PgExecutor<'_>,
+    since: OffsetDateTime,
+) -> Result<Vec<(OffsetDateTime, i64, i64)>, sqlx::Error> {
+    Ok(sqlx::query!(
+        r#"select date_bin('1 minute', at, timestamptz '2000-01-01') as "minute!",
+                  count(*) filter (where type = 'subtask.completed') as "completed!",
+                  count(*) filter (where type = 'subtask.failed') as "failed!"
+           from events
+           where at >= $1 and type in ('subtask.completed', 'subtask.failed')
+           group by 1 order by 1"#,
+        since
+    )
+    .fetch_all(db)
+    .await?
+    .into_iter()
+    .map(|r| (r.minute, r.completed, r.failed))
     .collect())
 }

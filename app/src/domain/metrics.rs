@@ -66,6 +66,17 @@ pub fn agent_intervals(samples: &[AgentSample]) -> Vec<AgentInterval> {
         .collect()
 }
 
+/// The engine's figures right now, for the overview.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct WorkFigures {
+    pub tasks_active: i64,
+    pub ready: i64,
+    pub waiting: i64,
+    pub running: i64,
+    pub completed_last_hour: i64,
+    pub failed_last_hour: i64,
+}
+
 /// How far back a metrics view looks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

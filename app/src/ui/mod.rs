@@ -12,8 +12,9 @@ use leptos_router::{
     path,
 };
 use pages::{
-    agents::AgentsPage, events::EventsPage, login::LoginPage, not_found::NotFound,
-    overview::OverviewPage, task_detail::TaskDetailPage, tasks::TasksPage, users::UsersPage,
+    agent_detail::AgentDetailPage, agents::AgentsPage, events::EventsPage, login::LoginPage,
+    not_found::NotFound, overview::OverviewPage, task_detail::TaskDetailPage, tasks::TasksPage,
+    users::UsersPage,
 };
 
 /// The document around the app, rendered on the server only.
@@ -49,6 +50,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("tasks") view=TasksPage />
                     <Route path=path!("tasks/:id") view=TaskDetailPage />
                     <Route path=path!("agents") view=AgentsPage />
+                    <Route path=path!("agents/:id") view=AgentDetailPage />
                     <Route path=path!("events") view=EventsPage />
                     <Route path=path!("users") view=UsersPage />
                 </ParentRoute>

@@ -2,12 +2,13 @@
 
 use super::AppState;
 use super::error::ApiError;
-use super::extract::{ApiJson, ApiPath};
+use super::extract::{ApiJson, ApiPath, ApiQuery};
 use app::api::ErrorKind;
 use app::commands::{self, SpawnAgent};
 use app::domain::account::User;
 use app::domain::agent::{Agent, AgentState};
 use app::domain::ids::AgentId;
+use app::domain::metrics::{MetricsRange, agent_intervals};
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::{Extension, Json};
@@ -51,4 +52,37 @@ pub async fn command(
     Ok(Json(
         commands::agent_command(&state.ctx.pool, &me, id, to).await?,
     ))
+}
+
+#[derive(serde::Deserialize)]
+pub struct MetricsQuery {
+    range: Option<String>,
+}
+
+/// `GET /api/v1/agents/{id}/metrics?range=hour|day|week|month`: the agent's counter samples
+/// and the per-interval figures derived from them.
+pub async fn metrics(
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<AgentId>,
+    ApiQuery(q): ApiQuery<MetricsQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let range: MetricsRange = q
+        .range
+        .as_deref()
+        .unwrap_or("hour")
+        .parse()
+        .map_err(|e: String| ApiError::new(ErrorKind::Invalid, e))?;
+    let pool = &state.ctx.pool;
+    if app::db::agents::get(pool, id).await?.is_none() {
+        return Err(ApiError::new(ErrorKind::NotFound, "no such agent"));
+    }
+    let since = time::OffsetDateTime::now_utc() - range.duration();
+    let samples = app::db::metrics::agent_series(pool, id, since).await?;
+    let intervals = agent_intervals(&samples);
+    Ok(Json(json!({
+        "agent_id": id,
+        "range": range,
+        "samples": samples,
+        "intervals": intervals,
+    })))
 }

@@ -80,6 +80,7 @@ pub fn router(state: AppState, store: PostgresStore, local_addr: SocketAddr) -> 
         .route("/subtasks/{id}/retry", post(tasks::retry_subtask))
         .route("/agents", get(agents::list).post(agents::spawn))
         .route("/agents/{id}", get(agents::get))
+        .route("/agents/{id}/metrics", get(agents::metrics))
         .route("/agents/{id}/{verb}", post(agents::command))
         .route("/events", get(events::list))
         .route("/events/stream", get(stream::stream))

@@ -1,4 +1,6 @@
+pub mod charts;
 pub mod error_note;
+pub mod event_table;
 pub mod layout;
 pub mod refresh_button;
 pub mod status_badge;

@@ -38,6 +38,43 @@ impl LiveEvents {
         })
     }
 
+    /// Like [`ticks`](Self::ticks), but moving at most once per `every`: for views that
+    /// re-read aggregates (dashboards, charts), so a burst of events costs one refetch, not one
+    /// per event. The first change goes through at once; later ones wait out the period.
+    pub fn throttled_ticks(
+        self,
+        every: std::time::Duration,
+        concerns: impl Fn(&Event) -> bool + Send + Sync + 'static,
+    ) -> ReadSignal<i64> {
+        let ticks = self.ticks(concerns);
+        let (out, set_out) = signal(ticks.get_untracked());
+        #[cfg(feature = "hydrate")]
+        {
+            let pending = StoredValue::new(false);
+            let last_fired = StoredValue::new(0.0_f64);
+            Effect::new(move |_| {
+                let now = ticks.get();
+                if pending.get_value() || now == out.get_untracked() {
+                    return;
+                }
+                let since = now_ms() - last_fired.get_value();
+                let wait = (every.as_secs_f64() * 1000.0 - since).max(0.0);
+                pending.set_value(true);
+                set_timeout(
+                    move || {
+                        pending.set_value(false);
+                        last_fired.set_value(now_ms());
+                        set_out.set(ticks.get_untracked());
+                    },
+                    std::time::Duration::from_millis(wait as u64),
+                );
+            });
+        }
+        #[cfg(not(feature = "hydrate"))]
+        let _ = (set_out, every);
+        out
+    }
+
     /// Events newer than `after`, oldest first.
     pub fn since(self, after: i64) -> Vec<Arc<Event>> {
         self.recent
@@ -151,4 +188,12 @@ mod browser {
             std::time::Duration::from_millis(delay),
         );
     }
+}
+
+/// Milliseconds on the page's monotonic clock.
+#[cfg(feature = "hydrate")]
+fn now_ms() -> f64 {
+    web_sys::window()
+        .and_then(|w| w.performance())
+        .map_or(0.0, |p| p.now())
 }

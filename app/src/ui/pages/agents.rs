@@ -61,22 +61,46 @@ fn AgentCard(agent: Agent, command: ServerAction<AgentCommand>) -> impl IntoView
     } else {
         format!("{} · {}", agent.provider, agent.model)
     };
+    let heartbeat = agent
+        .last_heartbeat
+        .map_or_else(|| "never".to_owned(), clock);
+    let cost = if agent.provider == "simulated" {
+        "no cost (simulated)".to_owned()
+    } else {
+        "cost not tracked yet".to_owned()
+    };
     view! {
         <article class="card agent" aria-label=format!("Agent {}", agent.name)>
-            <h2>{agent.name.clone()}</h2>
+            <h2>
+                <a href=format!("/agents/{id}")>{agent.name.clone()}</a>
+            </h2>
             <p>
                 <StatusBadge status=state.as_str() />
             </p>
+            <Health agent=agent.clone() />
             <p class="caps">{agent.capabilities.join(" · ")}</p>
             <p class="muted">{provider_label}</p>
+            <p data-testid="current-subtask">
+                {match (agent.current_subtask.clone(), agent.current_run) {
+                    (Some(what), Some(run)) => {
+                        view! {
+                            "On: "
+                            <a href=format!("/tasks/{run}")>{what}</a>
+                        }
+                            .into_any()
+                    }
+                    _ => view! { "No current subtask" }.into_any(),
+                }}
+            </p>
             <p>
                 {format!(
-                    "{} done · {} failed · {} tokens",
+                    "{} done · {} failed · {} tokens · {cost}",
                     agent.tasks_completed,
                     agent.tasks_failed,
                     agent.tokens_used,
                 )}
             </p>
+            <p class="muted">"Last heartbeat " {heartbeat}</p>
             <p class="buttons">
                 {matches!(state, AgentState::Idle | AgentState::Working)
                     .then(|| view! { <button class="secondary" on:click=send("pause")>"Pause"</button> })}
@@ -87,4 +111,29 @@ fn AgentCard(agent: Agent, command: ServerAction<AgentCommand>) -> impl IntoView
             </p>
         </article>
     }
+}
+
+/// The health monitor's verdict: unresponsive since when, or healthy.
+#[component]
+pub fn Health(agent: Agent) -> impl IntoView {
+    match agent.unresponsive_since {
+        Some(since) => view! {
+            <p class="health" data-health="unresponsive" data-testid="health">
+                {format!("Unresponsive since {}", clock(since))}
+            </p>
+        }
+        .into_any(),
+        None => view! {
+            <p class="health" data-health="ok" data-testid="health">
+                "Responsive"
+            </p>
+        }
+        .into_any(),
+    }
+}
+
+/// Time of day (UTC), to the second.
+pub fn clock(t: time::OffsetDateTime) -> String {
+    let t = t.to_offset(time::UtcOffset::UTC);
+    format!("{:02}:{:02}:{:02} UTC", t.hour(), t.minute(), t.second())
 }

@@ -1,20 +1,73 @@
+use crate::api::agents::list_agents;
 use crate::api::events::list_events;
-use crate::domain::event::Event;
+use crate::domain::event::{Event, EventFilter};
+use crate::domain::ids::{AgentId, RunId};
 use crate::ui::components::error_note::ErrorNote;
+use crate::ui::components::event_table::{EventRow, EventTable};
+use crate::ui::contexts::live::use_live_events;
 use leptos::prelude::*;
 use leptos_meta::Title;
 
-/// The event history: filters, and pages of 50 going back in time. New events show up when the
-/// filter changes or on "Newest"; a live tail is still to come.
+/// The event history: filters, pages of 50 going back in time, and a live tail: while the
+/// newest page is shown, events arriving on the tab's stream that match the filters appear
+/// above it as they happen.
 #[component]
 pub fn EventsPage() -> impl IntoView {
     let (kind, set_kind) = signal(String::new());
     let (severity, set_severity) = signal(String::new());
+    let (agent, set_agent) = signal(String::new());
+    let (task, set_task) = signal(String::new());
+    let (since, set_since) = signal(String::new());
     let (before, set_before) = signal(None::<i64>);
+    let (follow, set_follow) = signal(true);
+    let agents = Resource::new(|| (), |()| list_agents());
     let page = Resource::new(
-        move || (before.get(), kind.get(), severity.get()),
-        |(b, k, s)| list_events(b, Some(k), Some(s)),
+        move || {
+            (
+                before.get(),
+                kind.get(),
+                severity.get(),
+                agent.get(),
+                task.get(),
+                since.get(),
+            )
+        },
+        |(b, k, s, a, t, m)| list_events(b, Some(k), Some(s), Some(a), Some(t), m.parse().ok()),
     );
+    // The newest event of the loaded page: the tail shows what came after it.
+    let head = Memo::new(move |_| {
+        page.get()
+            .and_then(Result::ok)
+            .map(|events| events.first().map_or(0, |e| e.seq))
+    });
+    let filter = Memo::new(move |_| {
+        let id = |s: String| s.trim().parse::<uuid::Uuid>().ok();
+        EventFilter::parse(
+            Some(kind.get()),
+            id(agent.get()).map(AgentId),
+            id(task.get()).map(RunId),
+            Some(severity.get()),
+        )
+        .ok()
+    });
+    let live = use_live_events();
+    let tail = Memo::new(move |_| -> Vec<Event> {
+        let (Some(head), Some(filter)) = (head.get(), filter.get()) else {
+            return Vec::new();
+        };
+        if !follow.get() || before.get().is_some() {
+            return Vec::new();
+        }
+        let mut fresh: Vec<Event> = live
+            .since(head)
+            .iter()
+            .filter(|e| e.kind != "stream.ready" && filter.matches(e))
+            .map(|e| Event::clone(e))
+            .collect();
+        fresh.reverse();
+        fresh
+    });
+    let reset = move || set_before.set(None);
     view! {
         <Title text="Events" />
         <h1>"Events"</h1>
@@ -27,7 +80,7 @@ pub fn EventsPage() -> impl IntoView {
                     prop:value=kind
                     on:change=move |ev| {
                         set_kind.set(event_target_value(&ev));
-                        set_before.set(None);
+                        reset();
                     }
                 />
             </label>
@@ -35,7 +88,7 @@ pub fn EventsPage() -> impl IntoView {
                 "Severity at least"
                 <select on:change=move |ev| {
                     set_severity.set(event_target_value(&ev));
-                    set_before.set(None);
+                    reset();
                 }>
                     <option value="">"any"</option>
                     <option value="info">"info"</option>
@@ -44,7 +97,69 @@ pub fn EventsPage() -> impl IntoView {
                     <option value="critical">"critical"</option>
                 </select>
             </label>
+            <label>
+                "Agent"
+                <Transition fallback=|| view! { <select disabled=true></select> }>
+                    {move || Suspend::new(async move {
+                        let list = agents.await.unwrap_or_default();
+                        view! {
+                            <select on:change=move |ev| {
+                                set_agent.set(event_target_value(&ev));
+                                reset();
+                            }>
+                                <option value="">"any"</option>
+                                {list
+                                    .into_iter()
+                                    .map(|a| {
+                                        view! { <option value=a.id.to_string()>{a.name}</option> }
+                                    })
+                                    .collect_view()}
+                            </select>
+                        }
+                    })}
+                </Transition>
+            </label>
+            <label>
+                "Task id"
+                <input
+                    type="text"
+                    placeholder="any"
+                    prop:value=task
+                    on:change=move |ev| {
+                        set_task.set(event_target_value(&ev));
+                        reset();
+                    }
+                />
+            </label>
+            <label>
+                "Time range"
+                <select on:change=move |ev| {
+                    set_since.set(event_target_value(&ev));
+                    reset();
+                }>
+                    <option value="">"all"</option>
+                    <option value="15">"last 15 minutes"</option>
+                    <option value="60">"last hour"</option>
+                    <option value="1440">"last 24 hours"</option>
+                    <option value="10080">"last 7 days"</option>
+                </select>
+            </label>
+            <label class="check">
+                <input
+                    type="checkbox"
+                    prop:checked=follow
+                    on:change=move |ev| set_follow.set(event_target_checked(&ev))
+                />
+                "Live tail"
+            </label>
         </form>
+        <table class="events live-tail" data-testid="live-tail">
+            <tbody>
+                <For each=move || tail.get() key=|e| e.seq let:e>
+                    <EventRow event=e live=true />
+                </For>
+            </tbody>
+        </table>
         <Transition fallback=|| view! { <p>"Loading…"</p> }>
             {move || Suspend::new(async move {
                 match page.await {
@@ -82,35 +197,5 @@ pub fn EventsPage() -> impl IntoView {
                 }
             })}
         </Transition>
-    }
-}
-
-/// Rows of events, newest first.
-#[component]
-fn EventTable(events: Vec<Event>) -> impl IntoView {
-    view! {
-        <table>
-            <tbody>
-                {events
-                    .into_iter()
-                    .map(|e| {
-                        let at = e.at.time().to_string();
-                        view! {
-                            <tr data-seq=e.seq>
-                                <td class="muted">{e.seq}</td>
-                                <td class="muted">{at}</td>
-                                <td>
-                                    <span class="badge" data-status=e.severity.as_str()>
-                                        {e.severity.as_str()}
-                                    </span>
-                                </td>
-                                <td>{e.kind}</td>
-                                <td>{e.subject}</td>
-                            </tr>
-                        }
-                    })
-                    .collect_view()}
-            </tbody>
-        </table>
     }
 }

@@ -1,3 +1,4 @@
+pub mod agent_detail;
 pub mod agents;
 pub mod events;
 pub mod login;

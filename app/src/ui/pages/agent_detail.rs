@@ -1,0 +1,89 @@
+use crate::api::monitoring::get_agent_detail;
+use crate::domain::metrics::MetricsRange;
+use crate::ui::components::charts::Chart;
+use crate::ui::components::error_note::ErrorNote;
+use crate::ui::components::event_table::EventTable;
+use crate::ui::components::status_badge::StatusBadge;
+use crate::ui::contexts::live::use_live_events;
+use crate::ui::pages::agents::{Health, clock};
+use leptos::prelude::*;
+use leptos_meta::Title;
+use leptos_router::hooks::{use_params_map, use_query_map};
+use std::time::Duration;
+
+/// One agent: its state and health, its counters as charts over a chosen range, and its
+/// latest events; refreshed live (at most once a second) as events about it arrive.
+#[component]
+pub fn AgentDetailPage() -> impl IntoView {
+    let params = use_params_map();
+    let query = use_query_map();
+    let id = move || params.read().get("id").unwrap_or_default();
+    let range = move || query.read().get("range").unwrap_or_else(|| "hour".into());
+    let live = use_live_events().throttled_ticks(Duration::from_secs(1), move |e| {
+        e.agent_id.is_some_and(|a| a.to_string() == id())
+    });
+    let detail = Resource::new(
+        move || (id(), range(), live.get()),
+        |(id, range, _)| get_agent_detail(id, range),
+    );
+    view! {
+        <Title text="Agent" />
+        <p>
+            <a href="/agents">"← Agents"</a>
+        </p>
+        <Transition fallback=|| view! { <p>"Loading…"</p> }>
+            {move || Suspend::new(async move {
+                match detail.await {
+                    Ok(d) => {
+                        let a = d.agent.clone();
+                        let heartbeat = a.last_heartbeat.map_or_else(|| "never".to_owned(), clock);
+                        view! {
+                            <h1>{a.name.clone()}</h1>
+                            <p>
+                                <StatusBadge status=a.state.as_str() />
+                                " "
+                                {a.capabilities.join(" · ")}
+                            </p>
+                            <Health agent=a.clone() />
+                            <p class="muted">
+                                {format!(
+                                    "{} done · {} failed · {} tokens · busy {:.1} s · last heartbeat {heartbeat}",
+                                    a.tasks_completed,
+                                    a.tasks_failed,
+                                    a.tokens_used,
+                                    a.busy_ms as f64 / 1000.0,
+                                )}
+                            </p>
+                            <nav class="range-picker" aria-label="Range">
+                                {MetricsRange::ALL
+                                    .into_iter()
+                                    .map(|r| {
+                                        view! {
+                                            <a
+                                                href=format!("?range={}", r.as_str())
+                                                aria-current=(r == d.range).to_string()
+                                            >
+                                                {format!("Last {}", r.as_str())}
+                                            </a>
+                                        }
+                                    })
+                                    .collect_view()}
+                            </nav>
+                            <section class="charts">
+                                {d
+                                    .charts
+                                    .into_iter()
+                                    .map(|chart| view! { <Chart chart /> })
+                                    .collect_view()}
+                            </section>
+                            <h2>"Latest events"</h2>
+                            <EventTable events=d.events />
+                        }
+                            .into_any()
+                    }
+                    Err(e) => view! { <ErrorNote error=Signal::stored(Some(e)) /> }.into_any(),
+                }
+            })}
+        </Transition>
+    }
+}

@@ -25,10 +25,16 @@ test("a submitted task's subtasks go queued → running → completed live, with
 
   // Each step arrives over the event stream; nothing here reloads or clicks Refresh.
   const s3 = page.locator('tr[data-subtask="s3"] .badge');
+  const s3Node = page.locator('g.dag-node[data-key="s3"]');
   await expect(s3).toHaveText("queued");
+  // The DAG view draws the plan: three nodes, one dependency, coloured by state.
+  await expect(page.locator("g.dag-node")).toHaveCount(3);
+  await expect(page.locator("line.dag-edge")).toHaveCount(1);
+  await expect(s3Node).toHaveAttribute("data-status", "queued");
   await expect(page.locator('tr[data-subtask="s1"] .badge')).toHaveText("running");
   await expect(s3).toHaveText("running");
   await expect(s3).toHaveText("completed");
+  await expect(s3Node).toHaveAttribute("data-status", "completed");
   await expect(page.getByText("3/3 subtasks")).toBeVisible();
   await expect(page.getByRole("heading", { name: "Result" })).toBeVisible();
   expect(errors).toEqual([]);

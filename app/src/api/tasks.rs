@@ -26,14 +26,24 @@ pub async fn list_tasks() -> Result<Vec<TaskSummary>, AppError> {
     run(async { Ok(crate::db::runs::list(&context()?.pool, None, 100, None).await?) }).await
 }
 
+/// A task with the layout of its subtask DAG (computed here, so the server's rendering and
+/// the browser's hydration draw the same picture).
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct TaskPage {
+    pub task: TaskDetail,
+    pub dag: crate::domain::dag_view::DagLayout,
+}
+
 #[server(endpoint = "tasks/get", input = GetUrl)]
-pub async fn get_task(id: RunId) -> Result<TaskDetail, AppError> {
+pub async fn get_task(id: RunId) -> Result<TaskPage, AppError> {
     use super::ssr::{context, run};
     run(async {
         let mut conn = context()?.pool.acquire().await?;
-        crate::db::runs::get(&mut conn, id)
+        let task = crate::db::runs::get(&mut conn, id)
             .await?
-            .ok_or_else(|| AppError::new(super::ErrorKind::NotFound, "no such task"))
+            .ok_or_else(|| AppError::new(super::ErrorKind::NotFound, "no such task"))?;
+        let dag = crate::domain::dag_view::for_task(&task);
+        Ok(TaskPage { task, dag })
     })
     .await
 }

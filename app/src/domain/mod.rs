@@ -3,6 +3,7 @@
 
 pub mod account;
 pub mod agent;
+pub mod dag_view;
 pub mod delegation;
 pub mod event;
 pub mod ids;

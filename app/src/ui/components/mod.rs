@@ -1,4 +1,5 @@
 pub mod charts;
+pub mod dag_view;
 pub mod error_note;
 pub mod event_table;
 pub mod layout;

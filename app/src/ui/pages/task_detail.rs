@@ -1,6 +1,7 @@
 use crate::api::tasks::{CancelTask, RetrySubtask, get_task};
 use crate::domain::ids::RunId;
 use crate::domain::run::{NodeStatus, TaskDetail};
+use crate::ui::components::dag_view::DagView;
 use crate::ui::components::error_note::ErrorNote;
 use crate::ui::components::refresh_button::RefreshButton;
 use crate::ui::components::status_badge::StatusBadge;
@@ -57,7 +58,7 @@ pub fn TaskDetailPage() -> impl IntoView {
         <Transition fallback=|| view! { <p>"Loading…"</p> }>
             {move || Suspend::new(async move {
                 match task.await {
-                    Ok(t) => view! { <TaskView task=t cancel retry /> }.into_any(),
+                    Ok(p) => view! { <TaskView task=p.task dag=p.dag cancel retry /> }.into_any(),
                     Err(e) => view! { <ErrorNote error=Signal::stored(Some(e)) /> }.into_any(),
                 }
             })}
@@ -69,6 +70,7 @@ pub fn TaskDetailPage() -> impl IntoView {
 #[component]
 fn TaskView(
     task: TaskDetail,
+    dag: crate::domain::dag_view::DagLayout,
     cancel: ServerAction<CancelTask>,
     retry: ServerAction<RetrySubtask>,
 ) -> impl IntoView {
@@ -111,6 +113,10 @@ fn TaskView(
             .plan_note
             .map(|note| view! { <p class="muted">"Planner fell back to one subtask: " {note}</p> })}
         {task.error.map(|e| view! { <p class="error">{e}</p> })}
+        <DagView
+            layout=dag
+            nodes=task.subtasks.iter().map(|s| (s.key.clone(), s.status.as_str())).collect()
+        />
         <table>
             <thead>
                 <tr>

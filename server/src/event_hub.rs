@@ -8,6 +8,7 @@
 
 use app::db::events::{EventQuery, WAKE_CHANNEL, list};
 use app::domain::event::Event;
+use axum::extract::ws::Utf8Bytes;
 use prometheus_client::metrics::histogram::Histogram;
 use sqlx::PgPool;
 use sqlx::postgres::PgListener;
@@ -23,9 +24,16 @@ const POLL: Duration = Duration::from_millis(250);
 /// Events one subscriber may fall behind before it is cut off (and must resume).
 pub const BUFFER: usize = 4096;
 
+/// An event as released to streams, with its JSON encoded once for every subscriber (with a
+/// thousand clients, encoding per client was most of the fan-out's cost).
+pub struct Released {
+    pub event: Event,
+    pub json: Utf8Bytes,
+}
+
 #[derive(Clone)]
 pub struct EventHub {
-    events: broadcast::Sender<Arc<Event>>,
+    events: broadcast::Sender<Arc<Released>>,
     /// The highest `seq` released so far: every event up to it has been broadcast.
     released: watch::Receiver<i64>,
 }
@@ -58,7 +66,7 @@ impl EventHub {
     /// Subscribes to new events, returning the receiver and the `seq` up to which everything
     /// was released before the subscription: replay up to it from the table, then follow the
     /// receiver, dropping what was already replayed.
-    pub fn subscribe(&self) -> (broadcast::Receiver<Arc<Event>>, i64) {
+    pub fn subscribe(&self) -> (broadcast::Receiver<Arc<Released>>, i64) {
         let rx = self.events.subscribe();
         let released = *self.released.borrow();
         (rx, released)
@@ -71,7 +79,7 @@ impl EventHub {
 
 struct Reader {
     pool: PgPool,
-    events: broadcast::Sender<Arc<Event>>,
+    events: broadcast::Sender<Arc<Released>>,
     released: watch::Sender<i64>,
     low: i64,
     gap_since: Option<Instant>,
@@ -146,7 +154,14 @@ impl Reader {
                         .as_seconds_f64()
                         .max(0.0),
                 );
-                let _ = self.events.send(Arc::new(e));
+                let json = match serde_json::to_string(&e) {
+                    Ok(j) => Utf8Bytes::from(j),
+                    Err(err) => {
+                        tracing::warn!(seq = e.seq, error = %err, "an event could not be encoded");
+                        continue;
+                    }
+                };
+                let _ = self.events.send(Arc::new(Released { event: e, json }));
             }
             if !full {
                 return Ok(());

@@ -53,8 +53,9 @@ mod draw {
     use super::{ChartSvg, LineChart};
     use plotters::prelude::*;
 
-    const WIDTH: u32 = 560;
-    const HEIGHT: u32 = 220;
+    // About the size the chart is shown at, so its text reads at the page's scale.
+    const WIDTH: u32 = 440;
+    const HEIGHT: u32 = 200;
     /// Colour-blind-safe palette (Okabe–Ito), lightened for the dark theme.
     const PALETTE: [RGBColor; 5] = [
         RGBColor(86, 180, 233),
@@ -108,18 +109,18 @@ mod draw {
             .light_line_style(PANEL)
             .bold_line_style(LINE)
             .axis_style(MUTED)
-            .label_style(("sans-serif", 11).into_font().color(&MUTED))
-            .x_labels(6)
+            .label_style(("sans-serif", 12).into_font().color(&MUTED))
+            .x_labels(5)
             .y_labels(5)
             .x_label_formatter(&|x| time_label(*x, span))
             .y_label_formatter(&|y| format!("{} {unit}", compact(*y)))
             .draw()?;
         for (i, s) in chart.series.iter().enumerate() {
             let color = PALETTE[i % PALETTE.len()];
-            ctx.draw_series(LineSeries::new(
-                s.points.iter().copied(),
-                color.stroke_width(2),
-            ))?
+            // Markers too: a lone sample (the first minute of a series) is a point, not a line.
+            ctx.draw_series(
+                LineSeries::new(s.points.iter().copied(), color.stroke_width(2)).point_size(2),
+            )?
             .label(s.name.clone())
             .legend(move |(x, y)| PathElement::new([(x, y), (x + 14, y)], color.stroke_width(2)));
         }
@@ -128,7 +129,7 @@ mod draw {
                 .position(SeriesLabelPosition::UpperLeft)
                 .background_style(PANEL.mix(0.9))
                 .border_style(LINE)
-                .label_font(("sans-serif", 11).into_font().color(&MUTED))
+                .label_font(("sans-serif", 12).into_font().color(&MUTED))
                 .draw()?;
         }
         root.present()?;

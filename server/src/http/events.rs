@@ -19,6 +19,8 @@ pub struct Query {
     #[serde(rename = "type")]
     kind: Option<String>,
     agent_id: Option<AgentId>,
+    /// A task is one kind of run; `run_id` names the same filter for workflow runs.
+    #[serde(alias = "run_id")]
     task_id: Option<RunId>,
     severity: Option<String>,
     limit: Option<i64>,

@@ -33,6 +33,8 @@ pub struct StreamQuery {
     #[serde(rename = "type")]
     kind: Option<String>,
     agent_id: Option<AgentId>,
+    /// A task is one kind of run; `run_id` names the same filter for workflow runs.
+    #[serde(alias = "run_id")]
     task_id: Option<RunId>,
     severity: Option<String>,
 }

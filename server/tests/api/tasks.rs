@@ -275,8 +275,18 @@ async fn api_tokens_let_scripts_in_until_revoked(pool: PgPool) {
 async fn events_page_by_seq_and_filter_by_type(pool: PgPool) {
     let app = spawn_app_with(pool, &[("FLOTILLA_ENGINE", "off")]).await;
     let c = app.admin().await;
+    let mut ids = Vec::new();
     for i in 0..3 {
-        app.submit(&c, &format!("Analyse dataset number {i}")).await;
+        ids.push(app.submit(&c, &format!("Analyse dataset number {i}")).await);
+    }
+    // A task is a run: `task_id` and `run_id` name the same filter.
+    for key in ["task_id", "run_id"] {
+        let one: Value = app
+            .get_json(&c, &format!("/api/v1/events?{key}={}", ids[1]))
+            .await;
+        let items = one["items"].as_array().unwrap();
+        assert_eq!(items.len(), 1, "{key}: {one}");
+        assert_eq!(items[0]["subject"], format!("task/{}", ids[1]));
     }
     let all: Value = app.get_json(&c, "/api/v1/events?type=task&limit=2").await;
     let items = all["items"].as_array().unwrap();

@@ -21,7 +21,14 @@ pub fn EventTable(
 #[component]
 pub fn EventRow(event: Event, #[prop(optional)] live: bool) -> impl IntoView {
     let e = event;
-    let at = e.at.time().to_string();
+    let t = e.at.time();
+    let at = format!(
+        "{:02}:{:02}:{:02}.{:03}",
+        t.hour(),
+        t.minute(),
+        t.second(),
+        t.millisecond()
+    );
     let time_title = e.at.to_string();
     view! {
         <tr data-seq=e.seq class:live-row=live>

@@ -93,57 +93,37 @@ pub async fn assign_ready(
     }
     let node_ids: Vec<Uuid> = pairs.iter().map(|p| p.0.0).collect();
     let agent_ids: Vec<Uuid> = pairs.iter().map(|p| p.1.0).collect();
+    // One statement records everything (node, agent, attempt, event, wake-up): each round trip
+    // sits on the path from a dependency's completion to its dependent's start.
     let assigned = sqlx::query!(
-        r#"update nodes n
-           set status = 'assigned', agent_id = a.agent, attempt = n.attempt + 1,
-               lease_token = gen_random_uuid(),
-               lease_expires_at = now() + make_interval(secs => $3)
-           from unnest($1::uuid[], $2::uuid[]) as a(node, agent)
-           where n.id = a.node
-           returning n.id, n.run_id, n.attempt, a.agent as "agent!",
-                     extract(epoch from clock_timestamp() - coalesce(n.ready_at, now()))::float8
-                         as "waited_secs!""#,
+        r#"with a as (select * from unnest($1::uuid[], $2::uuid[]) as a(node, agent)),
+           n as (
+               update nodes n
+               set status = 'assigned', agent_id = a.agent, attempt = n.attempt + 1,
+                   lease_token = gen_random_uuid(),
+                   lease_expires_at = now() + make_interval(secs => $3)
+               from a where n.id = a.node
+               returning n.id, n.run_id, n.attempt, a.agent,
+                         extract(epoch from clock_timestamp() - coalesce(n.ready_at, now()))
+                             as waited),
+           g as (
+               update agents g set state = 'working', current_node = a.node, updated_at = now()
+               from a where g.id = a.agent),
+           t as (insert into attempts (node_id, attempt, agent_id)
+                 select id, attempt, agent from n),
+           e as (insert into events (type, severity, subject, agent_id, run_id, node_id, data)
+                 select 'subtask.assigned', 'info', 'subtask/' || id, agent, run_id, id,
+                        jsonb_build_object('agent_id', agent, 'attempt', attempt)
+                 from n)
+           select n.waited::float8 as "waited_secs!"
+           from n cross join (select pg_notify($4, '')) as wake"#,
         &node_ids,
         &agent_ids,
-        lease_secs
+        lease_secs,
+        events::WAKE_CHANNEL
     )
     .fetch_all(&mut *conn)
     .await?;
-    sqlx::query!(
-        r#"update agents g set state = 'working', current_node = a.node, updated_at = now()
-           from unnest($1::uuid[], $2::uuid[]) as a(node, agent)
-           where g.id = a.agent"#,
-        &node_ids,
-        &agent_ids
-    )
-    .execute(&mut *conn)
-    .await?;
-    let attempts: Vec<i32> = assigned.iter().map(|r| r.attempt).collect();
-    let a_nodes: Vec<Uuid> = assigned.iter().map(|r| r.id).collect();
-    let a_agents: Vec<Uuid> = assigned.iter().map(|r| r.agent).collect();
-    let a_runs: Vec<Uuid> = assigned.iter().map(|r| r.run_id).collect();
-    sqlx::query!(
-        r#"insert into attempts (node_id, attempt, agent_id)
-           select * from unnest($1::uuid[], $2::int[], $3::uuid[])"#,
-        &a_nodes,
-        &attempts,
-        &a_agents
-    )
-    .execute(&mut *conn)
-    .await?;
-    sqlx::query!(
-        r#"insert into events (type, severity, subject, agent_id, run_id, node_id, data)
-           select 'subtask.assigned', 'info', 'subtask/' || node, agent, run, node,
-                  jsonb_build_object('agent_id', agent, 'attempt', attempt)
-           from unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::int[]) as t(node, agent, run, attempt)"#,
-        &a_nodes,
-        &a_agents,
-        &a_runs,
-        &attempts
-    )
-    .execute(&mut *conn)
-    .await?;
-    events::wake(&mut *conn).await?;
     Ok(assigned.iter().map(|r| r.waited_secs).collect())
 }
 
@@ -166,7 +146,15 @@ pub async fn claim_assigned(
                set status = 'running', worker_id = $1, started_at = now(),
                    lease_expires_at = now() + make_interval(secs => $3)
                from picked where n.id = picked.id
-               returning n.id, n.run_id, n.key, n.description, n.agent_id, n.attempt, n.lease_token)
+               returning n.id, n.run_id, n.key, n.description, n.agent_id, n.attempt, n.lease_token),
+           t as (
+               update attempts a set worker_id = $1
+               from claimed c where a.node_id = c.id and a.attempt = c.attempt),
+           e as (
+               insert into events (type, severity, subject, agent_id, run_id, node_id, data)
+               select 'subtask.started', 'info', 'subtask/' || id, agent_id, run_id, id,
+                      jsonb_build_object('attempt', attempt, 'worker_id', $1::uuid)
+               from claimed)
            select c.id, c.run_id, c.key, c.description, c.agent_id as "agent_id!", c.attempt,
                   c.lease_token as "lease_token!", a.provider, a.model, a.system_prompt,
                   coalesce((select array_agg(coalesce(p.output, '') order by p.position)
@@ -178,36 +166,6 @@ pub async fn claim_assigned(
         lease_secs
     )
     .fetch_all(&mut *conn)
-    .await?;
-    if rows.is_empty() {
-        return Ok(Vec::new());
-    }
-    let ids: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
-    let attempts: Vec<i32> = rows.iter().map(|r| r.attempt).collect();
-    let runs: Vec<Uuid> = rows.iter().map(|r| r.run_id).collect();
-    let agents: Vec<Uuid> = rows.iter().map(|r| r.agent_id).collect();
-    sqlx::query!(
-        r#"update attempts a set worker_id = $3
-           from unnest($1::uuid[], $2::int[]) as t(node, attempt)
-           where a.node_id = t.node and a.attempt = t.attempt"#,
-        &ids,
-        &attempts,
-        worker.0
-    )
-    .execute(&mut *conn)
-    .await?;
-    sqlx::query!(
-        r#"insert into events (type, severity, subject, agent_id, run_id, node_id, data)
-           select 'subtask.started', 'info', 'subtask/' || node, agent, run, node,
-                  jsonb_build_object('attempt', attempt, 'worker_id', $5::uuid)
-           from unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::int[]) as t(node, agent, run, attempt)"#,
-        &ids,
-        &agents,
-        &runs,
-        &attempts,
-        worker.0
-    )
-    .execute(&mut *conn)
     .await?;
     Ok(rows
         .into_iter()
@@ -251,19 +209,58 @@ pub async fn complete_many(
     let outputs: Vec<String> = done.iter().map(|d| d.output.clone()).collect();
     let tokens: Vec<i64> = done.iter().map(|d| d.tokens).collect();
     let busy: Vec<i64> = done.iter().map(|d| d.busy_ms).collect();
+    // One statement: the node, its attempt, its dependents' counts, the events, its agent and
+    // the wake-up, as one round trip however many outcomes the batch holds.
     let applied = sqlx::query!(
-        r#"update nodes n set status = 'completed', output = t.output, tokens = n.tokens + t.tokens,
-               error = null, finished_at = now(), lease_token = null, lease_expires_at = null
-           from unnest($1::uuid[], $2::int[], $3::uuid[], $4::text[], $5::int8[])
-                as t(id, attempt, token, output, tokens)
-           where n.id = t.id and n.attempt = t.attempt and n.lease_token = t.token
-             and n.status = 'running'
-           returning n.id, n.run_id, n.agent_id as "agent_id!", n.attempt, t.tokens as "tokens!""#,
+        r#"with t as (
+               select * from unnest($1::uuid[], $2::int[], $3::uuid[], $4::text[], $5::int8[],
+                                    $6::int8[])
+                   as t(id, attempt, token, output, tokens, busy)),
+           done as (
+               update nodes n set status = 'completed', output = t.output,
+                   tokens = n.tokens + t.tokens, error = null, finished_at = now(),
+                   lease_token = null, lease_expires_at = null
+               from t
+               where n.id = t.id and n.attempt = t.attempt and n.lease_token = t.token
+                 and n.status = 'running'
+               returning n.id, n.run_id, n.agent_id, n.attempt, t.tokens, t.busy),
+           att as (
+               update attempts a set outcome = 'completed', finished_at = now()
+               from done where a.node_id = done.id and a.attempt = done.attempt),
+           -- Each dependent loses as many pending prerequisites as completed in this batch.
+           deps as (
+               update nodes n set pending_deps = n.pending_deps - d.cnt,
+                   ready_at = case when n.pending_deps = d.cnt then now() else n.ready_at end
+               from (select node_id, count(*)::int as cnt from node_deps
+                     where depends_on in (select id from done) group by node_id) d
+               where n.id = d.node_id and n.status = 'queued'),
+           ev as (
+               insert into events (type, severity, subject, agent_id, run_id, node_id, data)
+               select 'subtask.completed', 'info', 'subtask/' || id, agent_id, run_id, id,
+                      jsonb_build_object('attempt', attempt, 'tokens', tokens)
+               from done),
+           freed as (
+               update agents g set
+                   state = case when g.state = 'working' then 'idle' else g.state end,
+                   current_node = null,
+                   tasks_completed = g.tasks_completed + 1,
+                   tokens_used = g.tokens_used + done.tokens,
+                   busy_ms = g.busy_ms + done.busy,
+                   last_heartbeat = now(), updated_at = now()
+               from done
+               where g.id = done.agent_id and g.current_node = done.id
+               returning g.id, g.state),
+           idle as (
+               insert into events (type, severity, subject, agent_id)
+               select 'agent.idle', 'info', 'agent/' || id, id from freed where state = 'idle')
+           select done.id from done cross join (select pg_notify($7, '')) as wake"#,
         &ids,
         &attempts,
         &tokens_,
         &outputs,
-        &tokens
+        &tokens,
+        &busy,
+        events::WAKE_CHANNEL
     )
     .fetch_all(&mut *conn)
     .await?;
@@ -273,73 +270,6 @@ pub async fn complete_many(
         .filter(|id| !ok.contains(id))
         .map(|id| NodeId(*id))
         .collect();
-    if ok.is_empty() {
-        return Ok(stale);
-    }
-    let ok_attempts: Vec<i32> = applied.iter().map(|r| r.attempt).collect();
-    let ok_runs: Vec<Uuid> = applied.iter().map(|r| r.run_id).collect();
-    let ok_agents: Vec<Uuid> = applied.iter().map(|r| r.agent_id).collect();
-    let ok_tokens: Vec<i64> = applied.iter().map(|r| r.tokens).collect();
-    let ok_busy: Vec<i64> = applied
-        .iter()
-        .map(|r| ids.iter().position(|i| *i == r.id).map_or(0, |p| busy[p]))
-        .collect();
-    sqlx::query!(
-        r#"update attempts a set outcome = 'completed', finished_at = now()
-           from unnest($1::uuid[], $2::int[]) as t(node, attempt)
-           where a.node_id = t.node and a.attempt = t.attempt"#,
-        &ok,
-        &ok_attempts
-    )
-    .execute(&mut *conn)
-    .await?;
-    // Each dependent loses as many pending prerequisites as completed in this batch.
-    sqlx::query!(
-        r#"update nodes n set pending_deps = n.pending_deps - d.cnt,
-               ready_at = case when n.pending_deps = d.cnt then now() else n.ready_at end
-           from (select node_id, count(*)::int as cnt from node_deps
-                 where depends_on = any($1) group by node_id) d
-           where n.id = d.node_id and n.status = 'queued'"#,
-        &ok
-    )
-    .execute(&mut *conn)
-    .await?;
-    sqlx::query!(
-        r#"insert into events (type, severity, subject, agent_id, run_id, node_id, data)
-           select 'subtask.completed', 'info', 'subtask/' || node, agent, run, node,
-                  jsonb_build_object('attempt', attempt, 'tokens', tokens)
-           from unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::int[], $5::int8[])
-                as t(node, agent, run, attempt, tokens)"#,
-        &ok,
-        &ok_agents,
-        &ok_runs,
-        &ok_attempts,
-        &ok_tokens
-    )
-    .execute(&mut *conn)
-    .await?;
-    sqlx::query!(
-        r#"with freed as (
-               update agents g set
-                   state = case when g.state = 'working' then 'idle' else g.state end,
-                   current_node = null,
-                   tasks_completed = g.tasks_completed + 1,
-                   tokens_used = g.tokens_used + t.tokens,
-                   busy_ms = g.busy_ms + t.busy,
-                   last_heartbeat = now(), updated_at = now()
-               from unnest($1::uuid[], $2::uuid[], $3::int8[], $4::int8[]) as t(agent, node, tokens, busy)
-               where g.id = t.agent and g.current_node = t.node
-               returning g.id, g.state)
-           insert into events (type, severity, subject, agent_id)
-           select 'agent.idle', 'info', 'agent/' || id, id from freed where state = 'idle'"#,
-        &ok_agents,
-        &ok,
-        &ok_tokens,
-        &ok_busy
-    )
-    .execute(&mut *conn)
-    .await?;
-    events::wake(&mut *conn).await?;
     Ok(stale)
 }
 

@@ -9,19 +9,35 @@ use sqlx::Connection;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
+/// How often the leader rescues expired leases and clears recovered agents.
+const HOUSEKEEPING: Duration = Duration::from_secs(1);
+
 /// The advisory lock key that makes a daemon the leader ("flotilla" in ASCII, as a number).
 const LEADER_LOCK: i64 = 0x666c_6f74_696c_6c61;
 
 impl Engine {
-    /// One daemon pass (the caller must be the leader, or a test).
+    /// One full daemon pass (the caller must be the leader, or a test).
     pub async fn daemon_once(&self) -> anyhow::Result<Outcome> {
+        self.daemon_pass(true).await
+    }
+
+    /// A pass: finish completed runs and assign ready work; with `housekeeping`, first rescue
+    /// expired leases and clear recovered agents. Leases last a minute, so the loop does the
+    /// housekeeping about once a second rather than in every pass on the latency path.
+    async fn daemon_pass(&self, housekeeping: bool) -> anyhow::Result<Outcome> {
         let mut tx = self.pool.begin().await?;
-        let rescued = queue::rescue_expired(&mut tx).await?;
-        let recovered = queue::recover_agents(&mut tx).await?;
+        let (rescued, recovered) = if housekeeping {
+            (
+                queue::rescue_expired(&mut tx).await?,
+                queue::recover_agents(&mut tx).await?,
+            )
+        } else {
+            (0, 0)
+        };
         let finished = app::db::runs::finish_completed(&mut tx).await?;
-        let waited =
-            queue::assign_ready(&mut tx, self.config.assign_batch, self.config.lease_secs).await?;
+        let (waited, claim) = self.assign_and_claim(&mut tx).await?;
         tx.commit().await?;
+        claim.hand_off();
         for secs in &waited {
             self.metrics.assignment_latency.observe(*secs);
         }
@@ -58,7 +74,18 @@ impl Engine {
                 Ok(true) => {
                     tracing::info!(worker = %self.worker_id, "this process leads delegation");
                     // Lead until shutdown or until the lock connection fails.
-                    let lead = self.run_loop("daemon", &shutdown, || self.daemon_once());
+                    let last_housekeeping = std::sync::Mutex::new(None::<std::time::Instant>);
+                    let pass = || {
+                        let due = last_housekeeping.lock().map_or(true, |mut last| {
+                            let due = last.is_none_or(|t| t.elapsed() >= HOUSEKEEPING);
+                            if due {
+                                *last = Some(std::time::Instant::now());
+                            }
+                            due
+                        });
+                        self.daemon_pass(due)
+                    };
+                    let lead = self.run_loop("daemon", &shutdown, pass);
                     tokio::select! {
                         () = lead => {}
                         () = watch_connection(&mut leader) => {

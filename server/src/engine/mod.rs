@@ -5,6 +5,7 @@
 //! and leases are kept in database time.
 
 pub mod daemon;
+pub mod local;
 pub mod planner;
 pub mod provider;
 pub mod worker;
@@ -17,7 +18,7 @@ use sqlx::PgPool;
 use sqlx::postgres::PgListener;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::Notify;
+use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
@@ -86,7 +87,13 @@ pub struct Engine {
     pub providers: Providers,
     /// The process's Prometheus metrics (assignment latency).
     pub metrics: Arc<crate::metrics::Metrics>,
-    wake: Arc<Notify>,
+    /// Bumped on every database wake-up. Each loop keeps its own receiver and marks what it has
+    /// seen before a step, so a wake-up that lands while it works is not lost (a `Notify` only
+    /// wakes whoever is waiting at that instant, which left loops asleep until the next poll).
+    wake: Arc<watch::Sender<u64>>,
+    /// This process's worker loop, once [`Engine::spawn`] started it: the daemon and the
+    /// reporter hand it work they claim in their own transactions.
+    local: Arc<std::sync::OnceLock<local::Local>>,
 }
 
 impl Engine {
@@ -111,7 +118,8 @@ impl Engine {
             worker_id,
             providers,
             metrics: crate::metrics::Metrics::new(),
-            wake: Arc::new(Notify::new()),
+            wake: Arc::new(watch::channel(0).0),
+            local: Arc::new(std::sync::OnceLock::new()),
         })
     }
 
@@ -123,13 +131,18 @@ impl Engine {
 
     /// Runs the planner, daemon and worker loops until `shutdown`, then drains.
     pub fn spawn(self, shutdown: CancellationToken) -> tokio::task::JoinHandle<()> {
+        let (handoff, handed) = tokio::sync::mpsc::unbounded_channel();
+        let _ = self.local.set(local::Local {
+            slots: Arc::new(local::Slots::new(self.config.slots)),
+            handoff,
+        });
         tokio::spawn(async move {
             let mut tasks = JoinSet::new();
             tasks.spawn(self.clone().listen(shutdown.clone()));
             tasks.spawn(self.clone().planner_loop(shutdown.clone()));
             tasks.spawn(self.clone().daemon_loop(shutdown.clone()));
             tasks.spawn(self.clone().heartbeat_loop(shutdown.clone()));
-            tasks.spawn(self.clone().worker_loop(shutdown.clone()));
+            tasks.spawn(self.clone().worker_loop(shutdown.clone(), handed));
             tasks.spawn(self.clone().retention_loop(shutdown.clone()));
             tasks.spawn(self.clone().metrics_loop(shutdown.clone()));
             while tasks.join_next().await.is_some() {}
@@ -151,7 +164,7 @@ impl Engine {
                 l.listen(WAKE_CHANNEL).await?;
                 loop {
                     l.recv().await?;
-                    self.wake.notify_waiters();
+                    self.wake.send_modify(|n| *n = n.wrapping_add(1));
                 }
                 #[allow(unreachable_code)]
                 Ok::<(), sqlx::Error>(())
@@ -165,7 +178,7 @@ impl Engine {
                 }
             }
             // Whatever was missed while reconnecting is found by the next pass.
-            self.wake.notify_waiters();
+            self.wake.send_modify(|n| *n = n.wrapping_add(1));
             tokio::select! {
                 () = shutdown.cancelled() => return,
                 () = tokio::time::sleep(Duration::from_secs(1)) => {}
@@ -173,11 +186,57 @@ impl Engine {
         }
     }
 
-    /// Waits for a wake-up, the poll interval, or shutdown; false on shutdown.
-    async fn idle_wait(&self, shutdown: &CancellationToken) -> bool {
+    /// In the caller's transaction: assigns ready nodes to idle capable agents, then, when this
+    /// process runs a worker loop with free slots, claims assigned nodes for it. Returns how
+    /// long each assigned node had waited (seconds) and the claim to hand off after commit.
+    pub(crate) async fn assign_and_claim(
+        &self,
+        conn: &mut sqlx::PgConnection,
+    ) -> Result<(Vec<f64>, local::LocalClaim), sqlx::Error> {
+        let waited = app::db::queue::assign_ready(
+            &mut *conn,
+            self.config.assign_batch,
+            self.config.lease_secs,
+        )
+        .await?;
+        let Some(local) = self.local.get().cloned() else {
+            return Ok((waited, local::LocalClaim::none()));
+        };
+        let room = local.slots.reserve(usize::MAX);
+        if room == 0 {
+            return Ok((waited, local::LocalClaim::none()));
+        }
+        let claimed = app::db::queue::claim_assigned(
+            conn,
+            self.worker_id,
+            i64::try_from(room).unwrap_or(i64::MAX),
+            self.config.lease_secs,
+        )
+        .await;
+        match claimed {
+            Ok(nodes) => Ok((waited, local::LocalClaim::new(local, room, nodes))),
+            Err(e) => {
+                local.slots.release(room);
+                Err(e)
+            }
+        }
+    }
+
+    /// Whether a worker loop runs in this process (so completions assign onward at once).
+    pub(crate) fn runs_worker_loop(&self) -> bool {
+        self.local.get().is_some()
+    }
+
+    /// Waits for a wake-up not yet seen by `woken`, the poll interval, or shutdown; false on
+    /// shutdown.
+    async fn idle_wait(
+        &self,
+        woken: &mut watch::Receiver<u64>,
+        shutdown: &CancellationToken,
+    ) -> bool {
         tokio::select! {
             () = shutdown.cancelled() => false,
-            () = self.wake.notified() => true,
+            _ = woken.changed() => true,
             () = tokio::time::sleep(Duration::from_millis(self.config.poll_ms)) => true,
         }
     }
@@ -189,11 +248,13 @@ impl Engine {
         Fut: Future<Output = anyhow::Result<Outcome>>,
     {
         let mut backoff = Duration::from_millis(100);
+        let mut woken = self.wake.subscribe();
         while !shutdown.is_cancelled() {
+            woken.borrow_and_update();
             match step().await {
                 Ok(Outcome::Worked) => backoff = Duration::from_millis(100),
                 Ok(Outcome::Idle) => {
-                    if !self.idle_wait(shutdown).await {
+                    if !self.idle_wait(&mut woken, shutdown).await {
                         break;
                     }
                 }

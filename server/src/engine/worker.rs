@@ -96,7 +96,11 @@ impl Engine {
     /// cancelled meanwhile and belongs to someone else now) is skipped, not an error. The
     /// transaction is retried a few times with backoff: the work is done, and losing a deadlock
     /// or a connection must not make it run again.
+    ///
+    /// In a running engine the same transaction also assigns what the outcomes made ready and
+    /// claims it for this process, so a dependent starts without waiting for the daemon.
     pub async fn report(&self, reports: &[Report]) -> anyhow::Result<()> {
+        let onward = self.runs_worker_loop();
         let write = || async {
             let mut tx = self.pool.begin().await?;
             let done: Vec<Success> = reports
@@ -121,13 +125,22 @@ impl Engine {
                     }
                 }
             }
+            let (waited, claim) = if onward {
+                self.assign_and_claim(&mut tx).await?
+            } else {
+                (Vec::new(), super::local::LocalClaim::none())
+            };
             tx.commit().await?;
-            Ok::<_, sqlx::Error>(stale)
+            Ok::<_, sqlx::Error>((stale, waited, claim))
         };
-        let stale = write
+        let (stale, waited, claim) = write
             .retry(ExponentialBuilder::default().with_max_times(4))
             .notify(|e, after| tracing::warn!(error = %e, ?after, "retrying a report"))
             .await?;
+        claim.hand_off();
+        for secs in &waited {
+            self.metrics.assignment_latency.observe(*secs);
+        }
         for node in stale {
             tracing::warn!(%node, "stale report refused");
         }
@@ -159,50 +172,75 @@ impl Engine {
         Ok(Outcome::Worked)
     }
 
-    /// Keeps up to `slots` nodes in flight and records their outcomes in batches. On shutdown,
-    /// waits `shutdown_grace` for them, then re-queues what is still running so another process
-    /// picks it up at once.
-    pub(super) async fn worker_loop(self, shutdown: CancellationToken) {
+    /// Keeps up to `slots` nodes in flight and records their outcomes in batches. Nodes come
+    /// from its own claims and from the daemon and the reporter, which claim for this process
+    /// inside the transactions that made them ready (`handed`). On shutdown, waits
+    /// `shutdown_grace` for them, then re-queues what is still running so another process picks
+    /// it up at once.
+    pub(super) async fn worker_loop(
+        self,
+        shutdown: CancellationToken,
+        mut handed: mpsc::UnboundedReceiver<ClaimedNode>,
+    ) {
+        let Some(local) = self.local.get().cloned() else {
+            tracing::error!("worker loop started without its slots");
+            return;
+        };
         let (tx, rx) = mpsc::unbounded_channel::<Report>();
         let reporter = tokio::spawn(self.clone().reporter(rx));
         let mut running: JoinSet<NodeId> = JoinSet::new();
         let mut in_flight: Vec<NodeId> = Vec::new();
+        // Starts a node whose slot is already reserved.
+        let start =
+            |node: ClaimedNode, running: &mut JoinSet<NodeId>, in_flight: &mut Vec<NodeId>| {
+                let (engine, tx, slots) = (self.clone(), tx.clone(), local.slots.clone());
+                in_flight.push(node.id);
+                running.spawn(async move {
+                    let report = engine.run_node(node).await;
+                    let id = report.node_id();
+                    // The reporter outlives every runner; a send fails only at exit, where the
+                    // lease expiry re-queues the node.
+                    let _ = tx.send(report);
+                    slots.release(1);
+                    id
+                });
+            };
+        let mut woken = self.wake.subscribe();
         while !shutdown.is_cancelled() {
+            woken.borrow_and_update();
             while let Some(done) = running.try_join_next() {
                 forget(done, &mut in_flight);
             }
-            let free = self.config.slots.saturating_sub(running.len());
-            let claimed = if free > 0 {
-                self.claim(free).await
-            } else {
-                Ok(Vec::new())
-            };
-            match claimed {
-                Ok(nodes) if !nodes.is_empty() => {
-                    for node in nodes {
-                        let (engine, tx) = (self.clone(), tx.clone());
-                        in_flight.push(node.id);
-                        running.spawn(async move {
-                            let report = engine.run_node(node).await;
-                            let id = report.node_id();
-                            // The reporter outlives every runner; a send fails only at exit,
-                            // where the lease expiry re-queues the node.
-                            let _ = tx.send(report);
-                            id
-                        });
+            while let Ok(node) = handed.try_recv() {
+                start(node, &mut running, &mut in_flight);
+            }
+            let room = local.slots.reserve(usize::MAX);
+            if room > 0 {
+                match self.claim(room).await {
+                    Ok(nodes) => {
+                        local.slots.release(room - nodes.len());
+                        if !nodes.is_empty() {
+                            for node in nodes {
+                                start(node, &mut running, &mut in_flight);
+                            }
+                            continue;
+                        }
                     }
-                    continue;
+                    Err(e) => {
+                        local.slots.release(room);
+                        tracing::warn!(error = %e, "claim failed");
+                    }
                 }
-                Ok(_) => {}
-                Err(e) => tracing::warn!(error = %e, "claim failed"),
             }
             tokio::select! {
                 () = shutdown.cancelled() => break,
-                () = self.wake.notified() => {}
+                _ = woken.changed() => {}
+                Some(node) = handed.recv() => start(node, &mut running, &mut in_flight),
                 Some(done) = running.join_next(), if !running.is_empty() => forget(done, &mut in_flight),
                 () = tokio::time::sleep(std::time::Duration::from_millis(self.config.poll_ms)) => {}
             }
         }
+        local.slots.close();
         let drain = async {
             while let Some(done) = running.join_next().await {
                 forget(done, &mut in_flight);
@@ -216,6 +254,11 @@ impl Engine {
         }
         drop(tx);
         let _ = reporter.await;
+        // Claimed for us but never started: back to the queue with the rest.
+        handed.close();
+        while let Ok(node) = handed.try_recv() {
+            in_flight.push(node.id);
+        }
         for node in &in_flight {
             let release = async {
                 let mut conn = self.pool.acquire().await?;

@@ -44,7 +44,7 @@ async fn run(pg: &EmbeddedPostgres) -> anyhow::Result<()> {
     let url = pg.url(server::embedded_pg::APP_DATABASE);
     let pool = PgPoolOptions::new()
         .max_connections(CONNECTIONS)
-        .connect_with(server::startup::connect_options(url.expose_secret())?)
+        .connect(url.expose_secret())
         .await?;
     server::startup::migrate(&pool).await?;
     pg.ensure_database("pgbench").await?;

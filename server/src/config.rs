@@ -83,7 +83,7 @@ impl Config {
         let engine = crate::engine::EngineConfig {
             lease_secs: parse_f64("FLOTILLA_LEASE_SECS", engine_defaults.lease_secs)?,
             heartbeat_secs: parse_f64("FLOTILLA_HEARTBEAT_SECS", engine_defaults.heartbeat_secs)?,
-            slots: usize::try_from(parse_num("FLOTILLA_WORKER_SLOTS", 64)?)
+            slots: usize::try_from(parse_num("FLOTILLA_WORKER_SLOTS", 256)?)
                 .ok()
                 .filter(|n| *n > 0)
                 .context("FLOTILLA_WORKER_SLOTS must be a positive whole number")?,

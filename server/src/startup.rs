@@ -9,7 +9,7 @@ use anyhow::Context;
 use app::api::ssr::ServerContext;
 use secrecy::ExposeSecret;
 use sqlx::PgPool;
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::postgres::PgPoolOptions;
 use std::net::SocketAddr;
 use std::time::Duration;
 use tokio::net::TcpListener;
@@ -38,7 +38,7 @@ impl Database {
         let pool = PgPoolOptions::new()
             .max_connections(config.db_pool_size)
             .acquire_timeout(Duration::from_secs(5))
-            .connect_with(connect_options(url.expose_secret())?)
+            .connect(url.expose_secret())
             .await
             .context("connecting to the database")?;
         Ok(Self { pool, embedded })
@@ -59,15 +59,6 @@ impl Database {
         }
         Ok(())
     }
-}
-
-/// How every connection of ours is opened. Plans are made for each execution, never cached
-/// as generic plans: the queue tables grow from empty to millions of rows, and a plan cached
-/// while they were small (a sequential scan inside a per-row subquery) kept being reused long
-/// after it stopped fitting, until the next ANALYZE, so throughput fell as history grew.
-pub fn connect_options(url: &str) -> anyhow::Result<PgConnectOptions> {
-    let options: PgConnectOptions = url.parse().context("DATABASE_URL is not a valid URL")?;
-    Ok(options.options([("plan_cache_mode", "force_custom_plan")]))
 }
 
 pub async fn migrate(pool: &PgPool) -> anyhow::Result<()> {

@@ -45,16 +45,7 @@ pub async fn assign_ready(
     batch: i64,
     lease_secs: f64,
 ) -> Result<Vec<f64>, sqlx::Error> {
-    let agents = sqlx::query!(
-        r#"select id, capabilities from agents
-           where state = 'idle' and current_node is null
-           for update skip locked"#
-    )
-    .fetch_all(&mut *conn)
-    .await?;
-    if agents.is_empty() {
-        return Ok(Vec::new());
-    }
+    // Ready nodes first: most passes find none, and then touch no agent at all.
     let ready = sqlx::query!(
         r#"select id, required_capabilities, priority, reserved_for,
                   (extract(epoch from coalesce(ready_at, now())) * 1000)::bigint as "ready_ms!"
@@ -68,6 +59,17 @@ pub async fn assign_ready(
     .fetch_all(&mut *conn)
     .await?;
     if ready.is_empty() {
+        return Ok(Vec::new());
+    }
+    // Candidates are read without locks; only the agents actually paired are locked, below, and
+    // one taken meanwhile by another assigner is skipped (its node stays ready for the next
+    // pass). Locking every idle agent on every pass cost more than the assignments themselves.
+    let agents = sqlx::query!(
+        r#"select id, capabilities from agents where state = 'idle' and current_node is null"#
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    if agents.is_empty() {
         return Ok(Vec::new());
     }
     let idle: Vec<IdleAgent> = agents
@@ -96,7 +98,13 @@ pub async fn assign_ready(
     // One statement records everything (node, agent, attempt, event, wake-up): each round trip
     // sits on the path from a dependency's completion to its dependent's start.
     let assigned = sqlx::query!(
-        r#"with a as (select * from unnest($1::uuid[], $2::uuid[]) as a(node, agent)),
+        r#"with pairs as (select * from unnest($1::uuid[], $2::uuid[]) as p(node, agent)),
+           free as (
+               select id from agents
+               where id in (select agent from pairs) and state = 'idle' and current_node is null
+               order by id
+               for update skip locked),
+           a as (select pairs.* from pairs join free on free.id = pairs.agent),
            n as (
                update nodes n
                set status = 'assigned', agent_id = a.agent, attempt = n.attempt + 1,
@@ -136,6 +144,8 @@ pub async fn claim_assigned(
 ) -> Result<Vec<ClaimedNode>, sqlx::Error> {
     // One statement claims; the rest are set-based, so a batch costs the same few round trips
     // as a single node.
+    // The lookups by primary key are fenced (`offset 0`) so that no plan, however stale its
+    // idea of the table sizes, turns them into a scan of the whole history per claimed node.
     let rows = sqlx::query!(
         r#"with picked as (
                select id from nodes where status = 'assigned'
@@ -158,9 +168,12 @@ pub async fn claim_assigned(
            select c.id, c.run_id, c.key, c.description, c.agent_id as "agent_id!", c.attempt,
                   c.lease_token as "lease_token!", a.provider, a.model, a.system_prompt,
                   coalesce((select array_agg(coalesce(p.output, '') order by p.position)
-                            from node_deps d join nodes p on p.id = d.depends_on
+                            from node_deps d,
+                                 lateral (select output, position from nodes p
+                                          where p.id = d.depends_on offset 0) p
                             where d.node_id = c.id), '{}') as "context!"
-           from claimed c join agents a on a.id = c.agent_id"#,
+           from claimed c, lateral (select provider, model, system_prompt from agents a
+                                    where a.id = c.agent_id offset 0) a"#,
         worker.0,
         limit,
         lease_secs

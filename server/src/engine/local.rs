@@ -45,6 +45,19 @@ impl Slots {
         got
     }
 
+    /// Free slots right now, without reserving them.
+    pub fn free(&self) -> usize {
+        self.max.saturating_sub(self.used())
+    }
+
+    /// Counts `n` nodes that are already running as taking slots, even past the limit: the
+    /// worker loop claims without holding a reservation, so that it never blocks the
+    /// transactions that claim for it on the latency path (their reservation would find every
+    /// slot held for the length of the loop's query). The overshoot is bounded by one batch.
+    pub fn take(&self, n: usize) {
+        self.used.fetch_add(n, Ordering::AcqRel);
+    }
+
     pub fn release(&self, n: usize) {
         let _ = self
             .used

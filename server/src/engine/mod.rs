@@ -38,7 +38,7 @@ pub struct EngineConfig {
     pub heartbeat_secs: f64,
     /// Fallback poll when no wake-up arrives (ms).
     pub poll_ms: u64,
-    /// Nodes one process runs at once (`FLOTILLA_WORKER_SLOTS`, default 64).
+    /// Nodes one process runs at once (`FLOTILLA_WORKER_SLOTS`, default 256).
     pub slots: usize,
     /// Nodes the daemon considers per pass.
     pub assign_batch: i64,
@@ -64,7 +64,7 @@ impl Default for EngineConfig {
             lease_secs: 60.0,
             heartbeat_secs: 10.0,
             poll_ms: 500,
-            slots: 64,
+            slots: 256,
             assign_batch: 256,
             retry: RetryPolicy::default(),
             simulated_latency: Duration::from_millis(400),

@@ -214,22 +214,18 @@ impl Engine {
             while let Ok(node) = handed.try_recv() {
                 start(node, &mut running, &mut in_flight);
             }
-            let room = local.slots.reserve(usize::MAX);
+            let room = local.slots.free();
             if room > 0 {
                 match self.claim(room).await {
-                    Ok(nodes) => {
-                        local.slots.release(room - nodes.len());
-                        if !nodes.is_empty() {
-                            for node in nodes {
-                                start(node, &mut running, &mut in_flight);
-                            }
-                            continue;
+                    Ok(nodes) if !nodes.is_empty() => {
+                        local.slots.take(nodes.len());
+                        for node in nodes {
+                            start(node, &mut running, &mut in_flight);
                         }
+                        continue;
                     }
-                    Err(e) => {
-                        local.slots.release(room);
-                        tracing::warn!(error = %e, "claim failed");
-                    }
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = %e, "claim failed"),
                 }
             }
             tokio::select! {

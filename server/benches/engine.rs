@@ -7,11 +7,13 @@
 //! Run: `cargo bench -p server --bench engine` (about two minutes).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use app::db::runs;
 use app::domain::ids::RunId;
 use app::domain::plan::{PlanDraft, SubtaskDraft, ValidatedPlan};
 use secrecy::ExposeSecret;
-use server::embedded_pg::{EmbeddedPostgres, StartOptions, find_bin_dir};
+use server::embedded_pg::{EmbeddedPostgres, find_bin_dir};
 use server::engine::{Engine, EngineConfig};
 use sqlx::PgPool;
 use sqlx::postgres::PgPoolOptions;
@@ -29,15 +31,11 @@ async fn main() -> anyhow::Result<()> {
         json: false,
         filter: std::env::var("BENCH_LOG").unwrap_or_else(|_| "warn".into()),
     });
-    let dir = std::env::temp_dir().join(format!("flotilla-bench-{}", std::process::id()));
-    std::fs::create_dir_all(&dir)?;
-    // When run as root the cluster belongs to `postgres`, which must reach the directory.
-    std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o755))?;
-    let pg = EmbeddedPostgres::start(&dir, StartOptions::default()).await?;
-    let result = run(&pg).await;
-    pg.stop().await?;
-    let _ = std::fs::remove_dir_all(&dir);
-    result
+    common::with_postgres("bench", |pg| async move {
+        let result = run(&pg).await;
+        (pg, result)
+    })
+    .await
 }
 
 async fn run(pg: &EmbeddedPostgres) -> anyhow::Result<()> {

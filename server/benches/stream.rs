@@ -11,9 +11,11 @@
 //! Run: `cargo bench -p server --bench stream` (about a minute).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use futures_util::{SinkExt, StreamExt};
 use secrecy::ExposeSecret;
-use server::embedded_pg::{EmbeddedPostgres, StartOptions};
+use server::embedded_pg::EmbeddedPostgres;
 use server::startup::{Application, Database};
 use sqlx::PgPool;
 use std::sync::Arc;
@@ -31,15 +33,11 @@ const BURST: usize = 2_000;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let dir = std::env::temp_dir().join(format!("flotilla-stream-bench-{}", std::process::id()));
-    std::fs::create_dir_all(&dir)?;
-    // When run as root the cluster belongs to `postgres`, which must reach the directory.
-    std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o755))?;
-    let pg = EmbeddedPostgres::start(&dir, StartOptions::default()).await?;
-    let result = run(&pg).await;
-    pg.stop().await?;
-    let _ = std::fs::remove_dir_all(&dir);
-    result
+    common::with_postgres("stream-bench", |pg| async move {
+        let result = run(&pg).await;
+        (pg, result)
+    })
+    .await
 }
 
 async fn run(pg: &EmbeddedPostgres) -> anyhow::Result<()> {

@@ -112,15 +112,7 @@ impl Metrics {
 
     /// Reads the database figures and renders everything in the text exposition format.
     pub async fn render(&self, pool: &PgPool, ws_clients: usize) -> Result<String, sqlx::Error> {
-        let q = sqlx::query!(
-            r#"select
-                 count(*) filter (where status = 'queued' and pending_deps = 0) as "ready!",
-                 count(*) filter (where status = 'queued' and pending_deps > 0) as "waiting!",
-                 count(*) filter (where status in ('assigned', 'running')) as "running!"
-               from nodes where status in ('queued', 'assigned', 'running')"#
-        )
-        .fetch_one(pool)
-        .await?;
+        let q = app::db::metrics::node_counts(pool).await?;
         self.queue_depth.set(q.ready);
         self.waiting.set(q.waiting);
         self.running.set(q.running);

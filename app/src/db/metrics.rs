@@ -216,8 +216,16 @@ pub async fn process_series(
     .collect())
 }
 
-pub async fn work_figures(db: &sqlx::PgPool) -> Result<WorkFigures, sqlx::Error> {
-    let nodes = sqlx::query!(
+/// Open subtasks right now: ready for an agent, waiting on prerequisites, assigned or running.
+pub struct NodeCounts {
+    pub ready: i64,
+    pub waiting: i64,
+    pub running: i64,
+}
+
+pub async fn node_counts(db: impl PgExecutor<'_>) -> Result<NodeCounts, sqlx::Error> {
+    sqlx::query_as!(
+        NodeCounts,
         r#"select
              count(*) filter (where status = 'queued' and pending_deps = 0) as "ready!",
              count(*) filter (where status = 'queued' and pending_deps > 0) as "waiting!",
@@ -225,7 +233,11 @@ pub async fn work_figures(db: &sqlx::PgPool) -> Result<WorkFigures, sqlx::Error>
            from nodes where status in ('queued', 'assigned', 'running')"#
     )
     .fetch_one(db)
-    .await?;
+    .await
+}
+
+pub async fn work_figures(db: &sqlx::PgPool) -> Result<WorkFigures, sqlx::Error> {
+    let nodes = node_counts(db).await?;
     let tasks_active = sqlx::query_scalar!(
         r#"select count(*) as "n!" from runs where status in ('pending', 'in_progress')"#
     )

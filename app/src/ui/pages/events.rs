@@ -72,31 +72,14 @@ pub fn EventsPage() -> impl IntoView {
         <Title text="Events" />
         <h1>"Events"</h1>
         <form class="inline-form" on:submit=|ev| ev.prevent_default()>
-            <label>
-                "Type"
-                <input
-                    type="text"
-                    placeholder="task, subtask.failed, agent…"
-                    prop:value=kind
-                    on:change=move |ev| {
-                        set_kind.set(event_target_value(&ev));
-                        reset();
-                    }
-                />
-            </label>
-            <label>
-                "Severity at least"
-                <select on:change=move |ev| {
-                    set_severity.set(event_target_value(&ev));
-                    reset();
-                }>
-                    <option value="">"any"</option>
-                    <option value="info">"info"</option>
-                    <option value="warning">"warning"</option>
-                    <option value="error">"error"</option>
-                    <option value="critical">"critical"</option>
-                </select>
-            </label>
+            <TextFilter
+                label="Type"
+                placeholder="task, subtask.failed, agent…"
+                value=kind
+                set=set_kind
+                reset=set_before
+            />
+            <Choice label="Severity at least" options=&SEVERITIES set=set_severity reset=set_before />
             <label>
                 "Agent"
                 <Transition fallback=|| view! { <select disabled=true></select> }>
@@ -119,31 +102,8 @@ pub fn EventsPage() -> impl IntoView {
                     })}
                 </Transition>
             </label>
-            <label>
-                "Task id"
-                <input
-                    type="text"
-                    placeholder="any"
-                    prop:value=task
-                    on:change=move |ev| {
-                        set_task.set(event_target_value(&ev));
-                        reset();
-                    }
-                />
-            </label>
-            <label>
-                "Time range"
-                <select on:change=move |ev| {
-                    set_since.set(event_target_value(&ev));
-                    reset();
-                }>
-                    <option value="">"all"</option>
-                    <option value="15">"last 15 minutes"</option>
-                    <option value="60">"last hour"</option>
-                    <option value="1440">"last 24 hours"</option>
-                    <option value="10080">"last 7 days"</option>
-                </select>
-            </label>
+            <TextFilter label="Task id" placeholder="any" value=task set=set_task reset=set_before />
+            <Choice label="Time range" options=&RANGES set=set_since reset=set_before />
             <label class="check">
                 <input
                     type="checkbox"
@@ -197,5 +157,71 @@ pub fn EventsPage() -> impl IntoView {
                 }
             })}
         </Transition>
+    }
+}
+
+const SEVERITIES: [(&str, &str); 5] = [
+    ("", "any"),
+    ("info", "info"),
+    ("warning", "warning"),
+    ("error", "error"),
+    ("critical", "critical"),
+];
+
+/// Minutes back, as the server function takes them.
+const RANGES: [(&str, &str); 5] = [
+    ("", "all"),
+    ("15", "last 15 minutes"),
+    ("60", "last hour"),
+    ("1440", "last 24 hours"),
+    ("10080", "last 7 days"),
+];
+
+/// A filter picked from fixed choices; changing it goes back to the newest page.
+#[component]
+fn Choice(
+    label: &'static str,
+    options: &'static [(&'static str, &'static str)],
+    set: WriteSignal<String>,
+    reset: WriteSignal<Option<i64>>,
+) -> impl IntoView {
+    view! {
+        <label>
+            {label}
+            <select on:change=move |ev| {
+                set.set(event_target_value(&ev));
+                reset.set(None);
+            }>
+                {options
+                    .iter()
+                    .map(|(value, text)| view! { <option value=*value>{*text}</option> })
+                    .collect_view()}
+            </select>
+        </label>
+    }
+}
+
+/// A typed filter, applied when the field changes; it goes back to the newest page.
+#[component]
+fn TextFilter(
+    label: &'static str,
+    placeholder: &'static str,
+    value: ReadSignal<String>,
+    set: WriteSignal<String>,
+    reset: WriteSignal<Option<i64>>,
+) -> impl IntoView {
+    view! {
+        <label>
+            {label}
+            <input
+                type="text"
+                placeholder=placeholder
+                prop:value=value
+                on:change=move |ev| {
+                    set.set(event_target_value(&ev));
+                    reset.set(None);
+                }
+            />
+        </label>
     }
 }

@@ -37,14 +37,25 @@ pub enum ReportError {
     Db(#[from] sqlx::Error),
 }
 
+/// What an assignment pass did.
+#[derive(Debug, Default)]
+pub struct Assigned {
+    /// Per assignment, how long the node had waited since it became ready (seconds).
+    pub waited: Vec<f64>,
+    /// Nodes started straight away for the caller's worker (see [`assign_ready`]).
+    pub started: Vec<ClaimedNode>,
+}
+
 /// The daemon's pass: pairs ready nodes with idle capable agents (the pure policy decides) and
-/// records the assignments. Returns, per assignment, how long the node waited since it became
-/// ready (seconds).
+/// records the assignments. With `run_here` (a worker and its free slots), the first pairs are
+/// started for that worker in the same statement (queued → assigned → running, both events
+/// recorded), sparing the separate claim on the path from a dependency to its dependent.
 pub async fn assign_ready(
     conn: &mut PgConnection,
     batch: i64,
     lease_secs: f64,
-) -> Result<Vec<f64>, sqlx::Error> {
+    run_here: Option<(WorkerId, usize)>,
+) -> Result<Assigned, sqlx::Error> {
     // Ready nodes first: most passes find none, and then touch no agent at all.
     let ready = sqlx::query!(
         r#"select id, required_capabilities, priority, reserved_for,
@@ -59,7 +70,7 @@ pub async fn assign_ready(
     .fetch_all(&mut *conn)
     .await?;
     if ready.is_empty() {
-        return Ok(Vec::new());
+        return Ok(Assigned::default());
     }
     // Candidates are read without locks; only the agents actually paired are locked, below, and
     // one taken meanwhile by another assigner is skipped (its node stays ready for the next
@@ -70,7 +81,7 @@ pub async fn assign_ready(
     .fetch_all(&mut *conn)
     .await?;
     if agents.is_empty() {
-        return Ok(Vec::new());
+        return Ok(Assigned::default());
     }
     let idle: Vec<IdleAgent> = agents
         .into_iter()
@@ -91,14 +102,19 @@ pub async fn assign_ready(
         .collect();
     let pairs = delegation::assign(&ready, &idle);
     if pairs.is_empty() {
-        return Ok(Vec::new());
+        return Ok(Assigned::default());
     }
     let node_ids: Vec<Uuid> = pairs.iter().map(|p| p.0.0).collect();
     let agent_ids: Vec<Uuid> = pairs.iter().map(|p| p.1.0).collect();
-    // One statement records everything (node, agent, attempt, event, wake-up): each round trip
-    // sits on the path from a dependency's completion to its dependent's start.
-    let assigned = sqlx::query!(
-        r#"with pairs as (select * from unnest($1::uuid[], $2::uuid[]) as p(node, agent)),
+    let (worker, room) = run_here.map_or((None, 0), |(w, n)| (Some(w.0), n));
+    let here: Vec<bool> = (0..pairs.len()).map(|i| i < room).collect();
+    // One statement records everything (node, agent, attempt, events, wake-up): each round trip
+    // sits on the path from a dependency's completion to its dependent's start. Lookups by key
+    // are fenced (`offset 0`) so no plan turns them into scans of the history.
+    let rows = sqlx::query_as!(
+        StartRow,
+        r#"with pairs as (select * from unnest($1::uuid[], $2::uuid[], $5::bool[])
+                             as p(node, agent, here)),
            free as (
                select id from agents
                where id in (select agent from pairs) and state = 'idle' and current_node is null
@@ -107,32 +123,95 @@ pub async fn assign_ready(
            a as (select pairs.* from pairs join free on free.id = pairs.agent),
            n as (
                update nodes n
-               set status = 'assigned', agent_id = a.agent, attempt = n.attempt + 1,
+               set status = case when a.here then 'running' else 'assigned' end,
+                   agent_id = a.agent, attempt = n.attempt + 1,
                    lease_token = gen_random_uuid(),
-                   lease_expires_at = now() + make_interval(secs => $3)
+                   lease_expires_at = now() + make_interval(secs => $3),
+                   worker_id = case when a.here then $6::uuid else n.worker_id end,
+                   started_at = case when a.here then now() else n.started_at end
                from a where n.id = a.node
-               returning n.id, n.run_id, n.attempt, a.agent,
+               returning n.id, n.run_id, n.key, n.description, n.attempt, n.lease_token,
+                         a.agent, a.here,
                          extract(epoch from clock_timestamp() - coalesce(n.ready_at, now()))
                              as waited),
            g as (
                update agents g set state = 'working', current_node = a.node, updated_at = now()
                from a where g.id = a.agent),
-           t as (insert into attempts (node_id, attempt, agent_id)
-                 select id, attempt, agent from n),
+           t as (insert into attempts (node_id, attempt, agent_id, worker_id)
+                 select id, attempt, agent, case when here then $6::uuid end from n),
+           -- Assigned before started, in `seq` order too.
            e as (insert into events (type, severity, subject, agent_id, run_id, node_id, data)
-                 select 'subtask.assigned', 'info', 'subtask/' || id, agent, run_id, id,
-                        jsonb_build_object('agent_id', agent, 'attempt', attempt)
-                 from n)
-           select n.waited::float8 as "waited_secs!"
-           from n cross join (select pg_notify($4, '')) as wake"#,
+                 select type, 'info', 'subtask/' || id, agent, run_id, id, data
+                 from (select 0 as ord, 'subtask.assigned' as type, id, agent, run_id,
+                              jsonb_build_object('agent_id', agent, 'attempt', attempt) as data
+                       from n
+                       union all
+                       select 1, 'subtask.started', id, agent, run_id,
+                              jsonb_build_object('attempt', attempt, 'worker_id', $6::uuid)
+                       from n where here) x
+                 order by ord, id)
+           select n.id, n.run_id, n.key, n.description, n.agent as "agent_id!", n.attempt,
+                  n.lease_token as "lease_token!", ag.provider, ag.model, ag.system_prompt,
+                  coalesce((select array_agg(coalesce(p.output, '') order by p.position)
+                            from node_deps d,
+                                 lateral (select output, position from nodes p
+                                          where p.id = d.depends_on offset 0) p
+                            where d.node_id = n.id), '{}') as "context!",
+                  n.here as "here!", n.waited::float8 as "waited!"
+           from n cross join (select pg_notify($4, '')) as wake,
+                lateral (select provider, model, system_prompt from agents
+                         where id = n.agent offset 0) ag"#,
         &node_ids,
         &agent_ids,
         lease_secs,
-        events::WAKE_CHANNEL
+        events::WAKE_CHANNEL,
+        &here,
+        worker
     )
     .fetch_all(&mut *conn)
     .await?;
-    Ok(assigned.iter().map(|r| r.waited_secs).collect())
+    let waited = rows.iter().map(|r| r.waited).collect();
+    let started = rows
+        .into_iter()
+        .filter(|r| r.here)
+        .map(ClaimedNode::from)
+        .collect();
+    Ok(Assigned { waited, started })
+}
+
+/// A node as an assignment or a claim starts it.
+struct StartRow {
+    id: Uuid,
+    run_id: Uuid,
+    key: String,
+    description: String,
+    agent_id: Uuid,
+    attempt: i32,
+    lease_token: Uuid,
+    provider: String,
+    model: String,
+    system_prompt: String,
+    context: Vec<String>,
+    here: bool,
+    waited: f64,
+}
+
+impl From<StartRow> for ClaimedNode {
+    fn from(r: StartRow) -> Self {
+        ClaimedNode {
+            id: NodeId(r.id),
+            run_id: RunId(r.run_id),
+            key: r.key,
+            description: r.description,
+            agent_id: AgentId(r.agent_id),
+            attempt: r.attempt,
+            lease_token: r.lease_token,
+            provider: r.provider,
+            model: r.model,
+            system_prompt: r.system_prompt,
+            context: r.context,
+        }
+    }
 }
 
 /// A worker takes up to `limit` assigned nodes in one statement and starts them.
@@ -146,7 +225,8 @@ pub async fn claim_assigned(
     // as a single node.
     // The lookups by primary key are fenced (`offset 0`) so that no plan, however stale its
     // idea of the table sizes, turns them into a scan of the whole history per claimed node.
-    let rows = sqlx::query!(
+    let rows = sqlx::query_as!(
+        StartRow,
         r#"with picked as (
                select id from nodes where status = 'assigned'
                order by priority desc, ready_at
@@ -171,7 +251,8 @@ pub async fn claim_assigned(
                             from node_deps d,
                                  lateral (select output, position from nodes p
                                           where p.id = d.depends_on offset 0) p
-                            where d.node_id = c.id), '{}') as "context!"
+                            where d.node_id = c.id), '{}') as "context!",
+                  true as "here!", 0::float8 as "waited!"
            from claimed c, lateral (select provider, model, system_prompt from agents a
                                     where a.id = c.agent_id offset 0) a"#,
         worker.0,
@@ -180,22 +261,7 @@ pub async fn claim_assigned(
     )
     .fetch_all(&mut *conn)
     .await?;
-    Ok(rows
-        .into_iter()
-        .map(|r| ClaimedNode {
-            id: NodeId(r.id),
-            run_id: RunId(r.run_id),
-            key: r.key,
-            description: r.description,
-            agent_id: AgentId(r.agent_id),
-            attempt: r.attempt,
-            lease_token: r.lease_token,
-            provider: r.provider,
-            model: r.model,
-            system_prompt: r.system_prompt,
-            context: r.context,
-        })
-        .collect())
+    Ok(rows.into_iter().map(ClaimedNode::from).collect())
 }
 
 /// A finished attempt, waiting to be recorded.

@@ -193,30 +193,42 @@ impl Engine {
         &self,
         conn: &mut sqlx::PgConnection,
     ) -> Result<(Vec<f64>, local::LocalClaim), sqlx::Error> {
-        let waited = app::db::queue::assign_ready(
-            &mut *conn,
-            self.config.assign_batch,
-            self.config.lease_secs,
-        )
-        .await?;
-        let Some(local) = self.local.get().cloned() else {
-            return Ok((waited, local::LocalClaim::none()));
+        let local = self.local.get().cloned();
+        let room = local.as_ref().map_or(0, |l| l.slots.reserve(usize::MAX));
+        let claim = async {
+            // What becomes ready starts here at once, in the assigning statement itself…
+            let assigned = app::db::queue::assign_ready(
+                &mut *conn,
+                self.config.assign_batch,
+                self.config.lease_secs,
+                (room > 0).then_some((self.worker_id, room)),
+            )
+            .await?;
+            let mut nodes = assigned.started;
+            // …and what others assigned but nobody claimed yet fills the remaining slots.
+            let left = room.saturating_sub(nodes.len());
+            if left > 0 {
+                nodes.extend(
+                    app::db::queue::claim_assigned(
+                        conn,
+                        self.worker_id,
+                        i64::try_from(left).unwrap_or(i64::MAX),
+                        self.config.lease_secs,
+                    )
+                    .await?,
+                );
+            }
+            Ok::<_, sqlx::Error>((assigned.waited, nodes))
         };
-        let room = local.slots.reserve(usize::MAX);
-        if room == 0 {
-            return Ok((waited, local::LocalClaim::none()));
-        }
-        let claimed = app::db::queue::claim_assigned(
-            conn,
-            self.worker_id,
-            i64::try_from(room).unwrap_or(i64::MAX),
-            self.config.lease_secs,
-        )
-        .await;
-        match claimed {
-            Ok(nodes) => Ok((waited, local::LocalClaim::new(local, room, nodes))),
-            Err(e) => {
-                local.slots.release(room);
+        match (claim.await, local) {
+            (Ok((waited, nodes)), Some(local)) => {
+                Ok((waited, local::LocalClaim::new(local, room, nodes)))
+            }
+            (Ok((waited, _)), None) => Ok((waited, local::LocalClaim::none())),
+            (Err(e), local) => {
+                if let Some(local) = local {
+                    local.slots.release(room);
+                }
                 Err(e)
             }
         }

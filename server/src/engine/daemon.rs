@@ -21,7 +21,7 @@ impl Engine {
         self.daemon_pass(true).await
     }
 
-    /// A pass: finish completed runs and assign ready work; with `housekeeping`, first rescue
+    /// A pass: assign ready work and finish completed runs; with `housekeeping`, first rescue
     /// expired leases and clear recovered agents. Leases last a minute, so the loop does the
     /// housekeeping about once a second rather than in every pass on the latency path.
     async fn daemon_pass(&self, housekeeping: bool) -> anyhow::Result<Outcome> {
@@ -34,8 +34,9 @@ impl Engine {
         } else {
             (0, 0)
         };
-        let finished = app::db::runs::finish_completed(&mut tx).await?;
+        // Assignment first: it is on the latency path, finishing runs is not.
         let (waited, claim) = self.assign_and_claim(&mut tx).await?;
+        let finished = app::db::runs::finish_completed(&mut tx).await?;
         tx.commit().await?;
         claim.hand_off();
         for secs in &waited {

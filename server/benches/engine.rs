@@ -290,12 +290,13 @@ async fn engine_throughput(pool: &PgPool, secs: u64) -> anyhow::Result<f64> {
     let started = Instant::now();
     let mut runs = Vec::new();
     while started.elapsed() < Duration::from_secs(secs) {
-        // Keep two runs of 100 nodes in flight (an indexed count, cheap enough to poll).
+        // Keep four runs of 100 nodes in flight, so the engine is never idle waiting for this
+        // loop to notice that one finished (an indexed count, cheap enough to poll).
         let backlog: i64 =
             sqlx::query_scalar("select count(*) from runs where status = 'in_progress'")
                 .fetch_one(pool)
                 .await?;
-        if backlog < 2 {
+        if backlog < 4 {
             runs.push(submit_plan(pool, "throughput", pairs.clone()).await?);
         } else {
             tokio::time::sleep(Duration::from_millis(20)).await;

@@ -72,6 +72,12 @@ impl EventHub {
         (rx, released)
     }
 
+    /// The `seq` up to which every event has been released: none at or below it can still
+    /// appear (a gap that outlived its patience counts as a rolled-back transaction).
+    pub fn released(&self) -> i64 {
+        *self.released.borrow()
+    }
+
     pub fn subscribers(&self) -> usize {
         self.events.receiver_count()
     }

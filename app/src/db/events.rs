@@ -87,6 +87,9 @@ pub async fn wake(db: impl PgExecutor<'_>) -> Result<(), sqlx::Error> {
 #[derive(Debug, Clone, Default)]
 pub struct EventQuery {
     pub after: i64,
+    /// Nothing past this `seq`: a reader that must not skip events passes the highest `seq`
+    /// below which every event is visible (later ones may still have gaps that fill).
+    pub upto: Option<i64>,
     pub filter: EventFilter,
     pub limit: i64,
 }
@@ -138,7 +141,7 @@ pub async fn list(db: impl PgExecutor<'_>, q: &EventQuery) -> Result<Vec<Event>,
         EventRow,
         r#"select seq, type as kind, at, severity, subject, data, agent_id, run_id, node_id
            from events
-           where seq > $1
+           where seq > $1 and ($7::bigint is null or seq <= $7)
              and ($2::text is null or type = $2 or type like $2 || '.%')
              and ($3::uuid is null or agent_id = $3)
              and ($4::uuid is null or run_id = $4)
@@ -149,7 +152,8 @@ pub async fn list(db: impl PgExecutor<'_>, q: &EventQuery) -> Result<Vec<Event>,
         f.agent_id.map(|a| a.0),
         f.task_id.map(|r| r.0),
         &severities(f),
-        q.limit
+        q.limit,
+        q.upto
     )
     .fetch_all(db)
     .await?

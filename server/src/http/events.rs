@@ -36,8 +36,11 @@ pub async fn list(
     }
     let filter = EventFilter::parse(q.kind, q.agent_id, q.task_id, q.severity)
         .map_err(|e| ApiError::new(ErrorKind::Invalid, e))?;
+    // Only as far as the hub has released: an event whose transaction commits late gets a
+    // lower `seq` than ones already visible, and a pager that went past it would skip it.
     let query = EventQuery {
         after: q.cursor.or(q.after).unwrap_or(0).max(0),
+        upto: state.hub.as_ref().map(|h| h.released()),
         filter,
         limit,
     };

@@ -96,6 +96,7 @@ async fn serve(mut socket: WebSocket, state: AppState, after: Option<i64>, filte
     while last < released {
         let query = EventQuery {
             after: last,
+            upto: Some(released),
             filter: filter.clone(),
             limit: 500,
         };
@@ -107,7 +108,7 @@ async fn serve(mut socket: WebSocket, state: AppState, after: Option<i64>, filte
                 return;
             }
         };
-        for e in page.iter().take_while(|e| e.seq <= released) {
+        for e in &page {
             if !send(&mut socket, e).await {
                 return;
             }

@@ -38,6 +38,7 @@ async fn a_task_with_a_dependency_completes_in_order_with_an_aggregated_result(p
     }
 
     // Order: the dependent started only after its prerequisite completed.
+    app.settle_events(&c).await;
     let events: Value = app
         .get_json(&c, &format!("/api/v1/events?task_id={id}&limit=1000"))
         .await;

@@ -165,6 +165,22 @@ pub async fn wait_for(
 }
 
 impl TestApp {
+    /// Waits until the REST pager serves every event committed so far (it reads only as far as
+    /// the event hub has released, a few milliseconds behind the commits).
+    pub async fn settle_events(&self, client: &Client) {
+        let newest: i64 = sqlx::query_scalar("select coalesce(max(seq), 0) from events")
+            .fetch_one(&self.pool)
+            .await
+            .expect("newest seq");
+        if newest > 0 {
+            let url = self.url(&format!("/api/v1/events?after={}&limit=1", newest - 1));
+            wait_for(client, &url, 10, |b| {
+                b["items"].as_array().is_some_and(|i| !i.is_empty())
+            })
+            .await;
+        }
+    }
+
     /// Submits a task as `client` and returns its id.
     pub async fn submit(&self, client: &Client, description: &str) -> String {
         let res = client

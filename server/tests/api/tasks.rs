@@ -195,6 +195,7 @@ async fn agents_are_spawned_validated_and_terminated_for_good(pool: PgPool) {
         .await
         .unwrap();
     assert_eq!(res.status(), StatusCode::NOT_FOUND);
+    app.settle_events(&c).await;
     let events: Value = app
         .get_json(&c, &format!("/api/v1/events?agent_id={id}"))
         .await;
@@ -279,6 +280,7 @@ async fn events_page_by_seq_and_filter_by_type(pool: PgPool) {
     for i in 0..3 {
         ids.push(app.submit(&c, &format!("Analyse dataset number {i}")).await);
     }
+    app.settle_events(&c).await;
     // A task is a run: `task_id` and `run_id` name the same filter.
     for key in ["task_id", "run_id"] {
         let one: Value = app
@@ -304,4 +306,44 @@ async fn events_page_by_seq_and_filter_by_type(pool: PgPool) {
     for field in ["seq", "type", "at", "severity", "subject", "data"] {
         assert!(!rest["items"][0][field].is_null(), "{field}");
     }
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn the_pager_never_skips_an_event_that_commits_late(pool: PgPool) {
+    use app::db::events::{NewEvent, append};
+    let app = spawn_app_with(pool.clone(), &[("FLOTILLA_ENGINE", "off")]).await;
+    let c = app.admin().await;
+    app.settle_events(&c).await;
+    // The slow transaction takes the lower seq; a later one commits first.
+    let mut slow = pool.begin().await.unwrap();
+    let first = append(&mut slow, NewEvent::new("test.slow", "x".into()))
+        .await
+        .unwrap();
+    let mut conn = pool.acquire().await.unwrap();
+    let second = append(&mut conn, NewEvent::new("test.quick", "y".into()))
+        .await
+        .unwrap();
+    assert!(second > first);
+    let url = format!("/api/v1/events?after={}", first - 1);
+    for _ in 0..3 {
+        let page = app.get_json(&c, &url).await;
+        assert_eq!(
+            page["items"].as_array().unwrap().len(),
+            0,
+            "the quick event waits for the slow one: {page}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    slow.commit().await.unwrap();
+    let page = wait_for(&c, &app.url(&url), 10, |b| {
+        b["items"].as_array().is_some_and(|i| i.len() == 2)
+    })
+    .await;
+    let seqs: Vec<i64> = page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["seq"].as_i64().unwrap())
+        .collect();
+    assert_eq!(seqs, [first, second], "both, in seq order, nothing skipped");
 }

@@ -3,7 +3,7 @@ import { logIn } from "./helpers";
 
 test("the events page filters the stored history by type", async ({ page }) => {
   await logIn(page);
-  await page.getByRole("link", { name: "Events" }).click();
+  await page.getByRole("link", { name: "Events", exact: true }).click();
   await expect(page.getByRole("status")).toHaveText("● Live");
   await expect(page.locator("tr[data-seq]").first()).toBeVisible();
 

@@ -50,7 +50,7 @@ test("an agent's detail page shows its health, charts over a chosen range and it
 test("the events page tails new events that match its filters", async ({ page }) => {
   const errors = watchConsole(page);
   await logIn(page);
-  await page.getByRole("link", { name: "Events" }).click();
+  await page.getByRole("link", { name: "Events", exact: true }).click();
   await expect(page.getByRole("status")).toHaveText("● Live");
   await page.getByLabel("Type").fill("task");
   await page.getByLabel("Type").press("Tab");

@@ -2,7 +2,7 @@
 
 use super::AppState;
 use super::error::ApiError;
-use super::extract::ApiQuery;
+use super::extract::{ApiQuery, page_limit};
 use app::api::ErrorKind;
 use app::db::events::{EventQuery, list as list_events};
 use app::domain::event::EventFilter;
@@ -30,10 +30,7 @@ pub async fn list(
     State(state): State<AppState>,
     ApiQuery(q): ApiQuery<Query>,
 ) -> Result<Json<Value>, ApiError> {
-    let limit = q.limit.unwrap_or(100);
-    if !(1..=1000).contains(&limit) {
-        return Err(ApiError::new(ErrorKind::Invalid, "limit must be 1 to 1000"));
-    }
+    let limit = page_limit(q.limit, 100, 1000)?;
     let filter = EventFilter::parse(q.kind, q.agent_id, q.task_id, q.severity)
         .map_err(|e| ApiError::new(ErrorKind::Invalid, e))?;
     // Only as far as the hub has released: an event whose transaction commits late gets a

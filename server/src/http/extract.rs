@@ -36,3 +36,16 @@ impl From<PathRejection> for ApiError {
         ApiError::new(ErrorKind::Invalid, rejection.body_text())
     }
 }
+
+/// A list's `limit`: `default` when absent, refused with a reason outside `1..=max`.
+pub fn page_limit(limit: Option<i64>, default: i64, max: i64) -> Result<i64, ApiError> {
+    let limit = limit.unwrap_or(default);
+    if (1..=max).contains(&limit) {
+        Ok(limit)
+    } else {
+        Err(ApiError::new(
+            ErrorKind::Invalid,
+            format!("limit must be 1 to {max}"),
+        ))
+    }
+}

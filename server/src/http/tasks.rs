@@ -2,7 +2,7 @@
 
 use super::AppState;
 use super::error::ApiError;
-use super::extract::{ApiJson, ApiPath, ApiQuery};
+use super::extract::{ApiJson, ApiPath, ApiQuery, page_limit};
 use app::api::ErrorKind;
 use app::commands;
 use app::domain::account::User;
@@ -48,10 +48,7 @@ pub async fn list(
         .map(|s| s.parse::<RunStatus>())
         .transpose()
         .map_err(|e| ApiError::new(ErrorKind::Invalid, e))?;
-    let limit = q.limit.unwrap_or(50);
-    if !(1..=500).contains(&limit) {
-        return Err(ApiError::new(ErrorKind::Invalid, "limit must be 1 to 500"));
-    }
+    let limit = page_limit(q.limit, 50, 500)?;
     let before = q
         .cursor
         .map(|c| time::OffsetDateTime::parse(&c, &time::format_description::well_known::Rfc3339))

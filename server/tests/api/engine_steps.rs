@@ -174,6 +174,14 @@ async fn a_stale_completion_is_refused_and_the_node_completes_exactly_once(pool:
     );
 }
 
+async fn unresponsive_since(pool: &PgPool, agent: uuid::Uuid) -> Option<time::OffsetDateTime> {
+    sqlx::query_scalar("select unresponsive_since from agents where id = $1")
+        .bind(agent)
+        .fetch_one(pool)
+        .await
+        .unwrap()
+}
+
 #[sqlx::test(migrations = "../migrations")]
 async fn a_rescued_agent_is_unresponsive_until_it_works_again(pool: PgPool) {
     let e = engine(&pool).await;
@@ -197,12 +205,7 @@ async fn a_rescued_agent_is_unresponsive_until_it_works_again(pool: PgPool) {
         .await
         .unwrap();
     e.daemon_once().await.unwrap();
-    let since: Option<time::OffsetDateTime> =
-        sqlx::query_scalar("select unresponsive_since from agents where id = $1")
-            .bind(agent)
-            .fetch_one(&pool)
-            .await
-            .unwrap();
+    let since = unresponsive_since(&pool, agent).await;
     assert!(since.is_some(), "the rescue marks the agent unresponsive");
     let shown = app::db::agents::get(&pool, app::domain::ids::AgentId(agent))
         .await
@@ -211,12 +214,7 @@ async fn a_rescued_agent_is_unresponsive_until_it_works_again(pool: PgPool) {
     assert_eq!(shown.unresponsive_since, since, "cards read the mark");
     assert_eq!(e.work_once().await.unwrap(), Outcome::Worked);
     e.daemon_once().await.unwrap();
-    let since: Option<time::OffsetDateTime> =
-        sqlx::query_scalar("select unresponsive_since from agents where id = $1")
-            .bind(agent)
-            .fetch_one(&pool)
-            .await
-            .unwrap();
+    let since = unresponsive_since(&pool, agent).await;
     assert_eq!(since, None, "running work again clears the mark");
     let health: Vec<String> = sqlx::query_scalar(
         "select type from events where agent_id = $1

@@ -117,7 +117,7 @@ pub async fn assign_ready(
                              as p(node, agent, here)),
            free as (
                select id from agents
-               where id in (select agent from pairs) and state = 'idle' and current_node is null
+               where id = any($2::uuid[]) and state = 'idle' and current_node is null
                order by id
                for update skip locked),
            a as (select pairs.* from pairs join free on free.id = pairs.agent),
@@ -137,19 +137,16 @@ pub async fn assign_ready(
            g as (
                update agents g set state = 'working', current_node = a.node, updated_at = now()
                from a where g.id = a.agent),
-           t as (insert into attempts (node_id, attempt, agent_id, worker_id)
-                 select id, attempt, agent, case when here then $6::uuid end from n),
-           -- Assigned before started, in `seq` order too.
+           -- A node started in this statement goes from queued to running in one change,
+           -- recorded as one `subtask.started` event naming its agent; one left for a claim
+           -- is `subtask.assigned`. Either also records the agent's change to working.
            e as (insert into events (type, severity, subject, agent_id, run_id, node_id, data)
-                 select type, 'info', 'subtask/' || id, agent, run_id, id, data
-                 from (select 0 as ord, 'subtask.assigned' as type, id, agent, run_id,
-                              jsonb_build_object('agent_id', agent, 'attempt', attempt) as data
-                       from n
-                       union all
-                       select 1, 'subtask.started', id, agent, run_id,
-                              jsonb_build_object('attempt', attempt, 'worker_id', $6::uuid)
-                       from n where here) x
-                 order by ord, id)
+                 select case when here then 'subtask.started' else 'subtask.assigned' end,
+                        'info', 'subtask/' || id, agent, run_id, id,
+                        jsonb_build_object('agent_id', agent, 'attempt', attempt)
+                            || case when here then jsonb_build_object('worker_id', $6::uuid)
+                                    else '{}' end
+                 from n order by id)
            select n.id, n.run_id, n.key, n.description, n.agent as "agent_id!", n.attempt,
                   n.lease_token as "lease_token!", ag.provider, ag.model, ag.system_prompt,
                   coalesce((select array_agg(coalesce(p.output, '') order by p.position)
@@ -237,9 +234,6 @@ pub async fn claim_assigned(
                    lease_expires_at = now() + make_interval(secs => $3)
                from picked where n.id = picked.id
                returning n.id, n.run_id, n.key, n.description, n.agent_id, n.attempt, n.lease_token),
-           t as (
-               update attempts a set worker_id = $1
-               from claimed c where a.node_id = c.id and a.attempt = c.attempt),
            e as (
                insert into events (type, severity, subject, agent_id, run_id, node_id, data)
                select 'subtask.started', 'info', 'subtask/' || id, agent_id, run_id, id,
@@ -300,24 +294,38 @@ pub async fn complete_many(
                    tokens = n.tokens + t.tokens, error = null, finished_at = now(),
                    lease_token = null, lease_expires_at = null
                from t
+               -- The status test is kept out of the planner's sight on purpose: spelled
+               -- plainly, it matches the partial index of leased nodes, whose dead entries
+               -- (one per finished node until vacuum) a bitmap scan reads in full, where the
+               -- primary key finds each row directly.
                where n.id = t.id and n.attempt = t.attempt and n.lease_token = t.token
-                 and n.status = 'running'
-               returning n.id, n.run_id, n.agent_id, n.attempt, t.tokens, t.busy),
+                 and (n.status = 'running') is true
+               returning n.id, n.run_id, n.agent_id, n.attempt, n.worker_id, n.started_at,
+                         t.tokens, t.busy),
            att as (
-               update attempts a set outcome = 'completed', finished_at = now()
-               from done where a.node_id = done.id and a.attempt = done.attempt),
+               insert into attempts (node_id, attempt, agent_id, worker_id, outcome,
+                                     started_at, finished_at)
+               select id, attempt, agent_id, worker_id, 'completed', started_at, now()
+               from done),
            -- Each dependent loses as many pending prerequisites as completed in this batch.
+           -- Dependents are locked in id order first: reports are recorded by several
+           -- transactions at once, and two locking shared dependents in different orders
+           -- would deadlock.
+           -- (The lookup by key is fenced, as in the claim: a plan made while the table was
+           -- small scanned all of it.)
+           dependents as materialized (
+               select n.id, d.cnt
+               from (select node_id, count(*)::int as cnt from node_deps
+                     where depends_on in (select id from done)
+                     group by node_id order by node_id) d,
+                    lateral (select id from nodes n
+                             where n.id = d.node_id and n.status = 'queued'
+                             offset 0 for update) n),
            deps as (
                update nodes n set pending_deps = n.pending_deps - d.cnt,
                    ready_at = case when n.pending_deps = d.cnt then now() else n.ready_at end
-               from (select node_id, count(*)::int as cnt from node_deps
-                     where depends_on in (select id from done) group by node_id) d
-               where n.id = d.node_id and n.status = 'queued'),
-           ev as (
-               insert into events (type, severity, subject, agent_id, run_id, node_id, data)
-               select 'subtask.completed', 'info', 'subtask/' || id, agent_id, run_id, id,
-                      jsonb_build_object('attempt', attempt, 'tokens', tokens)
-               from done),
+               from dependents d
+               where n.id = d.id),
            freed as (
                update agents g set
                    state = case when g.state = 'working' then 'idle' else g.state end,
@@ -329,9 +337,20 @@ pub async fn complete_many(
                from done
                where g.id = done.agent_id and g.current_node = done.id
                returning g.id, g.state),
-           idle as (
-               insert into events (type, severity, subject, agent_id)
-               select 'agent.idle', 'info', 'agent/' || id, id from freed where state = 'idle')
+           -- One lookup map, built once: a join of the two CTEs is planned as a nested loop
+           -- (their sizes are unknown to the planner), quadratic in the batch.
+           agent as materialized (
+               select coalesce(jsonb_object_agg(id, state), '{}') as m from freed),
+           -- The event also records the agent's change back to idle (or that it stays
+           -- paused), as `subtask.started` recorded its change to working.
+           ev as (
+               insert into events (type, severity, subject, agent_id, run_id, node_id, data)
+               select 'subtask.completed', 'info', 'subtask/' || done.id, done.agent_id,
+                      done.run_id, done.id,
+                      jsonb_build_object('attempt', done.attempt, 'tokens', done.tokens,
+                                         'agent_state', agent.m -> done.agent_id::text)
+               from done cross join agent
+               order by done.id)
            select done.id from done cross join (select pg_notify($7, '')) as wake"#,
         &ids,
         &attempts,
@@ -353,14 +372,15 @@ pub async fn complete_many(
 }
 
 /// Frees the agent of `node` after a failed attempt: back to idle unless paused meanwhile (a
-/// paused agent stays paused), with its counters updated.
+/// paused agent stays paused), with its counters updated. Returns the agent's state after, if
+/// it was still on the node; the failure's event records it.
 async fn free_after_failure(
     conn: &mut PgConnection,
     agent: Uuid,
     node: Uuid,
     busy_ms: i64,
-) -> Result<(), sqlx::Error> {
-    let changed = sqlx::query_scalar!(
+) -> Result<Option<String>, sqlx::Error> {
+    sqlx::query_scalar!(
         r#"update agents set
                state = case when state = 'working' then 'idle' else state end,
                current_node = null,
@@ -374,15 +394,7 @@ async fn free_after_failure(
         busy_ms
     )
     .fetch_optional(&mut *conn)
-    .await?;
-    if changed.as_deref() == Some("idle") {
-        events::append(
-            conn,
-            NewEvent::new("agent.idle", format!("agent/{agent}")).agent(AgentId(agent)),
-        )
-        .await?;
-    }
-    Ok(())
+    .await
 }
 
 /// Records one successful attempt (see [`complete_many`]); refused if the claim is stale.
@@ -417,9 +429,15 @@ pub async fn fail(
     busy_ms: i64,
 ) -> Result<(), ReportError> {
     let failures = sqlx::query_scalar!(
-        r#"update nodes set failures = failures + 1, error = $4
-           where id = $1 and attempt = $2 and lease_token = $3 and status = 'running'
-           returning failures"#,
+        r#"with f as (
+               update nodes set failures = failures + 1, error = $4
+               where id = $1 and attempt = $2 and lease_token = $3 and status = 'running'
+               returning id, attempt, agent_id, worker_id, started_at, failures),
+           att as (
+               insert into attempts (node_id, attempt, agent_id, worker_id, outcome, error,
+                                     started_at, finished_at)
+               select id, attempt, agent_id, worker_id, 'failed', $4, started_at, now() from f)
+           select failures as "failures!" from f"#,
         node.id.0,
         node.attempt,
         node.lease_token,
@@ -428,15 +446,7 @@ pub async fn fail(
     .fetch_optional(&mut *conn)
     .await?
     .ok_or(ReportError::Stale)?;
-    sqlx::query!(
-        "update attempts set outcome = 'failed', error = $3, finished_at = now() where node_id = $1 and attempt = $2",
-        node.id.0,
-        node.attempt,
-        error
-    )
-    .execute(&mut *conn)
-    .await?;
-    free_after_failure(conn, node.agent_id.0, node.id.0, busy_ms).await?;
+    let agent_state = free_after_failure(conn, node.agent_id.0, node.id.0, busy_ms).await?;
     let subject = format!("subtask/{}", node.id);
     match policy.backoff_after(failures) {
         Some(ms) => {
@@ -457,7 +467,10 @@ pub async fn fail(
                     .node(node.id)
                     .run(node.run_id)
                     .agent(node.agent_id)
-                    .data(json!({ "attempt": node.attempt, "error": error, "backoff_ms": ms })),
+                    .data(
+                        json!({ "attempt": node.attempt, "error": error, "backoff_ms": ms,
+                                  "agent_state": agent_state }),
+                    ),
             )
             .await?;
         }
@@ -477,7 +490,8 @@ pub async fn fail(
                     .node(node.id)
                     .run(node.run_id)
                     .agent(node.agent_id)
-                    .data(json!({ "attempt": node.attempt, "error": error })),
+                    .data(json!({ "attempt": node.attempt, "error": error,
+                                  "agent_state": agent_state })),
             )
             .await?;
             let blocked = block_downstream(conn, node.id).await?;
@@ -558,35 +572,35 @@ pub async fn release_node(
     reason: &str,
     voided: Voided,
 ) -> Result<Option<AgentId>, sqlx::Error> {
-    // The sub-selects see the row as it was before this update.
+    // The attempt is recorded from the row as it was before the update.
     let Some(r) = sqlx::query!(
-        r#"update nodes set status = 'queued', agent_id = null, lease_token = null,
-               lease_expires_at = null, worker_id = null, ready_at = now()
-           where id = $1 and status in ('assigned', 'running')
-           returning run_id, attempt,
-                     (select agent_id from nodes where id = $1) as agent_id,
-                     (select worker_id from nodes where id = $1) as worker_id"#,
-        node.0
+        r#"with old as (
+               select id, run_id, status, attempt, agent_id, worker_id, started_at from nodes
+               where id = $1 and status in ('assigned', 'running')
+               for update),
+           upd as (
+               update nodes n set status = 'queued', agent_id = null, lease_token = null,
+                   lease_expires_at = null, worker_id = null, ready_at = now()
+               from old where n.id = old.id),
+           att as (
+               insert into attempts (node_id, attempt, agent_id, worker_id, outcome, error,
+                                     started_at, finished_at)
+               select id, attempt, agent_id, worker_id, $2, $3,
+                      case when status = 'running' then started_at end, now()
+               from old)
+           select run_id, attempt, agent_id, worker_id from old"#,
+        node.0,
+        match voided {
+            Voided::Cancelled => "cancelled",
+            Voided::Lost => "lost",
+        },
+        reason
     )
     .fetch_optional(&mut *conn)
     .await?
     else {
         return Ok(None);
     };
-    let outcome = match voided {
-        Voided::Cancelled => "cancelled",
-        Voided::Lost => "lost",
-    };
-    sqlx::query!(
-        r#"update attempts set outcome = $3, error = $4, finished_at = now()
-           where node_id = $1 and attempt = $2 and outcome is null"#,
-        node.0,
-        r.attempt,
-        outcome,
-        reason
-    )
-    .execute(&mut *conn)
-    .await?;
     events::append(
         conn,
         NewEvent::new("subtask.requeued", format!("subtask/{node}"))

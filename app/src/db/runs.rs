@@ -282,23 +282,29 @@ pub async fn cancel(conn: &mut PgConnection, run: RunId) -> Result<(), RunDbErro
     if status.is_final() {
         return Err(RunDbError::AlreadyFinal(status));
     }
+    // Attempts in progress are recorded as cancelled, from the rows as they were.
     let cancelled = sqlx::query!(
-        r#"update nodes set status = 'cancelled', lease_token = null, lease_expires_at = null,
-               finished_at = now()
-           where run_id = $1 and status in ('queued', 'assigned', 'running', 'blocked')
-           returning id, agent_id"#,
+        r#"with old as (
+               select id, status, attempt, agent_id, worker_id, started_at from nodes
+               where run_id = $1 and status in ('queued', 'assigned', 'running', 'blocked')
+               order by id
+               for update),
+           upd as (
+               update nodes n set status = 'cancelled', lease_token = null,
+                   lease_expires_at = null, finished_at = now()
+               from old where n.id = old.id),
+           att as (
+               insert into attempts (node_id, attempt, agent_id, worker_id, outcome,
+                                     started_at, finished_at)
+               select id, attempt, agent_id, worker_id, 'cancelled',
+                      case when status = 'running' then started_at end, now()
+               from old where status in ('assigned', 'running'))
+           select id, agent_id from old"#,
         run.0
     )
     .fetch_all(&mut *conn)
     .await?;
     for n in &cancelled {
-        sqlx::query!(
-            r#"update attempts set outcome = 'cancelled', finished_at = now()
-               where node_id = $1 and outcome is null"#,
-            n.id
-        )
-        .execute(&mut *conn)
-        .await?;
         if let Some(agent) = n.agent_id {
             super::queue::free_agent(conn, agent, n.id).await?;
         }

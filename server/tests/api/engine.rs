@@ -64,12 +64,29 @@ async fn a_task_with_a_dependency_completes_in_order_with_an_aggregated_result(p
     for k in [
         "task.submitted",
         "task.planned",
-        "subtask.assigned",
         "subtask.started",
         "subtask.completed",
         "task.completed",
     ] {
         assert!(kinds.contains(&k), "missing {k} in {kinds:?}");
+    }
+    // Each subtask's start names its agent (the agent's change to working) and its completion
+    // the agent's state after (back to idle), so no subtask or agent change goes unrecorded.
+    for node in task["subtasks"].as_array().unwrap() {
+        let of = |kind: &str| {
+            events["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|e| {
+                    e["type"] == kind
+                        && e["subject"] == format!("subtask/{}", node["id"].as_str().unwrap())
+                })
+                .unwrap_or_else(|| panic!("no {kind} for {node}"))
+                .clone()
+        };
+        assert_eq!(of("subtask.started")["data"]["agent_id"], node["agent_id"]);
+        assert_eq!(of("subtask.completed")["data"]["agent_state"], "idle");
     }
 }
 

@@ -216,9 +216,6 @@ pub async fn command(
             .data(serde_json::json!({ "from": from.as_str(), "to": to.as_str() })),
     )
     .await?;
-    if to == AgentState::Idle {
-        events::wake(&mut *conn).await?;
-    }
     get(&mut *conn, id).await?.ok_or(AgentDbError::NotFound)
 }
 

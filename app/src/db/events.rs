@@ -54,24 +54,27 @@ impl NewEvent {
     }
 }
 
+/// Appends an event in the caller's transaction and asks for a wake-up at its commit (of the
+/// event streams and the engines). Postgres folds identical notifications of one transaction
+/// into one, so a transaction costs one NOTIFY however many events it appends.
 pub async fn append(conn: &mut PgConnection, e: NewEvent) -> Result<i64, sqlx::Error> {
-    let seq = sqlx::query_scalar!(
-        r#"insert into events (type, severity, subject, agent_id, run_id, node_id, data)
-           values ($1, $2, $3, $4, $5, $6, $7) returning seq"#,
+    // One round trip for both: appends sit on paths people wait on (a submission, a pause).
+    sqlx::query_scalar!(
+        r#"with e as (
+               insert into events (type, severity, subject, agent_id, run_id, node_id, data)
+               values ($1, $2, $3, $4, $5, $6, $7) returning seq)
+           select e.seq from e cross join (select pg_notify($8, '')) as wake"#,
         e.kind,
         e.severity.as_str(),
         e.subject,
         e.agent_id.map(|a| a.0),
         e.run_id.map(|r| r.0),
         e.node_id.map(|n| n.0),
-        e.data
+        e.data,
+        WAKE_CHANNEL
     )
     .fetch_one(&mut *conn)
-    .await?;
-    // Postgres folds identical notifications of one transaction into one, so this costs one
-    // NOTIFY per transaction however many events it appends; it wakes the event streams.
-    wake(&mut *conn).await?;
-    Ok(seq)
+    .await
 }
 
 /// Tells every listening engine process to look for work now. Postgres delivers it at commit

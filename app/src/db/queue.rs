@@ -46,41 +46,54 @@ pub struct Assigned {
     pub started: Vec<ClaimedNode>,
 }
 
+/// A worker that starts what an assignment pass pairs, as far as it has room.
+pub struct RunHere<'a> {
+    pub worker: WorkerId,
+    /// Called once with the number of pairs; returns how many of them the worker takes (its
+    /// free slots, reserved). Reserving only once the pairs are known keeps concurrent passes
+    /// from holding each other's slots.
+    pub reserve: &'a mut (dyn FnMut(usize) -> usize + Send),
+}
+
 /// The daemon's pass: pairs ready nodes with idle capable agents (the pure policy decides) and
 /// records the assignments. With `run_here` (a worker and its free slots), the first pairs are
-/// started for that worker in the same statement (queued → assigned → running, both events
-/// recorded), sparing the separate claim on the path from a dependency to its dependent.
+/// started for that worker in the same statement (queued → running, one event), sparing the
+/// separate claim on the path from a dependency to its dependent.
+///
+/// It sends no wake-up: a NOTIFY makes its transaction's commit take a database-wide lock
+/// until the commit is flushed, serialising every transaction that sends one. The engine wakes
+/// other processes after the commit instead, coalesced, from a transaction of its own.
 pub async fn assign_ready(
     conn: &mut PgConnection,
     batch: i64,
     lease_secs: f64,
-    run_here: Option<(WorkerId, usize)>,
+    run_here: Option<RunHere<'_>>,
 ) -> Result<Assigned, sqlx::Error> {
-    // Ready nodes first: most passes find none, and then touch no agent at all.
-    let ready = sqlx::query!(
-        r#"select id, required_capabilities, priority, reserved_for,
-                  (extract(epoch from coalesce(ready_at, now())) * 1000)::bigint as "ready_ms!"
-           from nodes
-           where status = 'queued' and pending_deps = 0 and not_before <= now()
-           order by priority desc, ready_at
-           limit $1
-           for update skip locked"#,
-        batch
-    )
-    .fetch_all(&mut *conn)
-    .await?;
-    if ready.is_empty() {
-        return Ok(Assigned::default());
-    }
-    // Candidates are read without locks; only the agents actually paired are locked, below, and
-    // one taken meanwhile by another assigner is skipped (its node stays ready for the next
-    // pass). Locking every idle agent on every pass cost more than the assignments themselves.
+    // Idle agents first: under load there are none, and the pass ends after one read of a
+    // small table. Candidates (agents and nodes) are read without locks; only the pairs are
+    // locked, in the statement below, and a pair whose agent or node another assigner took
+    // meanwhile is skipped (the other stays for the next pass). Locking every candidate on every
+    // pass cost more than the assignments themselves.
     let agents = sqlx::query!(
         r#"select id, capabilities from agents where state = 'idle' and current_node is null"#
     )
     .fetch_all(&mut *conn)
     .await?;
     if agents.is_empty() {
+        return Ok(Assigned::default());
+    }
+    let ready = sqlx::query!(
+        r#"select id, required_capabilities, priority, reserved_for,
+                  (extract(epoch from coalesce(ready_at, now())) * 1000)::bigint as "ready_ms!"
+           from nodes
+           where status = 'queued' and pending_deps = 0 and not_before <= now()
+           order by priority desc, ready_at
+           limit $1"#,
+        batch
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    if ready.is_empty() {
         return Ok(Assigned::default());
     }
     let idle: Vec<IdleAgent> = agents
@@ -106,28 +119,39 @@ pub async fn assign_ready(
     }
     let node_ids: Vec<Uuid> = pairs.iter().map(|p| p.0.0).collect();
     let agent_ids: Vec<Uuid> = pairs.iter().map(|p| p.1.0).collect();
-    let (worker, room) = run_here.map_or((None, 0), |(w, n)| (Some(w.0), n));
+    let (worker, room) = match run_here {
+        Some(h) => (Some(h.worker.0), (h.reserve)(pairs.len())),
+        None => (None, 0),
+    };
     let here: Vec<bool> = (0..pairs.len()).map(|i| i < room).collect();
-    // One statement records everything (node, agent, attempt, events, wake-up): each round trip
+    // One statement records everything (node, agent, events): each round trip
     // sits on the path from a dependency's completion to its dependent's start. Lookups by key
     // are fenced (`offset 0`) so no plan turns them into scans of the history.
     let rows = sqlx::query_as!(
         StartRow,
-        r#"with pairs as (select * from unnest($1::uuid[], $2::uuid[], $5::bool[])
+        r#"with pairs as (select * from unnest($1::uuid[], $2::uuid[], $4::bool[])
                              as p(node, agent, here)),
            free as (
                select id from agents
                where id = any($2::uuid[]) and state = 'idle' and current_node is null
                order by id
                for update skip locked),
-           a as (select pairs.* from pairs join free on free.id = pairs.agent),
+           -- Still ready (the test is kept from matching the partial index of ready nodes:
+           -- the primary key finds each row directly).
+           open as (
+               select id from nodes
+               where id = any($1::uuid[])
+                 and (status = 'queued' and pending_deps = 0 and not_before <= now()) is true
+               for update skip locked),
+           a as (select pairs.* from pairs join free on free.id = pairs.agent
+                                           join open on open.id = pairs.node),
            n as (
                update nodes n
                set status = case when a.here then 'running' else 'assigned' end,
                    agent_id = a.agent, attempt = n.attempt + 1,
                    lease_token = gen_random_uuid(),
                    lease_expires_at = now() + make_interval(secs => $3),
-                   worker_id = case when a.here then $6::uuid else n.worker_id end,
+                   worker_id = case when a.here then $5::uuid else n.worker_id end,
                    started_at = case when a.here then now() else n.started_at end
                from a where n.id = a.node
                returning n.id, n.run_id, n.key, n.description, n.attempt, n.lease_token,
@@ -144,7 +168,7 @@ pub async fn assign_ready(
                  select case when here then 'subtask.started' else 'subtask.assigned' end,
                         'info', 'subtask/' || id, agent, run_id, id,
                         jsonb_build_object('agent_id', agent, 'attempt', attempt)
-                            || case when here then jsonb_build_object('worker_id', $6::uuid)
+                            || case when here then jsonb_build_object('worker_id', $5::uuid)
                                     else '{}' end
                  from n order by id)
            select n.id, n.run_id, n.key, n.description, n.agent as "agent_id!", n.attempt,
@@ -155,13 +179,12 @@ pub async fn assign_ready(
                                           where p.id = d.depends_on offset 0) p
                             where d.node_id = n.id), '{}') as "context!",
                   n.here as "here!", n.waited::float8 as "waited!"
-           from n cross join (select pg_notify($4, '')) as wake,
+           from n,
                 lateral (select provider, model, system_prompt from agents
                          where id = n.agent offset 0) ag"#,
         &node_ids,
         &agent_ids,
         lease_secs,
-        events::WAKE_CHANNEL,
         &here,
         worker
     )
@@ -269,6 +292,7 @@ pub struct Success {
 
 /// Records many successful attempts in a fixed number of statements. Attempts whose claim is
 /// no longer current are skipped (returned), exactly as [`complete`] refuses them one by one.
+/// Like [`assign_ready`], it leaves the wake-up to the caller, after the commit.
 pub async fn complete_many(
     conn: &mut PgConnection,
     done: &[Success],
@@ -276,14 +300,18 @@ pub async fn complete_many(
     if done.is_empty() {
         return Ok(Vec::new());
     }
+    // In id order, so rows are locked in the order every multi-row writer uses (a run's
+    // cancellation, another batch): no two of them wait on each other in a cycle.
+    let mut done: Vec<&Success> = done.iter().collect();
+    done.sort_by_key(|d| d.node.id.0);
     let ids: Vec<Uuid> = done.iter().map(|d| d.node.id.0).collect();
     let attempts: Vec<i32> = done.iter().map(|d| d.node.attempt).collect();
     let tokens_: Vec<Uuid> = done.iter().map(|d| d.node.lease_token).collect();
     let outputs: Vec<String> = done.iter().map(|d| d.output.clone()).collect();
     let tokens: Vec<i64> = done.iter().map(|d| d.tokens).collect();
     let busy: Vec<i64> = done.iter().map(|d| d.busy_ms).collect();
-    // One statement: the node, its attempt, its dependents' counts, the events, its agent and
-    // the wake-up, as one round trip however many outcomes the batch holds.
+    // One statement: the node, its attempt, its dependents' counts, the events and its agent,
+    // as one round trip however many outcomes the batch holds.
     let applied = sqlx::query!(
         r#"with t as (
                select * from unnest($1::uuid[], $2::int[], $3::uuid[], $4::text[], $5::int8[],
@@ -351,14 +379,13 @@ pub async fn complete_many(
                                          'agent_state', agent.m -> done.agent_id::text)
                from done cross join agent
                order by done.id)
-           select done.id from done cross join (select pg_notify($7, '')) as wake"#,
+           select done.id from done"#,
         &ids,
         &attempts,
         &tokens_,
         &outputs,
         &tokens,
-        &busy,
-        events::WAKE_CHANNEL
+        &busy
     )
     .fetch_all(&mut *conn)
     .await?;
@@ -504,7 +531,6 @@ pub async fn fail(
             .await?;
         }
     }
-    events::wake(&mut *conn).await?;
     Ok(())
 }
 
@@ -695,12 +721,20 @@ pub async fn heartbeat(
     .execute(&mut *conn)
     .await?;
     sqlx::query!(
+        // Rows a report is completing right now are skipped, not waited for: they are done,
+        // and waiting while holding others deadlocked against the report, which locks the
+        // same two tables.
         r#"with mine as (
-               update nodes set lease_expires_at = now() + make_interval(secs => $2)
-               where worker_id = $1 and status = 'running'
-               returning agent_id)
-           update agents set last_heartbeat = now()
-           where id in (select agent_id from mine)"#,
+               select id from nodes where worker_id = $1 and status = 'running'
+               for update skip locked),
+           renewed as (
+               update nodes n set lease_expires_at = now() + make_interval(secs => $2)
+               from mine where n.id = mine.id
+               returning n.agent_id),
+           alive as (
+               select id from agents where id in (select agent_id from renewed)
+               for update skip locked)
+           update agents a set last_heartbeat = now() from alive where a.id = alive.id"#,
         worker.0,
         lease_secs
     )

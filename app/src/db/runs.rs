@@ -47,7 +47,6 @@ pub async fn submit(
             .data(json!({ "priority": priority })),
     )
     .await?;
-    events::wake(&mut *conn).await?;
     Ok(id)
 }
 
@@ -154,13 +153,15 @@ pub async fn store_plan(
             to.push(ids[d]);
         }
     }
-    sqlx::query!(
-        "insert into node_deps (node_id, depends_on) select * from unnest($1::uuid[], $2::uuid[])",
-        &from,
-        &to
-    )
-    .execute(&mut *conn)
-    .await?;
+    if !from.is_empty() {
+        sqlx::query!(
+            "insert into node_deps (node_id, depends_on) select * from unnest($1::uuid[], $2::uuid[])",
+            &from,
+            &to
+        )
+        .execute(&mut *conn)
+        .await?;
+    }
     events::append(
         conn,
         NewEvent::new("task.planned", format!("task/{run}"))
@@ -173,7 +174,6 @@ pub async fn store_plan(
             .data(json!({ "subtasks": ids.len(), "planned_by": planned_by, "note": note })),
     )
     .await?;
-    events::wake(&mut *conn).await?;
     Ok(true)
 }
 
@@ -323,7 +323,6 @@ pub async fn cancel(conn: &mut PgConnection, run: RunId) -> Result<(), RunDbErro
             .data(json!({ "cancelled_subtasks": cancelled.len() })),
     )
     .await?;
-    events::wake(&mut *conn).await?;
     Ok(())
 }
 
@@ -371,7 +370,6 @@ pub async fn retry_node(conn: &mut PgConnection, node: NodeId) -> Result<RunId, 
             .data(json!({ "previous_status": status.as_str() })),
     )
     .await?;
-    events::wake(&mut *conn).await?;
     Ok(run)
 }
 

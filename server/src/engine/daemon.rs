@@ -38,7 +38,11 @@ impl Engine {
         let (waited, claim) = self.assign_and_claim(&mut tx).await?;
         let finished = app::db::runs::finish_completed(&mut tx).await?;
         tx.commit().await?;
+        let started = claim.nodes.len();
         claim.hand_off();
+        if !waited.is_empty() {
+            self.work_changed(waited.len() > started);
+        }
         for secs in &waited {
             self.metrics.assignment_latency.observe(*secs);
         }

@@ -17,6 +17,7 @@ use provider::Providers;
 use sqlx::PgPool;
 use sqlx::postgres::PgListener;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
@@ -91,6 +92,16 @@ pub struct Engine {
     /// seen before a step, so a wake-up that lands while it works is not lost (a `Notify` only
     /// wakes whoever is waiting at that instant, which left loops asleep until the next poll).
     wake: Arc<watch::Sender<u64>>,
+    /// Asks the notifier for one NOTIFY to the other processes; requests made while one is on
+    /// its way fold into the next (see [`Engine::work_changed`]).
+    notify: Arc<tokio::sync::Notify>,
+    /// The backend of the notifier's connection: the listener ignores what this process sent
+    /// itself (its loops were woken directly).
+    notifier_pid: Arc<std::sync::atomic::AtomicU32>,
+    /// Set when nodes may be assigned but not yet claimed (another process's NOTIFY, or an
+    /// assignment here that had no room to start them); the worker loop claims only then, or
+    /// on its poll, instead of on every wake-up.
+    claimable: Arc<std::sync::atomic::AtomicBool>,
     /// This process's worker loop, once [`Engine::spawn`] started it: the daemon and the
     /// reporter hand it work they claim in their own transactions.
     local: Arc<std::sync::OnceLock<local::Local>>,
@@ -119,6 +130,9 @@ impl Engine {
             providers,
             metrics: crate::metrics::Metrics::new(),
             wake: Arc::new(watch::channel(0).0),
+            notify: Arc::new(tokio::sync::Notify::new()),
+            notifier_pid: Arc::new(std::sync::atomic::AtomicU32::new(0)),
+            claimable: Arc::new(std::sync::atomic::AtomicBool::new(true)),
             local: Arc::new(std::sync::OnceLock::new()),
         })
     }
@@ -139,6 +153,7 @@ impl Engine {
         tokio::spawn(async move {
             let mut tasks = JoinSet::new();
             tasks.spawn(self.clone().listen(shutdown.clone()));
+            tasks.spawn(self.clone().notifier(shutdown.clone()));
             tasks.spawn(self.clone().planner_loop(shutdown.clone()));
             tasks.spawn(self.clone().daemon_loop(shutdown.clone()));
             tasks.spawn(self.clone().heartbeat_loop(shutdown.clone()));
@@ -163,7 +178,11 @@ impl Engine {
                 let mut l = PgListener::connect_with(&self.pool).await?;
                 l.listen(WAKE_CHANNEL).await?;
                 loop {
-                    l.recv().await?;
+                    let n = l.recv().await?;
+                    if n.process_id() == self.notifier_pid.load(Ordering::Relaxed) {
+                        continue;
+                    }
+                    self.claimable.store(true, Ordering::Release);
                     self.wake.send_modify(|n| *n = n.wrapping_add(1));
                 }
                 #[allow(unreachable_code)]
@@ -178,6 +197,7 @@ impl Engine {
                 }
             }
             // Whatever was missed while reconnecting is found by the next pass.
+            self.claimable.store(true, Ordering::Release);
             self.wake.send_modify(|n| *n = n.wrapping_add(1));
             tokio::select! {
                 () = shutdown.cancelled() => return,
@@ -186,48 +206,102 @@ impl Engine {
         }
     }
 
-    /// In the caller's transaction: assigns ready nodes to idle capable agents, then, when this
-    /// process runs a worker loop with free slots, claims assigned nodes for it. Returns how
-    /// long each assigned node had waited (seconds) and the claim to hand off after commit.
+    /// After a commit that assigned or finished work (`left_unclaimed`: it assigned nodes it
+    /// did not start here): wakes this process's loops at once and
+    /// asks for one NOTIFY to the others. The hot transactions send none themselves: a
+    /// transaction that NOTIFYs holds a database-wide lock from its commit until the commit is
+    /// flushed, so those commits went one flush at a time instead of sharing flushes.
+    pub(crate) fn work_changed(&self, left_unclaimed: bool) {
+        if left_unclaimed {
+            self.claimable.store(true, Ordering::Release);
+        }
+        self.wake.send_modify(|n| *n = n.wrapping_add(1));
+        self.notify.notify_one();
+    }
+
+    /// Sends the NOTIFYs [`Engine::work_changed`] asks for, one at a time, each in its own
+    /// transaction on a dedicated connection whose commits do not wait for the flush (a lost
+    /// wake-up costs one poll interval, nothing else). Whatever is asked while one is on its
+    /// way is folded into the next.
+    async fn notifier(self, shutdown: CancellationToken) {
+        let options = (*self.pool.connect_options())
+            .clone()
+            .options([("synchronous_commit", "off")]);
+        let mut conn: Option<sqlx::PgConnection> = None;
+        loop {
+            tokio::select! {
+                () = shutdown.cancelled() => return,
+                () = self.notify.notified() => {}
+            }
+            if conn.is_none() {
+                let connected = async {
+                    let mut c: sqlx::PgConnection =
+                        sqlx::Connection::connect_with(&options).await?;
+                    let pid: i32 = sqlx::query_scalar("select pg_backend_pid()")
+                        .fetch_one(&mut c)
+                        .await?;
+                    Ok::<_, sqlx::Error>((c, pid))
+                };
+                match connected.await {
+                    Ok((c, pid)) => {
+                        self.notifier_pid
+                            .store(u32::try_from(pid).unwrap_or(0), Ordering::Relaxed);
+                        conn = Some(c);
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "notifier: no connection; others poll meanwhile");
+                        tokio::select! {
+                            () = shutdown.cancelled() => return,
+                            () = tokio::time::sleep(Duration::from_secs(1)) => {}
+                        }
+                        self.notify.notify_one();
+                        continue;
+                    }
+                }
+            }
+            if let Some(c) = conn.as_mut()
+                && let Err(e) = app::db::events::wake(&mut *c).await
+            {
+                tracing::warn!(error = %e, "notifier: NOTIFY failed; reconnecting");
+                conn = None;
+            }
+        }
+    }
+
+    /// In the caller's transaction: assigns ready nodes to idle capable agents and, when this
+    /// process runs a worker loop with free slots, starts as many of them as it has room for
+    /// in the same statement. Returns how long each assigned node had waited (seconds) and the
+    /// started nodes, to hand to the worker loop after commit. What is assigned but not started
+    /// here is claimed by a worker loop (this one's or another process's) once woken.
     pub(crate) async fn assign_and_claim(
         &self,
         conn: &mut sqlx::PgConnection,
     ) -> Result<(Vec<f64>, local::LocalClaim), sqlx::Error> {
         let local = self.local.get().cloned();
-        let room = local.as_ref().map_or(0, |l| l.slots.reserve(usize::MAX));
-        let claim = async {
-            // What becomes ready starts here at once, in the assigning statement itself…
-            let assigned = app::db::queue::assign_ready(
-                &mut *conn,
-                self.config.assign_batch,
-                self.config.lease_secs,
-                (room > 0).then_some((self.worker_id, room)),
-            )
-            .await?;
-            let mut nodes = assigned.started;
-            // …and what others assigned but nobody claimed yet fills the remaining slots.
-            let left = room.saturating_sub(nodes.len());
-            if left > 0 {
-                nodes.extend(
-                    app::db::queue::claim_assigned(
-                        conn,
-                        self.worker_id,
-                        i64::try_from(left).unwrap_or(i64::MAX),
-                        self.config.lease_secs,
-                    )
-                    .await?,
-                );
-            }
-            Ok::<_, sqlx::Error>((assigned.waited, nodes))
+        let mut reserved = 0;
+        let mut reserve = |want: usize| {
+            reserved = local.as_ref().map_or(0, |l| l.slots.reserve(want));
+            reserved
         };
-        match (claim.await, local) {
-            (Ok((waited, nodes)), Some(local)) => {
-                Ok((waited, local::LocalClaim::new(local, room, nodes)))
+        let here = local.as_ref().map(|_| app::db::queue::RunHere {
+            worker: self.worker_id,
+            reserve: &mut reserve,
+        });
+        let assigned = app::db::queue::assign_ready(
+            &mut *conn,
+            self.config.assign_batch,
+            self.config.lease_secs,
+            here,
+        )
+        .await;
+        match (assigned, local) {
+            (Ok(a), Some(local)) => {
+                Ok((a.waited, local::LocalClaim::new(local, reserved, a.started)))
             }
-            (Ok((waited, _)), None) => Ok((waited, local::LocalClaim::none())),
+            (Ok(a), None) => Ok((a.waited, local::LocalClaim::none())),
             (Err(e), local) => {
                 if let Some(local) = local {
-                    local.slots.release(room);
+                    local.slots.release(reserved);
                 }
                 Err(e)
             }

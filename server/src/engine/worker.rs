@@ -9,6 +9,7 @@ use app::db::queue::{self, ClaimedNode, ReportError, Success};
 use app::domain::ids::NodeId;
 use backon::{ExponentialBuilder, Retryable};
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Instant;
 use tokio::sync::{Semaphore, mpsc};
 use tokio::task::JoinSet;
@@ -141,7 +142,9 @@ impl Engine {
             .retry(ExponentialBuilder::default().with_max_times(4))
             .notify(|e, after| tracing::warn!(error = %e, ?after, "retrying a report"))
             .await?;
+        let left_unclaimed = waited.len() > claim.nodes.len();
         claim.hand_off();
+        self.work_changed(left_unclaimed);
         for secs in &waited {
             self.metrics.assignment_latency.observe(*secs);
         }
@@ -219,9 +222,13 @@ impl Engine {
                 start(node, &mut running, &mut in_flight);
             }
             let room = local.slots.free();
-            if room > 0 {
+            if room > 0 && self.claimable.swap(false, Ordering::AcqRel) {
                 match self.claim(room).await {
                     Ok(nodes) if !nodes.is_empty() => {
+                        if nodes.len() == room {
+                            // There may be more than the room it had.
+                            self.claimable.store(true, Ordering::Release);
+                        }
                         local.slots.take(nodes.len());
                         for node in nodes {
                             start(node, &mut running, &mut in_flight);
@@ -229,7 +236,10 @@ impl Engine {
                         continue;
                     }
                     Ok(_) => {}
-                    Err(e) => tracing::warn!(error = %e, "claim failed"),
+                    Err(e) => {
+                        self.claimable.store(true, Ordering::Release);
+                        tracing::warn!(error = %e, "claim failed");
+                    }
                 }
             }
             tokio::select! {
@@ -237,7 +247,10 @@ impl Engine {
                 _ = woken.changed() => {}
                 Some(node) = handed.recv() => start(node, &mut running, &mut in_flight),
                 Some(done) = running.join_next(), if !running.is_empty() => forget(done, &mut in_flight),
-                () = tokio::time::sleep(std::time::Duration::from_millis(self.config.poll_ms)) => {}
+                () = tokio::time::sleep(std::time::Duration::from_millis(self.config.poll_ms)) => {
+                    // The fallback: a wake-up may have been lost.
+                    self.claimable.store(true, Ordering::Release);
+                }
             }
         }
         local.slots.close();

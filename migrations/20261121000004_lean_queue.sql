@@ -21,3 +21,9 @@ alter table attempts alter column started_at drop not null,
                      alter column started_at drop default,
                      alter column outcome set not null,
                      alter column finished_at set not null;
+
+-- Agents are never deleted (a terminated agent keeps its row, its history and its counters), so
+-- a reference to one cannot dangle; checking it cost a trigger call and a row lock on the agent
+-- for every assignment and every recorded attempt, about a fifth of an assignment's time.
+alter table nodes drop constraint nodes_agent_id_fkey;
+alter table attempts drop constraint attempts_agent_id_fkey;

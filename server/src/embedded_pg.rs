@@ -180,6 +180,12 @@ impl EmbeddedPostgres {
              -c autovacuum_naptime=10s",
             self.port
         );
+        // Server settings of the operator's own (`-c name=value …`), appended last so they win:
+        // memory sizes, or a statement profiler while measuring.
+        if let Ok(extra) = std::env::var("FLOTILLA_PG_EXTRA_OPTIONS") {
+            options.push(' ');
+            options.push_str(&extra);
+        }
         if opts.unsafe_fast {
             options.push_str(" -c fsync=off -c synchronous_commit=off -c full_page_writes=off");
         }

@@ -35,18 +35,13 @@ impl Engine {
             (0, 0)
         };
         // Assignment first: it is on the latency path, finishing runs is not.
-        let (waited, claim) = self.assign_and_claim(&mut tx).await?;
+        let started = self.assign_and_claim(&mut tx).await?;
         let finished = app::db::runs::finish_completed(&mut tx).await?;
         tx.commit().await?;
-        let started = claim.nodes.len();
-        claim.hand_off();
-        if !waited.is_empty() {
-            self.work_changed(waited.len() > started);
+        let assigned = started.assigned();
+        if assigned > 0 {
+            self.after_commit(started);
         }
-        for secs in &waited {
-            self.metrics.assignment_latency.observe(*secs);
-        }
-        let assigned = waited.len();
         if recovered > 0 {
             tracing::info!(recovered, "agents seen alive again");
         }

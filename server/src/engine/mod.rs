@@ -270,13 +270,13 @@ impl Engine {
 
     /// In the caller's transaction: assigns ready nodes to idle capable agents and, when this
     /// process runs a worker loop with free slots, starts as many of them as it has room for
-    /// in the same statement. Returns how long each assigned node had waited (seconds) and the
-    /// started nodes, to hand to the worker loop after commit. What is assigned but not started
-    /// here is claimed by a worker loop (this one's or another process's) once woken.
+    /// in the same statement. Pass the result to [`Engine::after_commit`] once the transaction
+    /// has committed. What is assigned but not started here is claimed by a worker loop (this
+    /// one's or another process's) once woken.
     pub(crate) async fn assign_and_claim(
         &self,
         conn: &mut sqlx::PgConnection,
-    ) -> Result<(Vec<f64>, local::LocalClaim), sqlx::Error> {
+    ) -> Result<Started, sqlx::Error> {
         let local = self.local.get().cloned();
         let mut reserved = 0;
         let mut reserve = |want: usize| {
@@ -294,18 +294,53 @@ impl Engine {
             here,
         )
         .await;
-        match (assigned, local) {
-            (Ok(a), Some(local)) => {
-                Ok((a.waited, local::LocalClaim::new(local, reserved, a.started)))
-            }
-            (Ok(a), None) => Ok((a.waited, local::LocalClaim::none())),
+        let (assigned, claim) = match (assigned, local) {
+            (Ok(a), Some(local)) => (a.waited, local::LocalClaim::new(local, reserved, a.started)),
+            (Ok(a), None) => (a.waited, local::LocalClaim::none()),
             (Err(e), local) => {
                 if let Some(local) = local {
                     local.slots.release(reserved);
                 }
-                Err(e)
+                return Err(e);
             }
+        };
+        Ok(Started {
+            waited: assigned,
+            claim,
+        })
+    }
+
+    /// Once the transaction that assigned has committed: hands what it started here to the
+    /// worker loop, records how long each node waited, and wakes this process's loops and
+    /// (coalesced) the others.
+    pub fn after_commit(&self, started: Started) {
+        let left_unclaimed = started.waited.len() > started.claim.nodes.len();
+        started.claim.hand_off();
+        for secs in &started.waited {
+            self.metrics.assignment_latency.observe(*secs);
         }
+        self.work_changed(left_unclaimed);
+    }
+
+    /// Stores a validated plan for a pending run in the caller's transaction and, when this
+    /// process runs a worker loop, starts what is ready in the same transaction (a submission
+    /// then waits for no other process). None if the run was no longer pending. Pass the result
+    /// to [`Engine::after_commit`] once committed.
+    pub async fn store_plan(
+        &self,
+        conn: &mut sqlx::PgConnection,
+        run: app::domain::ids::RunId,
+        plan: &app::domain::plan::ValidatedPlan,
+        planned_by: &str,
+        note: Option<&str>,
+    ) -> Result<Option<Started>, sqlx::Error> {
+        if !app::db::runs::store_plan(&mut *conn, run, plan, planned_by, note).await? {
+            return Ok(None);
+        }
+        if !self.runs_worker_loop() {
+            return Ok(Some(Started::none()));
+        }
+        self.assign_and_claim(conn).await.map(Some)
     }
 
     /// Whether a worker loop runs in this process (so completions assign onward at once).
@@ -490,6 +525,30 @@ impl Engine {
                 tracing::warn!(error = %e, "heartbeat failed");
             }
         }
+    }
+}
+
+/// What a transaction assigned, and started for this process, to act on once it has
+/// committed ([`Engine::after_commit`]). Dropped instead (the transaction failed), the
+/// reserved slots are given back and nothing runs here.
+#[must_use]
+pub struct Started {
+    /// Per assigned node, how long it had waited since it became ready (seconds).
+    waited: Vec<f64>,
+    claim: local::LocalClaim,
+}
+
+impl Started {
+    pub fn none() -> Self {
+        Self {
+            waited: Vec::new(),
+            claim: local::LocalClaim::none(),
+        }
+    }
+
+    /// How many nodes were assigned.
+    pub fn assigned(&self) -> usize {
+        self.waited.len()
     }
 }
 

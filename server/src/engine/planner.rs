@@ -88,8 +88,13 @@ impl Engine {
             }
         };
         let mut tx = self.pool.begin().await?;
-        runs::store_plan(&mut tx, claim.id, &plan, by, note.as_deref()).await?;
+        let started = self
+            .store_plan(&mut tx, claim.id, &plan, by, note.as_deref())
+            .await?;
         tx.commit().await?;
+        if let Some(started) = started {
+            self.after_commit(started);
+        }
         Ok(Outcome::Worked)
     }
 }

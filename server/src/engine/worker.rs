@@ -130,24 +130,21 @@ impl Engine {
                     }
                 }
             }
-            let (waited, claim) = if onward {
+            let started = if onward {
                 self.assign_and_claim(&mut tx).await?
             } else {
-                (Vec::new(), super::local::LocalClaim::none())
+                super::Started::none()
             };
             tx.commit().await?;
-            Ok::<_, sqlx::Error>((stale, waited, claim))
+            Ok::<_, sqlx::Error>((stale, started))
         };
-        let (stale, waited, claim) = write
+        let (stale, started) = write
             .retry(ExponentialBuilder::default().with_max_times(4))
             .notify(|e, after| tracing::warn!(error = %e, ?after, "retrying a report"))
             .await?;
-        let left_unclaimed = waited.len() > claim.nodes.len();
-        claim.hand_off();
-        self.work_changed(left_unclaimed);
-        for secs in &waited {
-            self.metrics.assignment_latency.observe(*secs);
-        }
+        // Wakes the others even when nothing was assigned: the completions may finish a run
+        // (the daemon) and are events to stream.
+        self.after_commit(started);
         for node in stale {
             tracing::warn!(%node, "stale report refused");
         }

@@ -271,6 +271,16 @@ async fn cancelling_a_task_cancels_its_open_subtasks_and_frees_the_agents(pool: 
     )
     .await;
     assert_eq!(busy, 0);
+    // The attempt that was running is recorded once, as cancelled, with its start; the
+    // subtask that never started has no attempt at all.
+    let attempts: Vec<(String, bool)> = sqlx::query_as(
+        "select a.outcome, a.started_at is not null from attempts a join nodes n on n.id = a.node_id where n.run_id = $1::uuid",
+    )
+    .bind(id.as_str())
+    .fetch_all(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(attempts, [("cancelled".to_owned(), true)]);
     let again = c
         .post(app.url(&format!("/api/v1/tasks/{id}/cancel")))
         .send()

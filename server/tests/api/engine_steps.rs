@@ -267,3 +267,41 @@ async fn retention_prunes_only_events_past_the_window_in_batches(pool: PgPool) {
     assert_eq!(recent_after, recent_before);
     assert_eq!(e.retention_once().await.unwrap(), 0);
 }
+
+#[sqlx::test(migrations = "../migrations")]
+async fn a_heartbeat_skips_rows_a_report_holds_instead_of_waiting_for_them(pool: PgPool) {
+    let e = engine(&pool).await;
+    submit(&pool, TEXT).await;
+    e.plan_once().await.unwrap();
+    e.daemon_once().await.unwrap();
+    let claimed = e.claim(10).await.unwrap();
+    assert_eq!(claimed.len(), 2, "the two ready subtasks run");
+    sqlx::query("update nodes set lease_expires_at = now() where status = 'running'")
+        .execute(&pool)
+        .await
+        .unwrap();
+    // A report holds the first node's row (as it does while recording its outcome).
+    let mut report = pool.begin().await.unwrap();
+    sqlx::query("select 1 from nodes where id = $1 for update")
+        .bind(claimed[0].id.0)
+        .execute(&mut *report)
+        .await
+        .unwrap();
+    let mut conn = pool.acquire().await.unwrap();
+    // Waiting for the held row would block here until the report ends; it must not.
+    tokio::time::timeout(
+        Duration::from_secs(5),
+        app::db::queue::heartbeat(&mut conn, e.worker_id, 60.0),
+    )
+    .await
+    .expect("the heartbeat did not wait for the report")
+    .unwrap();
+    let renewed: Vec<uuid::Uuid> = sqlx::query_scalar(
+        "select id from nodes where status = 'running' and lease_expires_at > now() + interval '30 seconds'",
+    )
+    .fetch_all(&mut *conn)
+    .await
+    .unwrap();
+    assert_eq!(renewed, [claimed[1].id.0], "the other lease was renewed");
+    report.rollback().await.unwrap();
+}

@@ -46,3 +46,32 @@ impl IntoResponse for ApiError {
 pub async fn not_found() -> ApiError {
     ApiError::new(ErrorKind::NotFound, "no such API route")
 }
+
+/// Gives a server function's refusal the status of its kind when it failed before its body ran.
+///
+/// Arguments that do not decode (a missing field, a malformed id) are refused by the server
+/// function layer itself, as an [`AppError`] of kind `invalid`, but with status 500: the body,
+/// which sets the status of every other refusal, never ran. Only such 500s are read back
+/// (small, and rare); every other response passes untouched.
+pub async fn server_fn_status(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let is_server_fn =
+        request.uri().path().starts_with("/api/") && !request.uri().path().starts_with("/api/v1/");
+    let response = next.run(request).await;
+    if !is_server_fn || response.status() != StatusCode::INTERNAL_SERVER_ERROR {
+        return response;
+    }
+    let (mut parts, body) = response.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, 64 * 1024).await else {
+        return (StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response();
+    };
+    if let Ok(err) = serde_json::from_slice::<AppError>(&bytes)
+        && err.kind != ErrorKind::Internal
+        && let Ok(status) = StatusCode::from_u16(err.kind.status())
+    {
+        parts.status = status;
+    }
+    Response::from_parts(parts, axum::body::Body::from(bytes))
+}

@@ -102,6 +102,7 @@ pub fn router(state: AppState, store: PostgresStore, local_addr: SocketAddr) -> 
         .nest("/api/v1", api)
         .with_state(state.clone())
         .merge(pages)
+        .layer(axum::middleware::from_fn(error::server_fn_status))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             guard::guard,

@@ -257,3 +257,25 @@ async fn a_second_start_on_the_same_database_keeps_the_one_admin(pool: PgPool) {
     let admins = count(&pool, "select count(*) from users").await;
     assert_eq!(admins, 1);
 }
+
+#[sqlx::test(migrations = false)]
+async fn server_function_arguments_that_do_not_decode_are_refused_with_a_422(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    let c = app.admin().await;
+    for (body, reason) in [
+        ("verb=pause", "missing field `id`"),
+        ("id=zzz&verb=pause", "UUID parsing failed"),
+    ] {
+        let res = c
+            .post(app.url("/api/agents/command"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+        let err: Value = res.json().await.unwrap();
+        assert_eq!(err["kind"], "invalid");
+        assert!(err["message"].as_str().unwrap().contains(reason), "{err}");
+    }
+}

@@ -45,6 +45,11 @@ async fn run(pg: &EmbeddedPostgres) -> anyhow::Result<()> {
         .connect(url.expose_secret())
         .await?;
     server::startup::migrate(&pool).await?;
+    if std::env::var("BENCH_STATEMENTS").is_ok() {
+        sqlx::query("create extension if not exists pg_stat_statements")
+            .execute(&pool)
+            .await?;
+    }
     pg.ensure_database("pgbench").await?;
     let bench_url = pg.url("pgbench");
     let pgbench = find_bin_dir()
@@ -85,7 +90,15 @@ async fn run(pg: &EmbeddedPostgres) -> anyhow::Result<()> {
     let mut ratios = Vec::new();
     for round in 1..=ROUNDS {
         let tps = pgbench_tps(&pgbench, bench_url.expose_secret(), ROUND_SECS).await?;
+        if std::env::var("BENCH_STATEMENTS").is_ok() {
+            sqlx::query("select pg_stat_statements_reset()")
+                .execute(&pool)
+                .await?;
+        }
         let rate = engine_throughput(&engine, ROUND_SECS).await?;
+        if std::env::var("BENCH_STATEMENTS").is_ok() {
+            print_statements(&pool).await?;
+        }
         let ratio = rate / tps;
         ratios.push(ratio);
         println!(
@@ -302,16 +315,16 @@ async fn engine_throughput(engine: &Engine, secs: u64) -> anyhow::Result<f64> {
     let started = Instant::now();
     let mut runs = Vec::new();
     while started.elapsed() < Duration::from_secs(secs) {
-        // Keep four runs of 100 nodes in flight, so the engine is never idle waiting for this
+        // Keep eight runs of 100 nodes in flight, so the engine is never idle waiting for this
         // loop to notice that one finished (an indexed count, cheap enough to poll).
         let backlog: i64 =
             sqlx::query_scalar("select count(*) from runs where status = 'in_progress'")
                 .fetch_one(pool)
                 .await?;
-        if backlog < 4 {
+        if backlog < 8 {
             runs.push(submit_plan(engine, "throughput", pairs.clone()).await?);
         } else {
-            tokio::time::sleep(Duration::from_millis(20)).await;
+            tokio::time::sleep(Duration::from_millis(5)).await;
         }
     }
     let elapsed = started.elapsed().as_secs_f64();
@@ -369,4 +382,23 @@ fn peak_rss_kb() -> i64 {
         })
         .and_then(|v| v.parse().ok())
         .unwrap_or(0)
+}
+
+/// With `BENCH_STATEMENTS=1` (and `FLOTILLA_PG_EXTRA_OPTIONS="-c
+/// shared_preload_libraries=pg_stat_statements"`): where the database's time went during the
+/// last throughput round, statement by statement.
+async fn print_statements(pool: &PgPool) -> anyhow::Result<()> {
+    let rows: Vec<(f64, i64, i64, String)> = sqlx::query_as(
+        "select total_exec_time, calls, rows,
+                left(regexp_replace(query, '\\s+', ' ', 'g'), 110)
+         from pg_stat_statements order by total_exec_time desc limit 12",
+    )
+    .fetch_all(pool)
+    .await?;
+    println!("  total ms     calls      rows  statement");
+    for (ms, calls, rows, query) in rows {
+        println!("  {ms:8.0} {calls:9} {rows:9}  {query}");
+    }
+    println!();
+    Ok(())
 }

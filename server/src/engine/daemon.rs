@@ -25,6 +25,9 @@ impl Engine {
     /// expired leases and clear recovered agents. Leases last a minute, so the loop does the
     /// housekeeping about once a second rather than in every pass on the latency path.
     async fn daemon_pass(&self, housekeeping: bool) -> anyhow::Result<Outcome> {
+        if !housekeeping && !queue::daemon_has_work(&self.pool).await? {
+            return Ok(Outcome::Idle);
+        }
         let mut tx = self.pool.begin().await?;
         let (rescued, recovered) = if housekeeping {
             (

@@ -107,7 +107,9 @@ pub async fn assign_ready(
            where status = 'queued' and pending_deps = 0 and not_before <= now()
            order by priority desc, ready_at
            limit $1"#,
-        batch
+        // Enough candidates for the idle agents to choose from (capabilities differ), not the
+        // whole backlog: under load a few agents are free and hundreds of nodes ready.
+        batch.min(i64::try_from(agents.len().saturating_mul(4).max(32)).unwrap_or(i64::MAX))
     )
     .fetch_all(&mut *conn)
     .await?;

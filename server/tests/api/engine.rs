@@ -42,7 +42,8 @@ async fn a_task_with_a_dependency_completes_in_order_with_an_aggregated_result(p
     let events: Value = app
         .get_json(&c, &format!("/api/v1/events?task_id={id}&limit=1000"))
         .await;
-    let seq_of = |kind: &str, node: &Value| {
+    // A subtask's event of a kind.
+    let event_of = |kind: &str, node: &Value| {
         events["items"]
             .as_array()
             .unwrap()
@@ -51,9 +52,10 @@ async fn a_task_with_a_dependency_completes_in_order_with_an_aggregated_result(p
                 e["type"] == kind
                     && e["subject"] == format!("subtask/{}", node["id"].as_str().unwrap())
             })
-            .map(|e| e["seq"].as_i64().unwrap())
             .unwrap_or_else(|| panic!("no {kind} event for {node}"))
+            .clone()
     };
+    let seq_of = |kind: &str, node: &Value| event_of(kind, node)["seq"].as_i64().unwrap();
     assert!(seq_of("subtask.completed", s2) < seq_of("subtask.started", s3));
     let kinds: Vec<&str> = events["items"]
         .as_array()
@@ -73,18 +75,7 @@ async fn a_task_with_a_dependency_completes_in_order_with_an_aggregated_result(p
     // Each subtask's start names its agent (the agent's change to working) and its completion
     // the agent's state after (back to idle), so no subtask or agent change goes unrecorded.
     for node in task["subtasks"].as_array().unwrap() {
-        let of = |kind: &str| {
-            events["items"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .find(|e| {
-                    e["type"] == kind
-                        && e["subject"] == format!("subtask/{}", node["id"].as_str().unwrap())
-                })
-                .unwrap_or_else(|| panic!("no {kind} for {node}"))
-                .clone()
-        };
+        let of = |kind: &str| event_of(kind, node);
         assert_eq!(of("subtask.started")["data"]["agent_id"], node["agent_id"]);
         assert_eq!(of("subtask.completed")["data"]["agent_state"], "idle");
     }

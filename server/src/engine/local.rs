@@ -2,10 +2,10 @@
 //! work ready.
 //!
 //! Without it every step waits for a commit and a NOTIFY round trip three times over
-//! (completion → the daemon assigns → a worker claims). With it, the transaction that completes
-//! a node (or the daemon's pass) also assigns what became ready and claims it for this process
-//! when it has free slots, and the claimed nodes go straight to the local worker loop after the
-//! commit. Claims stay fenced exactly as before: if the process dies before running them, their
+//! (completion → the daemon assigns → a worker claims). With it, the transaction that makes
+//! work ready (a completion, a stored plan, the daemon's pass) also assigns it and starts what
+//! this process has free slots for, and those nodes go straight to the local worker loop after
+//! the commit. Claims stay fenced exactly as before: if the process dies before running them, their
 //! leases expire and the daemon re-queues them.
 
 use app::db::queue::ClaimedNode;

@@ -207,10 +207,10 @@ impl Engine {
     }
 
     /// After a commit that assigned or finished work (`left_unclaimed`: it assigned nodes it
-    /// did not start here): wakes this process's loops at once and
-    /// asks for one NOTIFY to the others. The hot transactions send none themselves: a
-    /// transaction that NOTIFYs holds a database-wide lock from its commit until the commit is
-    /// flushed, so those commits went one flush at a time instead of sharing flushes.
+    /// did not start here): wakes this process's loops at once and asks for one NOTIFY to the
+    /// others. The hot transactions send none themselves: a transaction that NOTIFYs holds a
+    /// database-wide lock from its commit until the commit is flushed, so those commits went
+    /// one flush at a time instead of sharing flushes.
     pub(crate) fn work_changed(&self, left_unclaimed: bool) {
         if left_unclaimed {
             self.claimable.store(true, Ordering::Release);

@@ -311,7 +311,7 @@ pub struct Success {
 }
 
 /// Records many successful attempts in a fixed number of statements. Attempts whose claim is
-/// no longer current are skipped (returned), exactly as [`complete`] refuses them one by one.
+/// no longer current (re-queued, cancelled, claimed again) are skipped and returned.
 /// Like [`assign_ready`], it leaves the wake-up to the caller, after the commit.
 pub async fn complete_many(
     conn: &mut PgConnection,
@@ -443,28 +443,6 @@ async fn free_after_failure(
     )
     .fetch_optional(&mut *conn)
     .await
-}
-
-/// Records one successful attempt (see [`complete_many`]); refused if the claim is stale.
-pub async fn complete(
-    conn: &mut PgConnection,
-    node: &ClaimedNode,
-    output: &str,
-    tokens: i64,
-    busy_ms: i64,
-) -> Result<(), ReportError> {
-    let done = Success {
-        node: node.clone(),
-        output: output.to_owned(),
-        tokens,
-        busy_ms,
-    };
-    let stale = complete_many(conn, std::slice::from_ref(&done)).await?;
-    if stale.is_empty() {
-        Ok(())
-    } else {
-        Err(ReportError::Stale)
-    }
 }
 
 /// Records a failed attempt: re-queued after a backoff while the policy allows, otherwise the

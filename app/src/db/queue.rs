@@ -81,11 +81,15 @@ pub struct RunHere<'a> {
 /// It sends no wake-up: a NOTIFY makes its transaction's commit take a database-wide lock
 /// until the commit is flushed, serialising every transaction that sends one. The engine wakes
 /// other processes after the commit instead, coalesced, from a transaction of its own.
+///
+/// `released` (from [`complete_many`] in the same transaction) join the ready nodes; each is
+/// written once here: started, assigned, or released to wait.
 pub async fn assign_ready(
     conn: &mut PgConnection,
     batch: i64,
     lease_secs: f64,
     run_here: Option<RunHere<'_>>,
+    released: Released,
 ) -> Result<Assigned, sqlx::Error> {
     // Idle agents first: under load there are none, and the pass ends after one read of a
     // small table. Candidates (agents and nodes) are read without locks; only the pairs are
@@ -98,6 +102,7 @@ pub async fn assign_ready(
     .fetch_all(&mut *conn)
     .await?;
     if agents.is_empty() {
+        release(conn, released).await?;
         return Ok(Assigned::default());
     }
     let ready = sqlx::query!(
@@ -113,7 +118,7 @@ pub async fn assign_ready(
     )
     .fetch_all(&mut *conn)
     .await?;
-    if ready.is_empty() {
+    if ready.is_empty() && released.is_empty() {
         return Ok(Assigned::default());
     }
     let idle: Vec<IdleAgent> = agents
@@ -132,11 +137,14 @@ pub async fn assign_ready(
             ready_at_ms: n.ready_ms,
             reserved_for: n.reserved_for.map(AgentId),
         })
+        .chain(released.0.iter().cloned())
         .collect();
     let pairs = delegation::assign(&ready, &idle);
     if pairs.is_empty() {
+        release(conn, released).await?;
         return Ok(Assigned::default());
     }
+    let released_ids = released.ids();
     let node_ids: Vec<Uuid> = pairs.iter().map(|p| p.0.0).collect();
     let agent_ids: Vec<Uuid> = pairs.iter().map(|p| p.1.0).collect();
     let (worker, room) = match run_here {
@@ -156,12 +164,13 @@ pub async fn assign_ready(
                where id = any($2::uuid[]) and state = 'idle' and current_node is null
                order by id
                for update skip locked),
-           -- Still ready (the test is kept from matching the partial index of ready nodes:
-           -- the primary key finds each row directly).
+           -- Still ready, or released by this transaction (the test is kept from matching
+           -- the partial index of ready nodes: the primary key finds each row directly).
            open as (
                select id from nodes
                where id = any($1::uuid[])
-                 and (status = 'queued' and pending_deps = 0 and not_before <= now()) is true
+                 and (status = 'queued' and not_before <= now()
+                      and (pending_deps = 0 or id = any($6::uuid[]))) is true
                for update skip locked),
            a as (select pairs.* from pairs join free on free.id = pairs.agent
                                            join open on open.id = pairs.node),
@@ -172,7 +181,9 @@ pub async fn assign_ready(
                    lease_token = gen_random_uuid(),
                    lease_expires_at = now() + make_interval(secs => $3),
                    worker_id = case when a.here then $5::uuid else n.worker_id end,
-                   started_at = case when a.here then now() else n.started_at end
+                   started_at = case when a.here then now() else n.started_at end,
+                   pending_deps = 0,
+                   ready_at = case when n.pending_deps > 0 then now() else n.ready_at end
                from a where n.id = a.node
                returning n.id, n.run_id, n.key, n.description, n.attempt, n.lease_token,
                          a.agent, a.here,
@@ -181,6 +192,10 @@ pub async fn assign_ready(
            g as (
                update agents g set state = 'working', current_node = a.node, updated_at = now()
                from a where g.id = a.agent),
+           -- Released dependents that found no agent now wait as ready.
+           rel as (
+               update nodes r set pending_deps = 0, ready_at = now()
+               where r.id = any($6::uuid[]) and not exists (select 1 from n where n.id = r.id)),
            -- A node started in this statement goes from queued to running in one change,
            -- recorded as one `subtask.started` event naming its agent; one left for a claim
            -- is `subtask.assigned`. Either also records the agent's change to working.
@@ -206,7 +221,8 @@ pub async fn assign_ready(
         &agent_ids,
         lease_secs,
         &here,
-        worker
+        worker,
+        &released_ids
     )
     .fetch_all(&mut *conn)
     .await?;
@@ -310,15 +326,69 @@ pub struct Success {
     pub busy_ms: i64,
 }
 
+/// Dependents that completions made ready: locked by the caller's transaction but not yet
+/// written as ready. Pass them to [`assign_ready`], which writes each once — started, or
+/// released to wait for an agent — or to [`release`]. Dropping them would leave them waiting
+/// for prerequisites that are done, so the type must be used.
+#[must_use = "released dependents must be written by assign_ready or release"]
+#[derive(Debug, Default)]
+pub struct Released(Vec<ReadyNode>);
+
+impl Released {
+    pub fn none() -> Self {
+        Self::default()
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    fn ids(&self) -> Vec<Uuid> {
+        self.0.iter().map(|n| n.id.0).collect()
+    }
+}
+
+/// What [`complete_many`] recorded.
+#[derive(Debug)]
+pub struct Completion {
+    /// Attempts whose claim was no longer current (re-queued, cancelled, claimed again).
+    pub stale: Vec<NodeId>,
+    pub released: Released,
+}
+
+/// Writes dependents as ready (no prerequisite left) without assigning them.
+pub async fn release(conn: &mut PgConnection, released: Released) -> Result<(), sqlx::Error> {
+    if released.is_empty() {
+        return Ok(());
+    }
+    sqlx::query!(
+        "update nodes set pending_deps = 0, ready_at = now() where id = any($1)",
+        &released.ids()
+    )
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
 /// Records many successful attempts in a fixed number of statements. Attempts whose claim is
 /// no longer current (re-queued, cancelled, claimed again) are skipped and returned.
+/// Dependents left with no prerequisite are returned locked but unwritten ([`Released`]): the
+/// caller's assignment starts them with one write instead of two (released, then started) —
+/// on a 1→100 fan-out that second write of every dependent was a third of the hop.
 /// Like [`assign_ready`], it leaves the wake-up to the caller, after the commit.
 pub async fn complete_many(
     conn: &mut PgConnection,
     done: &[Success],
-) -> Result<Vec<NodeId>, sqlx::Error> {
+) -> Result<Completion, sqlx::Error> {
     if done.is_empty() {
-        return Ok(Vec::new());
+        return Ok(Completion {
+            stale: Vec::new(),
+            released: Released::none(),
+        });
     }
     // In id order, so rows are locked in the order every multi-row writer uses (a run's
     // cancellation, another batch): no two of them wait on each other in a cycle.
@@ -362,19 +432,23 @@ pub async fn complete_many(
            -- (The lookup by key is fenced, and its status test hidden from the planner as in
            -- `done`: otherwise it may walk the partial index of open nodes, dead entries and
            -- all, once per dependent — 34 ms for 48 dependents once the history had grown.)
+           -- A dependent left with none is not written here but returned, still locked, for
+           -- the caller's assignment to write once.
            dependents as materialized (
-               select n.id, d.cnt
+               select n.id, d.cnt, n.pending_deps <= d.cnt as ready, n.required_capabilities,
+                      n.priority, n.reserved_for
                from (select node_id, count(*)::int as cnt from node_deps
                      where depends_on in (select id from done)
                      group by node_id order by node_id) d,
-                    lateral (select id from nodes n
+                    lateral (select id, pending_deps, required_capabilities, priority,
+                                    reserved_for
+                             from nodes n
                              where n.id = d.node_id and (n.status = 'queued') is true
                              offset 0 for update) n),
            deps as (
-               update nodes n set pending_deps = n.pending_deps - d.cnt,
-                   ready_at = case when n.pending_deps = d.cnt then now() else n.ready_at end
+               update nodes n set pending_deps = n.pending_deps - d.cnt
                from dependents d
-               where n.id = d.id),
+               where n.id = d.id and not d.ready),
            freed as (
                update agents g set
                    state = case when g.state = 'working' then 'idle' else g.state end,
@@ -400,7 +474,13 @@ pub async fn complete_many(
                                          'agent_state', agent.m -> done.agent_id::text)
                from done cross join agent
                order by done.id)
-           select done.id from done"#,
+           select done.id as "id!", false as "released!",
+                  null::text[] as required_capabilities, null::int2 as priority,
+                  null::uuid as reserved_for
+           from done
+           union all
+           select id, true, required_capabilities, priority, reserved_for
+           from dependents where ready"#,
         &ids,
         &attempts,
         &tokens_,
@@ -410,13 +490,31 @@ pub async fn complete_many(
     )
     .fetch_all(&mut *conn)
     .await?;
-    let ok: Vec<Uuid> = applied.iter().map(|r| r.id).collect();
+    let mut ok = Vec::with_capacity(applied.len());
+    let mut released = Vec::new();
+    for r in applied {
+        if !r.released {
+            ok.push(r.id);
+            continue;
+        }
+        released.push(ReadyNode {
+            id: NodeId(r.id),
+            required_capabilities: r.required_capabilities.unwrap_or_default(),
+            priority: r.priority.unwrap_or_default(),
+            // Ready from now: after every node that was ready before, within a priority.
+            ready_at_ms: i64::MAX,
+            reserved_for: r.reserved_for.map(AgentId),
+        });
+    }
     let stale: Vec<NodeId> = ids
         .iter()
         .filter(|id| !ok.contains(id))
         .map(|id| NodeId(*id))
         .collect();
-    Ok(stale)
+    Ok(Completion {
+        stale,
+        released: Released(released),
+    })
 }
 
 /// Frees the agent of `node` after a failed attempt: back to idle unless paused meanwhile (a

@@ -38,7 +38,9 @@ impl Engine {
             (0, 0)
         };
         // Assignment first: it is on the latency path, finishing runs is not.
-        let started = self.assign_and_claim(&mut tx).await?;
+        let started = self
+            .assign_and_claim(&mut tx, queue::Released::none())
+            .await?;
         let finished = app::db::runs::finish_completed(&mut tx).await?;
         tx.commit().await?;
         let assigned = started.assigned();

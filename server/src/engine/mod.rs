@@ -273,9 +273,12 @@ impl Engine {
     /// in the same statement. Pass the result to [`Engine::after_commit`] once the transaction
     /// has committed. What is assigned but not started here is claimed by a worker loop (this
     /// one's or another process's) once woken.
+    ///
+    /// `released` are the dependents the same transaction's completions made ready.
     pub(crate) async fn assign_and_claim(
         &self,
         conn: &mut sqlx::PgConnection,
+        released: app::db::queue::Released,
     ) -> Result<Started, sqlx::Error> {
         let local = self.local.get().cloned();
         let mut reserved = 0;
@@ -292,6 +295,7 @@ impl Engine {
             self.config.assign_batch,
             self.config.lease_secs,
             here,
+            released,
         )
         .await;
         let (assigned, claim) = match (assigned, local) {
@@ -340,7 +344,9 @@ impl Engine {
         if !self.runs_worker_loop() {
             return Ok(Some(Started::none()));
         }
-        self.assign_and_claim(conn).await.map(Some)
+        self.assign_and_claim(conn, app::db::queue::Released::none())
+            .await
+            .map(Some)
     }
 
     /// Whether a worker loop runs in this process (so completions assign onward at once).

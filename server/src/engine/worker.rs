@@ -115,7 +115,8 @@ impl Engine {
                     Report::Failed { .. } => None,
                 })
                 .collect();
-            let mut stale = queue::complete_many(&mut tx, &done).await?;
+            let completion = queue::complete_many(&mut tx, &done).await?;
+            let mut stale = completion.stale;
             for r in reports {
                 if let Report::Failed {
                     node,
@@ -131,8 +132,9 @@ impl Engine {
                 }
             }
             let started = if onward {
-                self.assign_and_claim(&mut tx).await?
+                self.assign_and_claim(&mut tx, completion.released).await?
             } else {
+                queue::release(&mut tx, completion.released).await?;
                 super::Started::none()
             };
             tx.commit().await?;

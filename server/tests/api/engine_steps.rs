@@ -126,6 +126,83 @@ async fn work_once_runs_assigned_nodes_releases_dependents_and_completes_the_run
     assert_eq!(idle, 5);
 }
 
+/// Rows of `nodes` updated on `conn` and not yet counted in the shared statistics: it may
+/// include earlier transactions of the session, so take the difference within a transaction.
+async fn node_writes(conn: &mut sqlx::PgConnection) -> i64 {
+    sqlx::query_scalar("select n_tup_upd from pg_stat_xact_user_tables where relname = 'nodes'")
+        .fetch_one(conn)
+        .await
+        .unwrap()
+}
+
+/// Runs `TEXT` up to its two first subtasks running, then, in one transaction, records s2's
+/// completion and an assignment pass; with `pause_all`, every agent pauses first (the one
+/// finishing s2 then stays paused, so nobody can take s3). Returns s3's (status, pending_deps,
+/// ready_at is set) and how many node rows the transaction wrote.
+async fn complete_s2_then_assign(
+    pool: &PgPool,
+    e: &Engine,
+    pause_all: bool,
+) -> ((String, i32, bool), i64) {
+    use app::db::queue::{self, Success};
+    let run = submit(pool, TEXT).await;
+    e.plan_once().await.unwrap();
+    e.daemon_once().await.unwrap();
+    let claimed = e.claim(10).await.unwrap();
+    let s2 = claimed.into_iter().find(|n| n.key == "s2").unwrap();
+    if pause_all {
+        sqlx::query("update agents set state = 'paused'")
+            .execute(pool)
+            .await
+            .unwrap();
+    }
+    let mut tx = pool.begin().await.unwrap();
+    let before = node_writes(&mut tx).await;
+    let done = queue::complete_many(
+        &mut tx,
+        &[Success {
+            node: s2,
+            output: "the sales rows".into(),
+            tokens: 3,
+            busy_ms: 1,
+        }],
+    )
+    .await
+    .unwrap();
+    assert!(done.stale.is_empty());
+    assert_eq!(done.released.len(), 1, "s3 has no prerequisite left");
+    queue::assign_ready(&mut tx, 256, 60.0, None, done.released)
+        .await
+        .unwrap();
+    let writes = node_writes(&mut tx).await - before;
+    tx.commit().await.unwrap();
+    let s3 = sqlx::query_as(
+        "select status, pending_deps, ready_at is not null from nodes
+         where run_id = $1 and key = 's3'",
+    )
+    .bind(run.0)
+    .fetch_one(pool)
+    .await
+    .unwrap();
+    (s3, writes)
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn a_dependent_released_by_a_completion_is_assigned_in_the_same_write(pool: PgPool) {
+    let e = engine(&pool).await;
+    let (s3, writes) = complete_s2_then_assign(&pool, &e, false).await;
+    assert_eq!(s3, ("assigned".into(), 0, true));
+    assert_eq!(writes, 2, "s2 completed and s3 assigned, one write each");
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn a_released_dependent_no_agent_can_take_is_left_ready(pool: PgPool) {
+    let e = engine(&pool).await;
+    let (s3, writes) = complete_s2_then_assign(&pool, &e, true).await;
+    assert_eq!(s3, ("queued".into(), 0, true));
+    assert_eq!(writes, 2, "s2 completed and s3 released, one write each");
+}
+
 #[sqlx::test(migrations = "../migrations")]
 async fn a_stale_completion_is_refused_and_the_node_completes_exactly_once(pool: PgPool) {
     let first = engine(&pool).await;

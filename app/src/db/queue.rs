@@ -46,13 +46,17 @@ pub struct Assigned {
     pub started: Vec<ClaimedNode>,
 }
 
-/// Whether a daemon pass could do anything: an idle agent (for a ready node) or a run whose
-/// nodes are all completed. One read outside any transaction; under load every agent is busy
-/// and the reporting transactions have assigned and finished what they could, so most passes
-/// end here.
+/// Whether a daemon pass could do anything: an idle agent and a ready node, or a run whose
+/// nodes are all completed. One read outside any transaction; under load every agent is busy,
+/// and otherwise the transactions that made nodes ready have mostly assigned them already (a
+/// completion assigns its dependents, a submission its first nodes), so most passes end here
+/// instead of competing for the CPU with the work they would find done.
 pub async fn daemon_has_work(db: impl sqlx::PgExecutor<'_>) -> Result<bool, sqlx::Error> {
     sqlx::query_scalar!(
-        r#"select exists (select 1 from agents where state = 'idle' and current_node is null)
+        r#"select (exists (select 1 from agents where state = 'idle' and current_node is null)
+                   and exists (select 1 from nodes
+                               where status = 'queued' and pending_deps = 0
+                                 and not_before <= now()))
                or exists (select 1 from runs r
                           where r.status = 'in_progress'
                             and exists (select 1 from nodes n where n.run_id = r.id)
@@ -62,6 +66,51 @@ pub async fn daemon_has_work(db: impl sqlx::PgExecutor<'_>) -> Result<bool, sqlx
     )
     .fetch_one(db)
     .await
+}
+
+/// Agents' capabilities, read once per agent: they never change after the agent is spawned,
+/// and reading them for every idle agent on every pass was the slowest read on the path from
+/// a completion to its dependent's start (arrays of strings for a whole fleet).
+#[derive(Debug, Default)]
+pub struct AgentCapabilities(std::sync::Mutex<std::collections::HashMap<Uuid, Vec<String>>>);
+
+impl AgentCapabilities {
+    /// The idle agents `ids` with their capabilities, reading those not seen before.
+    async fn idle_agents(
+        &self,
+        conn: &mut PgConnection,
+        ids: &[Uuid],
+    ) -> Result<Vec<IdleAgent>, sqlx::Error> {
+        let missing: Vec<Uuid> = {
+            let known = self.0.lock().unwrap_or_else(|e| e.into_inner());
+            ids.iter()
+                .filter(|id| !known.contains_key(id))
+                .copied()
+                .collect()
+        };
+        if !missing.is_empty() {
+            let rows = sqlx::query!(
+                "select id, capabilities from agents where id = any($1)",
+                &missing
+            )
+            .fetch_all(&mut *conn)
+            .await?;
+            let mut known = self.0.lock().unwrap_or_else(|e| e.into_inner());
+            for r in rows {
+                known.insert(r.id, r.capabilities);
+            }
+        }
+        let known = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        Ok(ids
+            .iter()
+            .filter_map(|id| {
+                known.get(id).map(|caps| IdleAgent {
+                    id: AgentId(*id),
+                    capabilities: caps.clone(),
+                })
+            })
+            .collect())
+    }
 }
 
 /// A worker that starts what an assignment pass pairs, as far as it has room.
@@ -90,17 +139,17 @@ pub async fn assign_ready(
     lease_secs: f64,
     run_here: Option<RunHere<'_>>,
     released: Released,
+    capabilities: &AgentCapabilities,
 ) -> Result<Assigned, sqlx::Error> {
     // Idle agents first: under load there are none, and the pass ends after one read of a
     // small table. Candidates (agents and nodes) are read without locks; only the pairs are
     // locked, in the statement below, and a pair whose agent or node another assigner took
     // meanwhile is skipped (the other stays for the next pass). Locking every candidate on every
     // pass cost more than the assignments themselves.
-    let agents = sqlx::query!(
-        r#"select id, capabilities from agents where state = 'idle' and current_node is null"#
-    )
-    .fetch_all(&mut *conn)
-    .await?;
+    let agents =
+        sqlx::query_scalar!("select id from agents where state = 'idle' and current_node is null")
+            .fetch_all(&mut *conn)
+            .await?;
     if agents.is_empty() {
         release(conn, released).await?;
         return Ok(Assigned::default());
@@ -121,13 +170,7 @@ pub async fn assign_ready(
     if ready.is_empty() && released.is_empty() {
         return Ok(Assigned::default());
     }
-    let idle: Vec<IdleAgent> = agents
-        .into_iter()
-        .map(|a| IdleAgent {
-            id: AgentId(a.id),
-            capabilities: a.capabilities,
-        })
-        .collect();
+    let idle = capabilities.idle_agents(conn, &agents).await?;
     let ready: Vec<ReadyNode> = ready
         .into_iter()
         .map(|n| ReadyNode {

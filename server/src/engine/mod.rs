@@ -105,6 +105,8 @@ pub struct Engine {
     /// This process's worker loop, once [`Engine::spawn`] started it: the daemon and the
     /// reporter hand it work they claim in their own transactions.
     local: Arc<std::sync::OnceLock<local::Local>>,
+    /// Agents' capabilities, read once per agent (they never change).
+    capabilities: Arc<app::db::queue::AgentCapabilities>,
 }
 
 impl Engine {
@@ -134,6 +136,7 @@ impl Engine {
             notifier_pid: Arc::new(std::sync::atomic::AtomicU32::new(0)),
             claimable: Arc::new(std::sync::atomic::AtomicBool::new(true)),
             local: Arc::new(std::sync::OnceLock::new()),
+            capabilities: Arc::default(),
         })
     }
 
@@ -296,6 +299,7 @@ impl Engine {
             self.config.lease_secs,
             here,
             released,
+            &self.capabilities,
         )
         .await;
         let (assigned, claim) = match (assigned, local) {

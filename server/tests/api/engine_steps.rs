@@ -94,6 +94,21 @@ async fn daemon_once_assigns_ready_work_to_capable_idle_agents_only(pool: PgPool
 }
 
 #[sqlx::test(migrations = "../migrations")]
+async fn the_daemon_probe_sees_work_only_for_an_idle_agent_and_a_ready_node(pool: PgPool) {
+    let e = engine(&pool).await;
+    let probe = || async { app::db::queue::daemon_has_work(&pool).await.unwrap() };
+    assert!(!probe().await, "idle agents, nothing submitted");
+    submit(&pool, TEXT).await;
+    e.plan_once().await.unwrap();
+    assert!(probe().await, "two ready subtasks and idle agents");
+    e.daemon_once().await.unwrap();
+    assert!(
+        !probe().await,
+        "three agents are idle, but the one subtask left waits for its prerequisite"
+    );
+}
+
+#[sqlx::test(migrations = "../migrations")]
 async fn work_once_runs_assigned_nodes_releases_dependents_and_completes_the_run(pool: PgPool) {
     let e = engine(&pool).await;
     let run = submit(&pool, TEXT).await;
@@ -171,7 +186,8 @@ async fn complete_s2_then_assign(
     .unwrap();
     assert!(done.stale.is_empty());
     assert_eq!(done.released.len(), 1, "s3 has no prerequisite left");
-    queue::assign_ready(&mut tx, 256, 60.0, None, done.released)
+    let capabilities = queue::AgentCapabilities::default();
+    queue::assign_ready(&mut tx, 256, 60.0, None, done.released, &capabilities)
         .await
         .unwrap();
     let writes = node_writes(&mut tx).await - before;

@@ -69,8 +69,8 @@ pub async fn daemon_has_work(db: impl sqlx::PgExecutor<'_>) -> Result<bool, sqlx
 }
 
 /// Agents' capabilities, read once per agent: they never change after the agent is spawned,
-/// and reading them for every idle agent on every pass was the slowest read on the path from
-/// a completion to its dependent's start (arrays of strings for a whole fleet).
+/// and every assignment pass (one per completion batch, on the path to the dependents' start)
+/// otherwise read an array of strings for each idle agent of the fleet.
 #[derive(Debug, Default)]
 pub struct AgentCapabilities(std::sync::Mutex<std::collections::HashMap<Uuid, Vec<String>>>);
 

@@ -70,7 +70,8 @@ pub async fn daemon_has_work(db: impl sqlx::PgExecutor<'_>) -> Result<bool, sqlx
 
 /// Agents' capabilities, read once per agent: they never change after the agent is spawned,
 /// and every assignment pass (one per completion batch, on the path to the dependents' start)
-/// otherwise read an array of strings for each idle agent of the fleet.
+/// otherwise read an array of strings for each idle agent of the fleet. (Nothing updates
+/// `agents.capabilities`; an edit of them would have to go through this cache.)
 #[derive(Debug, Default)]
 pub struct AgentCapabilities(std::sync::Mutex<std::collections::HashMap<Uuid, Vec<String>>>);
 

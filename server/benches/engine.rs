@@ -118,6 +118,19 @@ async fn run(pg: &EmbeddedPostgres) -> anyhow::Result<()> {
         .execute(&pool)
         .await?;
     tokio::time::sleep(Duration::from_millis(500)).await;
+    // The machine's pace this minute, for reading the latencies below: one `pgbench -N`
+    // transaction (three updates, an insert and a durable commit) on one connection.
+    let commit_ms = pgbench_figure(
+        &pgbench,
+        bench_url.expose_secret(),
+        1,
+        3,
+        "latency average = ",
+    )
+    .await?;
+    println!(
+        "Latency baseline: one pgbench -N transaction on 1 connection takes {commit_ms:.2} ms on average this minute"
+    );
     let mut first = Vec::new();
     for i in 0..60 {
         let run = submit_plan(
@@ -343,14 +356,26 @@ async fn engine_throughput(engine: &Engine, secs: u64) -> anyhow::Result<f64> {
 }
 
 async fn pgbench_tps(pgbench: &std::path::Path, url: &str, secs: u64) -> anyhow::Result<f64> {
+    pgbench_figure(pgbench, url, CONNECTIONS, secs, "tps = ").await
+}
+
+/// A figure from the summary of `pgbench -N` at `clients` connections: the number after
+/// `prefix` (e.g. "tps = ", "latency average = ").
+async fn pgbench_figure(
+    pgbench: &std::path::Path,
+    url: &str,
+    clients: u32,
+    secs: u64,
+    prefix: &str,
+) -> anyhow::Result<f64> {
     let out = tokio::process::Command::new(pgbench)
         .args([
             "-N",
             "-n",
             "-c",
-            &CONNECTIONS.to_string(),
+            &clients.to_string(),
             "-j",
-            "2",
+            &clients.min(2).to_string(),
             "-T",
             &secs.to_string(),
         ])
@@ -359,10 +384,10 @@ async fn pgbench_tps(pgbench: &std::path::Path, url: &str, secs: u64) -> anyhow:
         .await?;
     let text = String::from_utf8_lossy(&out.stdout);
     text.lines()
-        .find_map(|l| l.strip_prefix("tps = "))
+        .find_map(|l| l.strip_prefix(prefix))
         .and_then(|l| l.split_whitespace().next())
         .and_then(|v| v.parse().ok())
-        .ok_or_else(|| anyhow::anyhow!("no tps in pgbench output: {text}"))
+        .ok_or_else(|| anyhow::anyhow!("no {prefix:?} in pgbench output: {text}"))
 }
 
 fn report(what: &str, samples: &mut [f64], target: &str) {

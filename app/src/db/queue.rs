@@ -155,23 +155,33 @@ pub async fn assign_ready(
         release(conn, released).await?;
         return Ok(Assigned::default());
     }
+    let idle = capabilities.idle_agents(conn, &agents).await?;
+    let mut offered: Vec<String> = idle
+        .iter()
+        .flat_map(|a| a.capabilities.iter().cloned())
+        .collect();
+    offered.sort();
+    offered.dedup();
     let ready = sqlx::query!(
         r#"select id, required_capabilities, priority, reserved_for,
                   (extract(epoch from coalesce(ready_at, now())) * 1000)::bigint as "ready_ms!"
            from nodes
            where status = 'queued' and pending_deps = 0 and not_before <= now()
+             and required_capabilities <@ $2
            order by priority desc, ready_at
            limit $1"#,
         // Enough candidates for the idle agents to choose from (capabilities differ), not the
-        // whole backlog: under load a few agents are free and hundreds of nodes ready.
-        batch.min(i64::try_from(agents.len().saturating_mul(4).max(32)).unwrap_or(i64::MAX))
+        // whole backlog: under load a few agents are free and hundreds of nodes ready. Only
+        // nodes the idle agents together could cover: otherwise a backlog none of them can do
+        // fills every candidate place, and an idle specialist never sees its work behind it.
+        batch.min(i64::try_from(agents.len().saturating_mul(4).max(32)).unwrap_or(i64::MAX)),
+        &offered
     )
     .fetch_all(&mut *conn)
     .await?;
     if ready.is_empty() && released.is_empty() {
         return Ok(Assigned::default());
     }
-    let idle = capabilities.idle_agents(conn, &agents).await?;
     let ready: Vec<ReadyNode> = ready
         .into_iter()
         .map(|n| ReadyNode {

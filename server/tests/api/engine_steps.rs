@@ -94,6 +94,29 @@ async fn daemon_once_assigns_ready_work_to_capable_idle_agents_only(pool: PgPool
 }
 
 #[sqlx::test(migrations = "../migrations")]
+async fn an_idle_specialist_finds_its_work_behind_a_backlog_it_cannot_do(pool: PgPool) {
+    let e = engine(&pool).await;
+    // The only scraping agent is paused; forty scraping subtasks wait, older than the one
+    // database subtask that the idle database agents could do.
+    sqlx::query("update agents set state = 'paused' where name = 'agent-2'")
+        .execute(&pool)
+        .await
+        .unwrap();
+    let backlog = (1..=40)
+        .map(|i| format!("Scrape the website page {i}."))
+        .collect::<String>();
+    submit(&pool, &backlog).await;
+    e.plan_once().await.unwrap();
+    let run = submit(&pool, "Query the sales database for the totals.").await;
+    e.plan_once().await.unwrap();
+    assert_eq!(e.daemon_once().await.unwrap(), Outcome::Worked);
+    assert_eq!(
+        statuses(&pool, run).await,
+        [("s1".into(), "assigned".into())]
+    );
+}
+
+#[sqlx::test(migrations = "../migrations")]
 async fn the_daemon_probe_sees_work_only_for_an_idle_agent_and_a_ready_node(pool: PgPool) {
     let e = engine(&pool).await;
     let probe = || async { app::db::queue::daemon_has_work(&pool).await.unwrap() };

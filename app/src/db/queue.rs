@@ -47,11 +47,15 @@ pub struct Assigned {
 }
 
 /// Whether a daemon pass could do anything: an idle agent and a ready node, or a run whose
-/// nodes are all completed. One read outside any transaction; under load every agent is busy,
-/// and otherwise the transactions that made nodes ready have mostly assigned them already (a
-/// completion assigns its dependents, a submission its first nodes), so most passes end here
-/// instead of competing for the CPU with the work they would find done.
-pub async fn daemon_has_work(db: impl sqlx::PgExecutor<'_>) -> Result<bool, sqlx::Error> {
+/// nodes are all completed — among `among` if given (see [`super::runs::finish_completed`]).
+/// One read outside any transaction; under load every agent is busy, and otherwise the
+/// transactions that made nodes ready have mostly assigned them already (a completion assigns
+/// its dependents, a submission its first nodes), so most passes end here instead of competing
+/// for the CPU with the work they would find done.
+pub async fn daemon_has_work(
+    db: impl sqlx::PgExecutor<'_>,
+    among: Option<&[Uuid]>,
+) -> Result<bool, sqlx::Error> {
     sqlx::query_scalar!(
         r#"select (exists (select 1 from agents where state = 'idle' and current_node is null)
                    and exists (select 1 from nodes
@@ -59,10 +63,12 @@ pub async fn daemon_has_work(db: impl sqlx::PgExecutor<'_>) -> Result<bool, sqlx
                                  and not_before <= now()))
                or exists (select 1 from runs r
                           where r.status = 'in_progress'
+                            and ($1::uuid[] is null or r.id = any($1))
                             and exists (select 1 from nodes n where n.run_id = r.id)
                             and not exists (select 1 from nodes n
                                             where n.run_id = r.id and n.status <> 'completed'))
-               as "work!""#
+               as "work!""#,
+        among as Option<&[Uuid]>
     )
     .fetch_one(db)
     .await

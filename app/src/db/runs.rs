@@ -177,15 +177,20 @@ pub async fn store_plan(
     Ok(true)
 }
 
-/// Completes every running run whose nodes are all completed. Called by the daemon, which sees
-/// completions only after they commit, so no run can be missed by two racing completions.
-pub async fn finish_completed(conn: &mut PgConnection) -> Result<usize, sqlx::Error> {
+/// Completes every running run whose nodes are all completed — among `among` if given (the
+/// runs that had completions since the last check), otherwise all. Called by the daemon, which
+/// sees completions only after they commit, so no run can be missed by two racing completions.
+pub async fn finish_completed(
+    conn: &mut PgConnection,
+    among: Option<&[Uuid]>,
+) -> Result<usize, sqlx::Error> {
     let done = sqlx::query_scalar!(
         r#"select r.id from runs r
-           where r.status = 'in_progress'
+           where r.status = 'in_progress' and ($1::uuid[] is null or r.id = any($1))
              and exists (select 1 from nodes n where n.run_id = r.id)
              and not exists (select 1 from nodes n where n.run_id = r.id and n.status <> 'completed')
-           for update of r skip locked"#
+           for update of r skip locked"#,
+        among as Option<&[Uuid]>
     )
     .fetch_all(&mut *conn)
     .await?;

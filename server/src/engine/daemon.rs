@@ -6,8 +6,78 @@
 use super::{Engine, Outcome};
 use app::db::queue;
 use sqlx::Connection;
+use std::collections::HashSet;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+/// Which runs a daemon pass checks for being finished. Checking every running run on every
+/// pass read each one's open nodes (dead index entries and all) a hundred times a second
+/// under load; a pass now checks the runs this process recorded completions for since the
+/// last one, and all runs on housekeeping or after another process's wake-up (its completions
+/// are not known here).
+#[derive(Debug)]
+pub(super) struct FinishHints {
+    /// Hints are kept only while this process leads: another leader is woken by NOTIFY.
+    leading: AtomicBool,
+    /// Another process woke this one (or the wake-up listener reconnected).
+    foreign: AtomicBool,
+    runs: Mutex<HashSet<Uuid>>,
+}
+
+/// More hinted runs than this and the next pass checks them all instead.
+const MAX_HINTS: usize = 10_000;
+
+impl Default for FinishHints {
+    fn default() -> Self {
+        Self {
+            leading: AtomicBool::new(false),
+            // The first pass checks everything.
+            foreign: AtomicBool::new(true),
+            runs: Mutex::default(),
+        }
+    }
+}
+
+impl FinishHints {
+    /// After a commit that recorded completions of these runs' nodes.
+    pub(super) fn record(&self, runs: impl IntoIterator<Item = Uuid>) {
+        if !self.leading.load(Ordering::Acquire) {
+            return;
+        }
+        let mut hinted = self.runs.lock().unwrap_or_else(|e| e.into_inner());
+        hinted.extend(runs);
+        if hinted.len() > MAX_HINTS {
+            hinted.clear();
+            self.foreign.store(true, Ordering::Release);
+        }
+    }
+
+    pub(super) fn foreign_wake(&self) {
+        self.foreign.store(true, Ordering::Release);
+    }
+
+    /// The runs the next pass checks: `None` for all of them.
+    fn take(&self, all: bool) -> Option<Vec<Uuid>> {
+        let hinted: Vec<Uuid> = self
+            .runs
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .drain()
+            .collect();
+        (!(self.foreign.swap(false, Ordering::AcqRel) || all)).then_some(hinted)
+    }
+
+    fn set_leading(&self, leading: bool) {
+        self.leading.store(leading, Ordering::Release);
+        if !leading {
+            self.runs.lock().unwrap_or_else(|e| e.into_inner()).clear();
+        }
+        self.foreign.store(true, Ordering::Release);
+    }
+}
 
 /// How often the leader rescues expired leases and clears recovered agents.
 const HOUSEKEEPING: Duration = Duration::from_secs(1);
@@ -25,7 +95,9 @@ impl Engine {
     /// expired leases and clear recovered agents. Leases last a minute, so the loop does the
     /// housekeeping about once a second rather than in every pass on the latency path.
     async fn daemon_pass(&self, housekeeping: bool) -> anyhow::Result<Outcome> {
-        if !housekeeping && !queue::daemon_has_work(&self.pool).await? {
+        // Hints a failed pass drops are covered by the next housekeeping pass, which checks all.
+        let among = self.finish_hints.take(housekeeping);
+        if !housekeeping && !queue::daemon_has_work(&self.pool, among.as_deref()).await? {
             return Ok(Outcome::Idle);
         }
         let mut tx = self.pool.begin().await?;
@@ -41,7 +113,7 @@ impl Engine {
         let started = self
             .assign_and_claim(&mut tx, queue::Released::none())
             .await?;
-        let finished = app::db::runs::finish_completed(&mut tx).await?;
+        let finished = app::db::runs::finish_completed(&mut tx, among.as_deref()).await?;
         tx.commit().await?;
         let assigned = started.assigned();
         if assigned > 0 {
@@ -78,6 +150,7 @@ impl Engine {
             match got {
                 Ok(true) => {
                     tracing::info!(worker = %self.worker_id, "this process leads delegation");
+                    self.finish_hints.set_leading(true);
                     // Lead until shutdown or until the lock connection fails.
                     let last_housekeeping = std::sync::Mutex::new(None::<std::time::Instant>);
                     let pass = || {
@@ -97,6 +170,7 @@ impl Engine {
                             tracing::warn!("lost the leader connection; stepping down");
                         }
                     }
+                    self.finish_hints.set_leading(false);
                     let _ = leader.close().await;
                 }
                 Ok(false) => {
@@ -123,5 +197,48 @@ async fn watch_connection(conn: &mut sqlx::PgConnection) {
         if conn.ping().await.is_err() {
             return;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(n: u128) -> Uuid {
+        Uuid::from_u128(n)
+    }
+
+    #[test]
+    fn a_pass_checks_the_hinted_runs_and_all_of_them_when_it_cannot_know() {
+        let hints = FinishHints::default();
+        hints.record([run(1)]);
+        assert_eq!(hints.take(false), None, "the first pass checks everything");
+        hints.record([run(1)]);
+        assert_eq!(hints.take(false), Some(vec![]), "not leading: nothing kept");
+
+        hints.set_leading(true);
+        assert_eq!(hints.take(false), None, "a new leader checks everything");
+        hints.record([run(2), run(2)]);
+        assert_eq!(hints.take(false), Some(vec![run(2)]));
+        assert_eq!(hints.take(false), Some(vec![]), "taken once");
+
+        hints.record([run(3)]);
+        hints.foreign_wake();
+        assert_eq!(hints.take(false), None, "another process's completions");
+        hints.record([run(4)]);
+        assert_eq!(hints.take(true), None, "housekeeping checks everything");
+        assert_eq!(hints.take(false), Some(vec![]), "and took the hints");
+
+        hints.record((0..=MAX_HINTS as u128).map(run));
+        assert_eq!(hints.take(false), None, "too many to keep");
+
+        hints.set_leading(false);
+        hints.record([run(5)]);
+        assert_eq!(
+            hints.take(false),
+            None,
+            "stepping down: the next leader checks all"
+        );
+        assert_eq!(hints.take(false), Some(vec![]));
     }
 }

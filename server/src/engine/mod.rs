@@ -107,6 +107,8 @@ pub struct Engine {
     local: Arc<std::sync::OnceLock<local::Local>>,
     /// Agents' capabilities, read once per agent (they never change).
     capabilities: Arc<app::db::queue::AgentCapabilities>,
+    /// Runs the daemon checks for being finished (see [`daemon::FinishHints`]).
+    finish_hints: Arc<daemon::FinishHints>,
 }
 
 impl Engine {
@@ -137,6 +139,7 @@ impl Engine {
             claimable: Arc::new(std::sync::atomic::AtomicBool::new(true)),
             local: Arc::new(std::sync::OnceLock::new()),
             capabilities: Arc::default(),
+            finish_hints: Arc::default(),
         })
     }
 
@@ -185,6 +188,7 @@ impl Engine {
                     if n.process_id() == self.notifier_pid.load(Ordering::Relaxed) {
                         continue;
                     }
+                    self.finish_hints.foreign_wake();
                     self.claimable.store(true, Ordering::Release);
                     self.wake.send_modify(|n| *n = n.wrapping_add(1));
                 }
@@ -200,6 +204,7 @@ impl Engine {
                 }
             }
             // Whatever was missed while reconnecting is found by the next pass.
+            self.finish_hints.foreign_wake();
             self.claimable.store(true, Ordering::Release);
             self.wake.send_modify(|n| *n = n.wrapping_add(1));
             tokio::select! {

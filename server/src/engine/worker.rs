@@ -146,6 +146,11 @@ impl Engine {
             .await?;
         // Wakes the others even when nothing was assigned: the completions may finish a run
         // (the daemon) and are events to stream.
+        self.finish_hints
+            .record(reports.iter().filter_map(|r| match r {
+                Report::Done(s) => Some(s.node.run_id.0),
+                Report::Failed { .. } => None,
+            }));
         self.after_commit(started);
         for node in stale {
             tracing::warn!(%node, "stale report refused");

@@ -162,26 +162,40 @@ pub async fn assign_ready(
         return Ok(Assigned::default());
     }
     let idle = capabilities.idle_agents(conn, &agents).await?;
-    let mut offered: Vec<String> = idle
-        .iter()
-        .flat_map(|a| a.capabilities.iter().cloned())
-        .collect();
-    offered.sort();
-    offered.dedup();
+    // Candidates per distinct capability set among the idle agents (a fleet has a few): the
+    // oldest, most urgent nodes each set covers, twice as many as the agents with that set.
+    // One list for all would be filled by a backlog only some of them can do, and an idle
+    // specialist would never see its work behind it.
+    let mut sets: Vec<(&[String], i64)> = Vec::new();
+    for a in &idle {
+        match sets
+            .iter_mut()
+            .find(|(caps, _)| *caps == a.capabilities.as_slice())
+        {
+            Some((_, n)) => *n += 2,
+            None => sets.push((&a.capabilities, 2)),
+        }
+    }
+    let set_caps =
+        serde_json::to_value(sets.iter().map(|(c, _)| c).collect::<Vec<_>>()).unwrap_or_default();
+    let set_limits: Vec<i64> = sets.iter().map(|(_, n)| (*n).max(8).min(batch)).collect();
     let ready = sqlx::query!(
-        r#"select id, required_capabilities, priority, reserved_for,
-                  (extract(epoch from coalesce(ready_at, now())) * 1000)::bigint as "ready_ms!"
-           from nodes
-           where status = 'queued' and pending_deps = 0 and not_before <= now()
-             and required_capabilities <@ $2
-           order by priority desc, ready_at
-           limit $1"#,
-        // Enough candidates for the idle agents to choose from (capabilities differ), not the
-        // whole backlog: under load a few agents are free and hundreds of nodes ready. Only
-        // nodes the idle agents together could cover: otherwise a backlog none of them can do
-        // fills every candidate place, and an idle specialist never sees its work behind it.
-        batch.min(i64::try_from(agents.len().saturating_mul(4).max(32)).unwrap_or(i64::MAX)),
-        &offered
+        r#"select distinct on (c.id) c.id as "id!", c.required_capabilities as "required_capabilities!",
+                  c.priority as "priority!", c.reserved_for, c.ready_ms as "ready_ms!"
+           from jsonb_array_elements($1::jsonb) with ordinality as s(caps, i)
+                join unnest($2::int8[]) with ordinality as l(n, i) using (i),
+                lateral (
+                    select id, required_capabilities, priority, reserved_for,
+                           (extract(epoch from coalesce(ready_at, now())) * 1000)::bigint
+                               as ready_ms
+                    from nodes
+                    where status = 'queued' and pending_deps = 0 and not_before <= now()
+                      and required_capabilities
+                          <@ array(select jsonb_array_elements_text(s.caps))
+                    order by priority desc, ready_at
+                    limit l.n) c"#,
+        set_caps,
+        &set_limits
     )
     .fetch_all(&mut *conn)
     .await?;

@@ -96,12 +96,8 @@ async fn daemon_once_assigns_ready_work_to_capable_idle_agents_only(pool: PgPool
 #[sqlx::test(migrations = "../migrations")]
 async fn an_idle_specialist_finds_its_work_behind_a_backlog_it_cannot_do(pool: PgPool) {
     let e = engine(&pool).await;
-    // The only scraping agent is paused; forty scraping subtasks wait, older than the one
-    // database subtask that the idle database agents could do.
-    sqlx::query("update agents set state = 'paused' where name = 'agent-2'")
-        .execute(&pool)
-        .await
-        .unwrap();
+    // Forty scraping subtasks wait, older than the one database subtask; one idle agent can
+    // scrape, two others can query databases.
     let backlog = (1..=40)
         .map(|i| format!("Scrape the website page {i}."))
         .collect::<String>();
@@ -114,6 +110,13 @@ async fn an_idle_specialist_finds_its_work_behind_a_backlog_it_cannot_do(pool: P
         statuses(&pool, run).await,
         [("s1".into(), "assigned".into())]
     );
+    let scraping = count(
+        &pool,
+        "select count(*) from nodes where status = 'assigned'
+         and 'web_scraping' = any(required_capabilities)",
+    )
+    .await;
+    assert_eq!(scraping, 1, "the scraping agent took one of its own");
 }
 
 #[sqlx::test(migrations = "../migrations")]

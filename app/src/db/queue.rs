@@ -47,14 +47,14 @@ pub struct Assigned {
 }
 
 /// Whether a daemon pass could do anything: an idle agent and a ready node, or a run whose
-/// nodes are all completed — among `among` if given (see [`super::runs::finish_completed`]).
+/// nodes are all completed among `among` (see [`super::runs::finish_completed`]).
 /// One read outside any transaction; under load every agent is busy, and otherwise the
 /// transactions that made nodes ready have mostly assigned them already (a completion assigns
 /// its dependents, a submission its first nodes), so most passes end here instead of competing
 /// for the CPU with the work they would find done.
 pub async fn daemon_has_work(
     db: impl sqlx::PgExecutor<'_>,
-    among: Option<&[Uuid]>,
+    among: &[Uuid],
 ) -> Result<bool, sqlx::Error> {
     sqlx::query_scalar!(
         r#"select (exists (select 1 from agents where state = 'idle' and current_node is null)
@@ -62,13 +62,12 @@ pub async fn daemon_has_work(
                                where status = 'queued' and pending_deps = 0
                                  and not_before <= now()))
                or exists (select 1 from runs r
-                          where r.status = 'in_progress'
-                            and ($1::uuid[] is null or r.id = any($1))
+                          where r.id = any($1) and r.status = 'in_progress'
                             and exists (select 1 from nodes n where n.run_id = r.id)
                             and not exists (select 1 from nodes n
                                             where n.run_id = r.id and n.status <> 'completed'))
                as "work!""#,
-        among as Option<&[Uuid]>
+        among
     )
     .fetch_one(db)
     .await
@@ -176,43 +175,38 @@ pub async fn assign_ready(
             None => sets.push((&a.capabilities, 2)),
         }
     }
-    let set_caps =
-        serde_json::to_value(sets.iter().map(|(c, _)| c).collect::<Vec<_>>()).unwrap_or_default();
-    let set_limits: Vec<i64> = sets.iter().map(|(_, n)| (*n).max(8).min(batch)).collect();
-    let ready = sqlx::query!(
-        r#"select distinct on (c.id) c.id as "id!", c.required_capabilities as "required_capabilities!",
-                  c.priority as "priority!", c.reserved_for, c.ready_ms as "ready_ms!"
-           from jsonb_array_elements($1::jsonb) with ordinality as s(caps, i)
-                join unnest($2::int8[]) with ordinality as l(n, i) using (i),
-                lateral (
-                    select id, required_capabilities, priority, reserved_for,
-                           (extract(epoch from coalesce(ready_at, now())) * 1000)::bigint
-                               as ready_ms
-                    from nodes
-                    where status = 'queued' and pending_deps = 0 and not_before <= now()
-                      and required_capabilities
-                          <@ array(select jsonb_array_elements_text(s.caps))
-                    order by priority desc, ready_at
-                    limit l.n) c"#,
-        set_caps,
-        &set_limits
-    )
-    .fetch_all(&mut *conn)
-    .await?;
+    let mut ready = Vec::new();
+    for (caps, n) in sets {
+        let rows = sqlx::query!(
+            r#"select id, required_capabilities, priority, reserved_for,
+                      (extract(epoch from coalesce(ready_at, now())) * 1000)::bigint
+                          as "ready_ms!"
+               from nodes
+               where status = 'queued' and pending_deps = 0 and not_before <= now()
+                 and required_capabilities <@ $2
+               order by priority desc, ready_at
+               limit $1"#,
+            n.max(8).min(batch),
+            caps
+        )
+        .fetch_all(&mut *conn)
+        .await?;
+        for r in rows {
+            if !ready.iter().any(|n: &ReadyNode| n.id.0 == r.id) {
+                ready.push(ReadyNode {
+                    id: NodeId(r.id),
+                    required_capabilities: r.required_capabilities,
+                    priority: r.priority,
+                    ready_at_ms: r.ready_ms,
+                    reserved_for: r.reserved_for.map(AgentId),
+                });
+            }
+        }
+    }
     if ready.is_empty() && released.is_empty() {
         return Ok(Assigned::default());
     }
-    let ready: Vec<ReadyNode> = ready
-        .into_iter()
-        .map(|n| ReadyNode {
-            id: NodeId(n.id),
-            required_capabilities: n.required_capabilities,
-            priority: n.priority,
-            ready_at_ms: n.ready_ms,
-            reserved_for: n.reserved_for.map(AgentId),
-        })
-        .chain(released.0.iter().cloned())
-        .collect();
+    ready.extend(released.0.iter().cloned());
     let pairs = delegation::assign(&ready, &idle);
     if pairs.is_empty() {
         release(conn, released).await?;

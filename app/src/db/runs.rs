@@ -177,20 +177,30 @@ pub async fn store_plan(
     Ok(true)
 }
 
-/// Completes every running run whose nodes are all completed — among `among` if given (the
-/// runs that had completions since the last check), otherwise all. Called by the daemon, which
-/// sees completions only after they commit, so no run can be missed by two racing completions.
+/// The runs in progress (the daemon checks them all for being finished now and then).
+pub async fn in_progress(db: impl PgExecutor<'_>) -> Result<Vec<Uuid>, sqlx::Error> {
+    sqlx::query_scalar!("select id from runs where status = 'in_progress'")
+        .fetch_all(db)
+        .await
+}
+
+/// Completes those of `among` (runs that had completions since the last check, or all in
+/// progress) whose nodes are all completed. Called by the daemon, which sees completions only
+/// after they commit, so no run can be missed by two racing completions.
 pub async fn finish_completed(
     conn: &mut PgConnection,
-    among: Option<&[Uuid]>,
+    among: &[Uuid],
 ) -> Result<usize, sqlx::Error> {
+    if among.is_empty() {
+        return Ok(0);
+    }
     let done = sqlx::query_scalar!(
         r#"select r.id from runs r
-           where r.status = 'in_progress' and ($1::uuid[] is null or r.id = any($1))
+           where r.id = any($1) and r.status = 'in_progress'
              and exists (select 1 from nodes n where n.run_id = r.id)
              and not exists (select 1 from nodes n where n.run_id = r.id and n.status <> 'completed')
            for update of r skip locked"#,
-        among as Option<&[Uuid]>
+        among
     )
     .fetch_all(&mut *conn)
     .await?;

@@ -96,8 +96,11 @@ impl Engine {
     /// housekeeping about once a second rather than in every pass on the latency path.
     async fn daemon_pass(&self, housekeeping: bool) -> anyhow::Result<Outcome> {
         // Hints a failed pass drops are covered by the next housekeeping pass, which checks all.
-        let among = self.finish_hints.take(housekeeping);
-        if !housekeeping && !queue::daemon_has_work(&self.pool, among.as_deref()).await? {
+        let among = match self.finish_hints.take(housekeeping) {
+            Some(hinted) => hinted,
+            None => app::db::runs::in_progress(&self.pool).await?,
+        };
+        if !housekeeping && !queue::daemon_has_work(&self.pool, &among).await? {
             return Ok(Outcome::Idle);
         }
         let mut tx = self.pool.begin().await?;
@@ -113,7 +116,7 @@ impl Engine {
         let started = self
             .assign_and_claim(&mut tx, queue::Released::none())
             .await?;
-        let finished = app::db::runs::finish_completed(&mut tx, among.as_deref()).await?;
+        let finished = app::db::runs::finish_completed(&mut tx, &among).await?;
         tx.commit().await?;
         let assigned = started.assigned();
         if assigned > 0 {

@@ -122,7 +122,12 @@ async fn an_idle_specialist_finds_its_work_behind_a_backlog_it_cannot_do(pool: P
 #[sqlx::test(migrations = "../migrations")]
 async fn the_daemon_probe_sees_work_only_for_an_idle_agent_and_a_ready_node(pool: PgPool) {
     let e = engine(&pool).await;
-    let probe = || async { app::db::queue::daemon_has_work(&pool, None).await.unwrap() };
+    let probe = || async {
+        let running = app::db::runs::in_progress(&pool).await.unwrap();
+        app::db::queue::daemon_has_work(&pool, &running)
+            .await
+            .unwrap()
+    };
     assert!(!probe().await, "idle agents, nothing submitted");
     submit(&pool, TEXT).await;
     e.plan_once().await.unwrap();

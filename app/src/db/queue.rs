@@ -176,7 +176,8 @@ pub async fn assign_ready(
     let limit = i64::try_from(idle.len().saturating_mul(2).max(16))
         .unwrap_or(i64::MAX)
         .min(batch);
-    let rows = sqlx::query!(
+    let rows = sqlx::query_as!(
+        ReadyRow,
         r#"select id, required_capabilities, priority, reserved_for,
                   (extract(epoch from coalesce(ready_at, now())) * 1000)::bigint as "ready_ms!"
            from nodes
@@ -189,16 +190,7 @@ pub async fn assign_ready(
     .await?;
     let more_ready = i64::try_from(rows.len()).unwrap_or(i64::MAX) >= limit;
     let mut ready: Vec<ReadyNode> = Vec::with_capacity(rows.len() + released.len());
-    push_new(
-        &mut ready,
-        rows.into_iter().map(|r| ReadyNode {
-            id: NodeId(r.id),
-            required_capabilities: r.required_capabilities,
-            priority: r.priority,
-            ready_at_ms: r.ready_ms,
-            reserved_for: r.reserved_for.map(AgentId),
-        }),
-    );
+    push_new(&mut ready, rows.into_iter().map(ReadyNode::from));
     push_new(&mut ready, released.0.iter().cloned());
     if ready.is_empty() {
         return Ok(Assigned::default());
@@ -222,7 +214,8 @@ pub async fn assign_ready(
             }
         }
         for (_, agent, n) in sets {
-            let rows = sqlx::query!(
+            let rows = sqlx::query_as!(
+                ReadyRow,
                 r#"select id, required_capabilities, priority, reserved_for,
                           (extract(epoch from coalesce(ready_at, now())) * 1000)::bigint
                               as "ready_ms!"
@@ -237,16 +230,7 @@ pub async fn assign_ready(
             )
             .fetch_all(&mut *conn)
             .await?;
-            push_new(
-                &mut ready,
-                rows.into_iter().map(|r| ReadyNode {
-                    id: NodeId(r.id),
-                    required_capabilities: r.required_capabilities,
-                    priority: r.priority,
-                    ready_at_ms: r.ready_ms,
-                    reserved_for: r.reserved_for.map(AgentId),
-                }),
-            );
+            push_new(&mut ready, rows.into_iter().map(ReadyNode::from));
         }
         pairs = delegation::assign(&ready, &idle);
     }
@@ -343,6 +327,27 @@ pub async fn assign_ready(
         .map(ClaimedNode::from)
         .collect();
     Ok(Assigned { waited, started })
+}
+
+/// A ready node as the candidate reads return it.
+struct ReadyRow {
+    id: Uuid,
+    required_capabilities: Vec<String>,
+    priority: i16,
+    reserved_for: Option<Uuid>,
+    ready_ms: i64,
+}
+
+impl From<ReadyRow> for ReadyNode {
+    fn from(r: ReadyRow) -> Self {
+        ReadyNode {
+            id: NodeId(r.id),
+            required_capabilities: r.required_capabilities,
+            priority: r.priority,
+            ready_at_ms: r.ready_ms,
+            reserved_for: r.reserved_for.map(AgentId),
+        }
+    }
 }
 
 /// Adds the nodes not yet in `ready`.

@@ -67,7 +67,8 @@ impl FinishHints {
             .unwrap_or_else(|e| e.into_inner())
             .drain()
             .collect();
-        (!(self.foreign.swap(false, Ordering::AcqRel) || all)).then_some(hinted)
+        let foreign = self.foreign.swap(false, Ordering::AcqRel);
+        if foreign || all { None } else { Some(hinted) }
     }
 
     fn set_leading(&self, leading: bool) {

@@ -106,15 +106,15 @@ impl Engine {
     /// claims it for this process, so a dependent starts without waiting for the daemon.
     pub async fn report(&self, reports: &[Report]) -> anyhow::Result<()> {
         let onward = self.runs_worker_loop();
+        let done: Vec<Success> = reports
+            .iter()
+            .filter_map(|r| match r {
+                Report::Done(s) => Some(s.clone()),
+                Report::Failed { .. } => None,
+            })
+            .collect();
         let write = || async {
             let mut tx = self.pool.begin().await?;
-            let done: Vec<Success> = reports
-                .iter()
-                .filter_map(|r| match r {
-                    Report::Done(s) => Some(s.clone()),
-                    Report::Failed { .. } => None,
-                })
-                .collect();
             let completion = queue::complete_many(&mut tx, &done).await?;
             let mut stale = completion.stale;
             for r in reports {
@@ -144,13 +144,11 @@ impl Engine {
             .retry(ExponentialBuilder::default().with_max_times(4))
             .notify(|e, after| tracing::warn!(error = %e, ?after, "retrying a report"))
             .await?;
+        // The daemon checks these runs for being finished on its next pass.
+        self.finish_hints
+            .record(done.iter().map(|s| s.node.run_id.0));
         // Wakes the others even when nothing was assigned: the completions may finish a run
         // (the daemon) and are events to stream.
-        self.finish_hints
-            .record(reports.iter().filter_map(|r| match r {
-                Report::Done(s) => Some(s.node.run_id.0),
-                Report::Failed { .. } => None,
-            }));
         self.after_commit(started);
         for node in stale {
             tracing::warn!(%node, "stale report refused");

@@ -1,26 +1,30 @@
 //! One shared reader of the event table per process, fanning new events out to every stream.
 //!
 //! Events get their `seq` at insert but become visible at commit, so a later `seq` can appear
-//! before an earlier one. The hub releases events strictly in `seq` order: it holds back
-//! everything after a gap until the gap's transaction commits, or for at most [`GAP_PATIENCE`]
-//! (a rolled-back transaction leaves a gap that never fills). A client that resumes after the
-//! last `seq` it saw therefore misses nothing.
+//! before an earlier one, however late. The hub releases events in [`EventPosition`] order
+//! (writing transaction, then `seq`) and only those below the oldest transaction still running:
+//! no event can appear below a released one afterwards, so a client that resumes after the
+//! last event it saw misses nothing, with no patience timer and no gap to wait out (a
+//! rolled-back transaction leaves nothing behind). An open write transaction holds later events
+//! back, visibly: `flotilla_event_hold_seconds`.
 
-use app::db::events::{EventQuery, WAKE_CHANNEL, list};
-use app::domain::event::Event;
+use app::db::events::{EventQuery, WAKE_CHANNEL, held_back_secs, list, releasable_head};
+use app::domain::event::{Event, EventPosition};
 use axum::extract::ws::Utf8Bytes;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use sqlx::PgPool;
 use sqlx::postgres::PgListener;
 use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
 use std::time::{Duration, Instant};
 use tokio::sync::{broadcast, watch};
 use tokio_util::sync::CancellationToken;
 
-/// How long a gap in `seq` may hold back later events before it is taken as a rollback.
-const GAP_PATIENCE: Duration = Duration::from_secs(3);
 /// How often the table is read when no notification arrives (a lost NOTIFY, a reconnect).
 const POLL: Duration = Duration::from_millis(250);
+/// How often the held-back figure is refreshed.
+const HOLD_EVERY: Duration = Duration::from_secs(1);
 /// Events one subscriber may fall behind before it is cut off (and must resume).
 pub const BUFFER: usize = 4096;
 
@@ -34,47 +38,54 @@ pub struct Released {
 #[derive(Clone)]
 pub struct EventHub {
     events: broadcast::Sender<Arc<Released>>,
-    /// The highest `seq` released so far: every event up to it has been broadcast.
-    released: watch::Receiver<i64>,
+    /// Everything up to this position has been broadcast.
+    released: watch::Receiver<EventPosition>,
+}
+
+/// What the hub's reader needs, kept across its restarts.
+#[derive(Clone)]
+pub struct HubReader {
+    pool: PgPool,
+    events: broadcast::Sender<Arc<Released>>,
+    released: Arc<watch::Sender<EventPosition>>,
+    lag: Histogram,
+    hold: Gauge<f64, AtomicU64>,
 }
 
 impl EventHub {
-    /// Starts the reader; it stops with `shutdown`.
-    /// `lag` observes, per event, the time from its commit to its release.
-    pub async fn start(
+    /// The hub and its reader; run the reader with [`HubReader::run`] (supervised).
+    /// `lag` observes, per event, the time from its commit to its release; `hold` is how long
+    /// the oldest committed event has been held back.
+    pub async fn new(
         pool: PgPool,
-        shutdown: CancellationToken,
         lag: Histogram,
-    ) -> Result<Self, sqlx::Error> {
-        let head: i64 = sqlx::query_scalar("select coalesce(max(seq), 0) from events")
-            .fetch_one(&pool)
-            .await?;
+        hold: Gauge<f64, AtomicU64>,
+    ) -> Result<(Self, HubReader), sqlx::Error> {
+        let head = releasable_head(&pool).await?;
         let (events, _) = broadcast::channel(BUFFER);
         let (released_tx, released) = watch::channel(head);
-        let reader = Reader {
+        let reader = HubReader {
             pool,
             events: events.clone(),
-            released: released_tx,
-            low: head,
-            gap_since: None,
+            released: Arc::new(released_tx),
             lag,
+            hold,
         };
-        tokio::spawn(reader.run(shutdown));
-        Ok(Self { events, released })
+        Ok((Self { events, released }, reader))
     }
 
-    /// Subscribes to new events, returning the receiver and the `seq` up to which everything
-    /// was released before the subscription: replay up to it from the table, then follow the
-    /// receiver, dropping what was already replayed.
-    pub fn subscribe(&self) -> (broadcast::Receiver<Arc<Released>>, i64) {
+    /// Subscribes to new events, returning the receiver and the position up to which
+    /// everything was released before the subscription: replay up to it from the table, then
+    /// follow the receiver, dropping what was already replayed.
+    pub fn subscribe(&self) -> (broadcast::Receiver<Arc<Released>>, EventPosition) {
         let rx = self.events.subscribe();
         let released = *self.released.borrow();
         (rx, released)
     }
 
-    /// The `seq` up to which every event has been released: none at or below it can still
-    /// appear (a gap that outlived its patience counts as a rolled-back transaction).
-    pub fn released(&self) -> i64 {
+    /// The position up to which every event has been released: none at or below it can
+    /// still appear.
+    pub fn released(&self) -> EventPosition {
         *self.released.borrow()
     }
 
@@ -83,18 +94,12 @@ impl EventHub {
     }
 }
 
-struct Reader {
-    pool: PgPool,
-    events: broadcast::Sender<Arc<Released>>,
-    released: watch::Sender<i64>,
-    low: i64,
-    gap_since: Option<Instant>,
-    lag: Histogram,
-}
-
-impl Reader {
-    async fn run(mut self, shutdown: CancellationToken) {
+impl HubReader {
+    /// Follows the table until `shutdown`, resuming from what was last released.
+    pub async fn run(self, shutdown: CancellationToken) {
+        let mut low = *self.released.borrow();
         let mut listener: Option<PgListener> = None;
+        let mut hold_checked = Instant::now();
         loop {
             if listener.is_none() {
                 listener = connect(&self.pool).await;
@@ -118,19 +123,28 @@ impl Reader {
                     listener = None;
                 },
             }
-            if let Err(e) = self.release().await {
+            if let Err(e) = self.release(&mut low).await {
                 tracing::warn!(error = %e, "reading new events failed");
+            }
+            if hold_checked.elapsed() >= HOLD_EVERY {
+                hold_checked = Instant::now();
+                match held_back_secs(&self.pool).await {
+                    Ok(held) => {
+                        self.hold.set(held.unwrap_or(0.0));
+                    }
+                    Err(e) => tracing::warn!(error = %e, "reading the held-back events failed"),
+                }
             }
         }
     }
 
-    /// Broadcasts every event after `low` that has no earlier gap.
-    async fn release(&mut self) -> Result<(), sqlx::Error> {
+    /// Broadcasts every releasable event after `low`, in release order.
+    async fn release(&self, low: &mut EventPosition) -> Result<(), sqlx::Error> {
         loop {
             let page = list(
                 &self.pool,
                 &EventQuery {
-                    after: self.low,
+                    after: *low,
                     limit: 1000,
                     ..Default::default()
                 },
@@ -138,23 +152,10 @@ impl Reader {
             .await?;
             let full = page.len() == 1000;
             for e in page {
-                if e.seq != self.low + 1 {
-                    let since = *self.gap_since.get_or_insert_with(Instant::now);
-                    if since.elapsed() < GAP_PATIENCE {
-                        return Ok(());
-                    }
-                    tracing::debug!(
-                        from = self.low + 1,
-                        to = e.seq - 1,
-                        "skipping a gap in event seq"
-                    );
-                }
-                self.gap_since = None;
-                self.low = e.seq;
+                *low = e.position();
                 // Mark it released before sending: a subscriber that reads the mark after
                 // subscribing either receives the event or replays it, never neither.
-                self.released.send_replace(self.low);
-                // No subscribers is fine: the event is in the table for whoever comes later.
+                self.released.send_replace(*low);
                 self.lag.observe(
                     (time::OffsetDateTime::now_utc() - e.at)
                         .as_seconds_f64()
@@ -167,6 +168,7 @@ impl Reader {
                         continue;
                     }
                 };
+                // No subscribers is fine: the event is in the table for whoever comes later.
                 let _ = self.events.send(Arc::new(Released { event: e, json }));
             }
             if !full {

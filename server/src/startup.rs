@@ -5,6 +5,7 @@ use crate::config::Config;
 use crate::embedded_pg::{APP_DATABASE, EmbeddedPostgres, StartOptions};
 use crate::engine::Engine;
 use crate::http::{self, AppState};
+use crate::supervisor::Supervisor;
 use anyhow::Context;
 use app::api::ssr::ServerContext;
 use secrecy::ExposeSecret;
@@ -35,10 +36,17 @@ impl Database {
                 (pg.url(APP_DATABASE), Some(pg))
             }
         };
+        // A transaction left open holds back every event stream (see `event_hub`): the app
+        // never idles inside one, so one that does is ended by the server.
+        let options = url
+            .expose_secret()
+            .parse::<sqlx::postgres::PgConnectOptions>()
+            .context("DATABASE_URL is not a PostgreSQL URL")?
+            .options([("idle_in_transaction_session_timeout", "60s")]);
         let pool = PgPoolOptions::new()
             .max_connections(config.db_pool_size)
             .acquire_timeout(Duration::from_secs(5))
-            .connect(url.expose_secret())
+            .connect_with(options)
             .await
             .context("connecting to the database")?;
         Ok(Self { pool, embedded })
@@ -96,12 +104,17 @@ impl Application {
                 "created the default fleet (simulated provider)"
             );
         }
-        let metrics = crate::metrics::Metrics::new();
+        let metrics = crate::http::metrics::Metrics::new();
+        let supervisor = Supervisor::new(
+            db.pool.clone(),
+            metrics.loop_restarts.clone(),
+            metrics.loop_up.clone(),
+        );
         let engine = if config.run_engine {
             Some(
                 Engine::register(db.pool.clone(), config.engine.clone())
                     .await?
-                    .with_metrics(metrics.clone()),
+                    .with_observability(metrics.assignment_latency.clone(), supervisor.clone()),
             )
         } else {
             None
@@ -111,13 +124,18 @@ impl Application {
             .with_context(|| format!("binding {}", config.addr))?;
         let store = PostgresStore::new(db.pool.clone());
         let background = CancellationToken::new();
-        let hub = crate::event_hub::EventHub::start(
+        let (hub, reader) = crate::event_hub::EventHub::new(
             db.pool.clone(),
-            background.clone(),
             metrics.event_lag.clone(),
+            metrics.event_hold.clone(),
         )
         .await?;
+        tokio::spawn(supervisor.supervise("hub", background.clone(), {
+            let stop = background.clone();
+            move || reader.clone().run(stop.clone())
+        }));
         let state = AppState {
+            supervisor,
             hub: Some(hub),
             ctx: ServerContext {
                 pool: db.pool.clone(),

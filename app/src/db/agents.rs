@@ -2,7 +2,7 @@
 
 use super::events::{self, NewEvent};
 use crate::domain::agent::{Agent, AgentState, DEFAULT_FLEET, IllegalTransition};
-use crate::domain::event::Severity;
+use crate::domain::event::{EventKind, Severity};
 use crate::domain::ids::AgentId;
 use sqlx::postgres::PgDatabaseError;
 use sqlx::{PgConnection, PgExecutor, PgPool};
@@ -110,7 +110,7 @@ pub async fn insert(conn: &mut PgConnection, new: &NewAgent) -> Result<Agent, Ag
     let agent = Agent::from(row);
     events::append(
         conn,
-        NewEvent::new("agent.spawned", format!("agent/{}", agent.id))
+        NewEvent::new(EventKind::AgentSpawned, format!("agent/{}", agent.id))
             .agent(agent.id)
             .data(serde_json::json!({ "name": agent.name, "capabilities": agent.capabilities })),
     )
@@ -199,10 +199,10 @@ pub async fn command(
     .execute(&mut *conn)
     .await?;
     let kind = match to {
-        AgentState::Paused => "agent.paused",
-        AgentState::Idle => "agent.resumed",
-        AgentState::Terminated => "agent.terminated",
-        _ => "agent.state_changed",
+        AgentState::Paused => EventKind::AgentPaused,
+        AgentState::Idle => EventKind::AgentResumed,
+        AgentState::Terminated => EventKind::AgentTerminated,
+        _ => EventKind::AgentStateChanged,
     };
     events::append(
         conn,

@@ -1,6 +1,6 @@
 //! The `events` table: appended in the same transaction as the change it records.
 
-use crate::domain::event::{Event, EventFilter, Severity};
+use crate::domain::event::{Event, EventFilter, EventKind, EventPosition, Severity};
 use crate::domain::ids::{AgentId, NodeId, RunId};
 use sqlx::{PgConnection, PgExecutor};
 
@@ -8,10 +8,54 @@ use sqlx::{PgConnection, PgExecutor};
 /// "look again", the rows say what changed.
 pub const WAKE_CHANNEL: &str = "flotilla_work";
 
+/// The channel on which running work is told to stop, with the [`Stop`] as payload.
+pub const STOP_CHANNEL: &str = "flotilla_stop";
+
+/// Running work to stop at once: every node of a run (cancelled), one node (released: its
+/// agent terminated, its lease lost), or whatever an agent runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stop {
+    Run(RunId),
+    Node(NodeId),
+    Agent(AgentId),
+}
+
+impl Stop {
+    pub fn payload(self) -> String {
+        match self {
+            Stop::Run(id) => format!("run:{}", id.0),
+            Stop::Node(id) => format!("node:{}", id.0),
+            Stop::Agent(id) => format!("agent:{}", id.0),
+        }
+    }
+
+    /// The stop a payload names; None for anything else (it came over the wire).
+    pub fn parse(payload: &str) -> Option<Self> {
+        let (what, id) = payload.split_once(':')?;
+        let id = uuid::Uuid::parse_str(id).ok()?;
+        match what {
+            "run" => Some(Stop::Run(RunId(id))),
+            "node" => Some(Stop::Node(NodeId(id))),
+            "agent" => Some(Stop::Agent(AgentId(id))),
+            _ => None,
+        }
+    }
+}
+
+/// Asks every engine process, at the caller's commit, to stop the running work `stop` names.
+/// The rows already say the work is void; this only makes it stop now rather than when it
+/// reports (and spends nothing more meanwhile).
+pub async fn request_stop(db: impl PgExecutor<'_>, stop: Stop) -> Result<(), sqlx::Error> {
+    sqlx::query!("select pg_notify($1, $2)", STOP_CHANNEL, stop.payload())
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
 /// An event about to be recorded.
 #[derive(Debug, Clone)]
 pub struct NewEvent {
-    pub kind: &'static str,
+    pub kind: EventKind,
     pub severity: Severity,
     pub subject: String,
     pub agent_id: Option<AgentId>,
@@ -21,7 +65,7 @@ pub struct NewEvent {
 }
 
 impl NewEvent {
-    pub fn new(kind: &'static str, subject: String) -> Self {
+    pub fn new(kind: EventKind, subject: String) -> Self {
         Self {
             kind,
             severity: Severity::Info,
@@ -64,7 +108,7 @@ pub async fn append(conn: &mut PgConnection, e: NewEvent) -> Result<i64, sqlx::E
                insert into events (type, severity, subject, agent_id, run_id, node_id, data)
                values ($1, $2, $3, $4, $5, $6, $7) returning seq)
            select e.seq from e cross join (select pg_notify($8, '')) as wake"#,
-        e.kind,
+        e.kind.as_str(),
         e.severity.as_str(),
         e.subject,
         e.agent_id.map(|a| a.0),
@@ -86,19 +130,20 @@ pub async fn wake(db: impl PgExecutor<'_>) -> Result<(), sqlx::Error> {
     Ok(())
 }
 
-/// Which events to list: a page of the history after `after`.
+/// Which events to list: a page of the history after `after`, in release order.
 #[derive(Debug, Clone, Default)]
 pub struct EventQuery {
-    pub after: i64,
-    /// Nothing past this `seq`: a reader that must not skip events passes the highest `seq`
-    /// below which every event is visible (later ones may still have gaps that fill).
-    pub upto: Option<i64>,
+    pub after: EventPosition,
+    /// Nothing past this position: a reader that must agree with the live streams passes what
+    /// the event hub has released.
+    pub upto: Option<EventPosition>,
     pub filter: EventFilter,
     pub limit: i64,
 }
 
 struct EventRow {
     seq: i64,
+    xid: i64,
     kind: String,
     at: time::OffsetDateTime,
     severity: String,
@@ -113,6 +158,7 @@ impl From<EventRow> for Event {
     fn from(r: EventRow) -> Self {
         Event {
             seq: r.seq,
+            xid: r.xid,
             kind: r.kind,
             at: r.at,
             severity: r.severity.parse().unwrap_or(Severity::Info),
@@ -137,26 +183,72 @@ fn severities(f: &EventFilter) -> Vec<String> {
     }
 }
 
-/// Events after `q.after`, oldest first (replay, REST paging).
+/// The position just after the event `seq`, which is what a client means by `after=seq`: the
+/// event's own position, or (if it was pruned) that of the nearest surviving one below it.
+pub async fn position_after(db: impl PgExecutor<'_>, seq: i64) -> Result<EventPosition, sqlx::Error> {
+    let xid = sqlx::query_scalar!(
+        "select xid from events where seq <= $1 order by seq desc limit 1",
+        seq
+    )
+    .fetch_optional(db)
+    .await?;
+    Ok(EventPosition {
+        xid: xid.unwrap_or(0),
+        seq,
+    })
+}
+
+/// The newest position that can be released now (every transaction below it has ended).
+pub async fn releasable_head(db: impl PgExecutor<'_>) -> Result<EventPosition, sqlx::Error> {
+    let head = sqlx::query!(
+        r#"select xid, seq from events
+           where xid < pg_snapshot_xmin(pg_current_snapshot())::text::bigint
+           order by xid desc, seq desc limit 1"#
+    )
+    .fetch_optional(db)
+    .await?;
+    Ok(head.map_or_else(EventPosition::default, |h| EventPosition {
+        xid: h.xid,
+        seq: h.seq,
+    }))
+}
+
+/// How long the oldest committed event not yet releasable has waited (an open write
+/// transaction below it holds it back); None when nothing is held.
+pub async fn held_back_secs(db: impl PgExecutor<'_>) -> Result<Option<f64>, sqlx::Error> {
+    sqlx::query_scalar!(
+        r#"select extract(epoch from clock_timestamp() - min(at))::float8 from events
+           where xid >= pg_snapshot_xmin(pg_current_snapshot())::text::bigint"#
+    )
+    .fetch_one(db)
+    .await
+}
+
+/// Events after `q.after` in release order, only those no later commit can precede (replay,
+/// REST paging, the event hub).
 pub async fn list(db: impl PgExecutor<'_>, q: &EventQuery) -> Result<Vec<Event>, sqlx::Error> {
     let f = &q.filter;
     Ok(sqlx::query_as!(
         EventRow,
-        r#"select seq, type as kind, at, severity, subject, data, agent_id, run_id, node_id
+        r#"select seq, xid, type as kind, at, severity, subject, data, agent_id, run_id, node_id
            from events
-           where seq > $1 and ($7::bigint is null or seq <= $7)
-             and ($2::text is null or type = $2 or type like $2 || '.%')
-             and ($3::uuid is null or agent_id = $3)
-             and ($4::uuid is null or run_id = $4)
-             and (cardinality($5::text[]) = 0 or severity = any($5))
-           order by seq limit $6"#,
-        q.after,
+           where (xid, seq) > ($1, $2)
+             and xid < pg_snapshot_xmin(pg_current_snapshot())::text::bigint
+             and ($8::bigint is null or (xid, seq) <= ($8, $9::bigint))
+             and ($3::text is null or type = $3 or type like $3 || '.%')
+             and ($4::uuid is null or agent_id = $4)
+             and ($5::uuid is null or run_id = $5)
+             and (cardinality($6::text[]) = 0 or severity = any($6))
+           order by xid, seq limit $7"#,
+        q.after.xid,
+        q.after.seq,
         f.kind,
         f.agent_id.map(|a| a.0),
         f.task_id.map(|r| r.0),
         &severities(f),
         q.limit,
-        q.upto
+        q.upto.map(|p| p.xid),
+        q.upto.map(|p| p.seq),
     )
     .fetch_all(db)
     .await?
@@ -176,7 +268,7 @@ pub async fn list_newest(
 ) -> Result<Vec<Event>, sqlx::Error> {
     Ok(sqlx::query_as!(
         EventRow,
-        r#"select seq, type as kind, at, severity, subject, data, agent_id, run_id, node_id
+        r#"select seq, xid, type as kind, at, severity, subject, data, agent_id, run_id, node_id
            from events
            where ($1::bigint is null or seq < $1)
              and ($2::text is null or type = $2 or type like $2 || '.%')
@@ -219,4 +311,27 @@ pub async fn prune(
     .execute(db)
     .await?
     .rows_affected())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn a_stop_survives_its_payload() {
+        let id = uuid::Uuid::new_v4();
+        for stop in [Stop::Run(RunId(id)), Stop::Node(NodeId(id)), Stop::Agent(AgentId(id))] {
+            assert_eq!(Stop::parse(&stop.payload()), Some(stop));
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn any_payload_parses_to_a_stop_or_nothing(payload in ".{0,60}") {
+            if let Some(stop) = Stop::parse(&payload) {
+                prop_assert_eq!(Stop::parse(&stop.payload()), Some(stop));
+            }
+        }
+    }
 }

@@ -4,7 +4,7 @@
 
 use super::events::{self, NewEvent};
 use crate::domain::delegation::{self, IdleAgent, ReadyNode};
-use crate::domain::event::Severity;
+use crate::domain::event::{EventKind, Severity};
 use crate::domain::ids::{AgentId, NodeId, RunId, WorkerId};
 use crate::domain::run::RetryPolicy;
 use serde_json::json;
@@ -711,7 +711,7 @@ pub async fn fail(
             .await?;
             events::append(
                 conn,
-                NewEvent::new("subtask.retrying", subject)
+                NewEvent::new(EventKind::SubtaskRetrying, subject)
                     .severity(Severity::Warning)
                     .node(node.id)
                     .run(node.run_id)
@@ -734,7 +734,7 @@ pub async fn fail(
             .await?;
             events::append(
                 conn,
-                NewEvent::new("subtask.failed", subject)
+                NewEvent::new(EventKind::SubtaskFailed, subject)
                     .severity(Severity::Error)
                     .node(node.id)
                     .run(node.run_id)
@@ -773,7 +773,7 @@ async fn block_downstream(conn: &mut PgConnection, node: NodeId) -> Result<i64, 
     for id in &blocked {
         events::append(
             conn,
-            NewEvent::new("subtask.blocked", format!("subtask/{id}"))
+            NewEvent::new(EventKind::SubtaskBlocked, format!("subtask/{id}"))
                 .severity(Severity::Warning)
                 .node(NodeId(*id))
                 .data(json!({ "because_of": node.0 })),
@@ -811,15 +811,26 @@ pub(super) async fn free_agent(
     Ok(freed.is_some())
 }
 
+/// What releasing a node did.
+#[derive(Debug, Clone, Copy)]
+pub struct ReleasedNode {
+    /// The agent it freed, if that agent was still on the node.
+    pub freed: Option<AgentId>,
+    /// Failed attempts since the last manual retry, a lost one included.
+    pub failures: i32,
+    pub run: RunId,
+}
+
 /// Puts a node that was assigned or running back in the queue (its agent terminated, its worker
-/// shut down, or its lease lost). The current claim is void from here on. Returns the agent it
-/// freed, if that agent was still on the node.
+/// shut down, or its lease lost) and tells whichever process runs it to stop. The current claim
+/// is void from here on. A lost attempt counts as a failure: work that kills its worker every
+/// time is not retried forever. None if the node was not assigned or running.
 pub async fn release_node(
     conn: &mut PgConnection,
     node: NodeId,
     reason: &str,
     voided: Voided,
-) -> Result<Option<AgentId>, sqlx::Error> {
+) -> Result<Option<ReleasedNode>, sqlx::Error> {
     // The attempt is recorded from the row as it was before the update.
     let Some(r) = sqlx::query!(
         r#"with old as (
@@ -829,15 +840,18 @@ pub async fn release_node(
                for update),
            upd as (
                update nodes n set status = 'queued', agent_id = null, lease_token = null,
-                   lease_expires_at = null, worker_id = null, ready_at = now()
-               from old where n.id = old.id),
+                   lease_expires_at = null, worker_id = null, ready_at = now(),
+                   failures = n.failures + case when $2 = 'lost' then 1 else 0 end
+               from old where n.id = old.id
+               returning n.failures),
            att as (
                insert into attempts (node_id, attempt, agent_id, worker_id, outcome, error,
                                      started_at, finished_at)
                select id, attempt, agent_id, worker_id, $2, $3,
                       case when status = 'running' then started_at end, now()
                from old)
-           select run_id, attempt, agent_id, worker_id from old"#,
+           select run_id, attempt, agent_id, worker_id, (select failures from upd) as "failures!"
+           from old"#,
         node.0,
         match voided {
             Voided::Cancelled => "cancelled",
@@ -852,25 +866,66 @@ pub async fn release_node(
     };
     events::append(
         conn,
-        NewEvent::new("subtask.requeued", format!("subtask/{node}"))
+        NewEvent::new(EventKind::SubtaskRequeued, format!("subtask/{node}"))
             .severity(Severity::Warning)
             .node(node)
             .run(RunId(r.run_id))
             .data(json!({ "attempt": r.attempt, "reason": reason, "worker_id": r.worker_id })),
     )
     .await?;
+    events::request_stop(&mut *conn, events::Stop::Node(node)).await?;
     let mut freed = None;
     if let Some(agent) = r.agent_id
         && free_agent(conn, agent, node.0).await?
     {
         freed = Some(AgentId(agent));
     }
-    Ok(freed)
+    Ok(Some(ReleasedNode {
+        freed,
+        failures: r.failures,
+        run: RunId(r.run_id),
+    }))
+}
+
+/// Fails a queued node whose attempts are used up (lost ones), blocking what depends on it
+/// and failing its run.
+async fn give_up(
+    conn: &mut PgConnection,
+    node: NodeId,
+    run: RunId,
+    error: &str,
+) -> Result<(), sqlx::Error> {
+    let key = sqlx::query_scalar!(
+        r#"update nodes set status = 'failed', error = $2, finished_at = now()
+           where id = $1 and status = 'queued' returning key"#,
+        node.0,
+        error
+    )
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some(key) = key else {
+        return Ok(());
+    };
+    events::append(
+        conn,
+        NewEvent::new(EventKind::SubtaskFailed, format!("subtask/{node}"))
+            .severity(Severity::Error)
+            .node(node)
+            .run(run)
+            .data(json!({ "error": error })),
+    )
+    .await?;
+    let blocked = block_downstream(conn, node).await?;
+    super::runs::fail_run(conn, run, &format!("subtask {key} failed: {error}"), blocked).await
 }
 
 /// Re-queues work whose lease expired (its worker or agent went silent) and marks the agents
-/// unresponsive in the event log. Returns how many nodes were rescued.
-pub async fn rescue_expired(conn: &mut PgConnection) -> Result<usize, sqlx::Error> {
+/// unresponsive in the event log; a node lost as often as the policy allows attempts fails.
+/// Returns how many nodes were rescued.
+pub async fn rescue_expired(
+    conn: &mut PgConnection,
+    policy: &RetryPolicy,
+) -> Result<usize, sqlx::Error> {
     let lost = sqlx::query!(
         r#"select id, worker_id from nodes
            where status in ('assigned', 'running') and lease_expires_at < now()
@@ -879,8 +934,19 @@ pub async fn rescue_expired(conn: &mut PgConnection) -> Result<usize, sqlx::Erro
     .fetch_all(&mut *conn)
     .await?;
     for n in &lost {
-        let freed = release_node(conn, NodeId(n.id), "lease expired", Voided::Lost).await?;
-        if let Some(agent) = freed {
+        let Some(released) =
+            release_node(conn, NodeId(n.id), "lease expired", Voided::Lost).await?
+        else {
+            continue;
+        };
+        if policy.backoff_after(released.failures).is_none() {
+            let error = format!(
+                "lost {} times (its worker stopped answering while running it)",
+                released.failures
+            );
+            give_up(conn, NodeId(n.id), released.run, &error).await?;
+        }
+        if let Some(agent) = released.freed {
             sqlx::query!(
                 r#"update agents set unresponsive_since = coalesce(unresponsive_since, now())
                    where id = $1"#,
@@ -890,7 +956,7 @@ pub async fn rescue_expired(conn: &mut PgConnection) -> Result<usize, sqlx::Erro
             .await?;
             events::append(
                 conn,
-                NewEvent::new("agent.unresponsive", format!("agent/{agent}"))
+                NewEvent::new(EventKind::AgentUnresponsive, format!("agent/{agent}"))
                     .severity(Severity::Warning)
                     .agent(agent)
                     .data(json!({ "node_id": n.id, "worker_id": n.worker_id })),
@@ -922,7 +988,7 @@ pub async fn recover_agents(conn: &mut PgConnection) -> Result<usize, sqlx::Erro
         let agent = AgentId(a.id);
         events::append(
             conn,
-            NewEvent::new("agent.recovered", format!("agent/{agent}"))
+            NewEvent::new(EventKind::AgentRecovered, format!("agent/{agent}"))
                 .agent(agent)
                 .data(json!({ "name": a.name, "unresponsive_secs": a.down_secs })),
         )
@@ -931,37 +997,49 @@ pub async fn recover_agents(conn: &mut PgConnection) -> Result<usize, sqlx::Erro
     Ok(back.len())
 }
 
-/// A worker's heartbeat: it is alive, and so are the leases of the nodes it runs.
+/// A worker's heartbeat: it is alive, and so are the leases of `running`, the nodes it runs
+/// right now. Only those: a node this worker no longer runs (its runner died) must lose its
+/// lease and be rescued. Returns the nodes renewed; one missing from it is no longer this
+/// worker's to run (cancelled, released) or has just been completed.
 pub async fn heartbeat(
     conn: &mut PgConnection,
     worker: WorkerId,
     lease_secs: f64,
-) -> Result<(), sqlx::Error> {
+    running: &[NodeId],
+) -> Result<Vec<NodeId>, sqlx::Error> {
     sqlx::query!(
         "update workers set last_heartbeat = now() where id = $1",
         worker.0
     )
     .execute(&mut *conn)
     .await?;
-    sqlx::query!(
+    if running.is_empty() {
+        return Ok(Vec::new());
+    }
+    let ids: Vec<Uuid> = running.iter().map(|n| n.0).collect();
+    let renewed = sqlx::query_scalar!(
         // Rows a report is completing right now are skipped, not waited for: they are done,
         // and waiting while holding others deadlocked against the report, which locks the
         // same two tables.
         r#"with mine as (
-               select id from nodes where worker_id = $1 and status = 'running'
+               select id from nodes
+               where id = any($3) and worker_id = $1 and status = 'running'
                for update skip locked),
            renewed as (
                update nodes n set lease_expires_at = now() + make_interval(secs => $2)
                from mine where n.id = mine.id
-               returning n.agent_id),
+               returning n.id, n.agent_id),
            alive as (
                select id from agents where id in (select agent_id from renewed)
-               for update skip locked)
-           update agents a set last_heartbeat = now() from alive where a.id = alive.id"#,
+               for update skip locked),
+           beat as (
+               update agents a set last_heartbeat = now() from alive where a.id = alive.id)
+           select id as "id!" from renewed"#,
         worker.0,
-        lease_secs
+        lease_secs,
+        &ids
     )
-    .execute(&mut *conn)
+    .fetch_all(&mut *conn)
     .await?;
-    Ok(())
+    Ok(renewed.into_iter().map(NodeId).collect())
 }

@@ -1,7 +1,7 @@
 //! The `runs` table and a run's nodes: submit, plan, list, inspect, cancel, retry.
 
 use super::events::{self, NewEvent};
-use crate::domain::event::Severity;
+use crate::domain::event::{EventKind, Severity};
 use crate::domain::ids::{AgentId, NodeId, RunId};
 use crate::domain::plan::ValidatedPlan;
 use crate::domain::run::{NodeStatus, RunStatus, SubtaskView, TaskDetail, TaskSummary};
@@ -42,7 +42,7 @@ pub async fn submit(
     .await?;
     events::append(
         conn,
-        NewEvent::new("task.submitted", format!("task/{id}"))
+        NewEvent::new(EventKind::TaskSubmitted, format!("task/{id}"))
             .run(id)
             .data(json!({ "priority": priority })),
     )
@@ -56,6 +56,8 @@ pub struct PlanningClaim {
     pub id: RunId,
     pub description: String,
     pub priority: i16,
+    /// How many times the run has been claimed for planning, this claim included.
+    pub attempt: i32,
 }
 
 /// Takes the oldest pending run nobody is planning (or whose planner went silent).
@@ -70,9 +72,10 @@ pub async fn claim_for_planning(
                  and (planning_lease_expires_at is null or planning_lease_expires_at < now())
                order by priority desc, created_at
                limit 1 for update skip locked)
-           update runs r set planning_lease_expires_at = now() + make_interval(secs => $1)
+           update runs r set planning_lease_expires_at = now() + make_interval(secs => $1),
+               planning_attempts = r.planning_attempts + 1
            from next where r.id = next.id
-           returning r.id, r.description, r.priority"#,
+           returning r.id, r.description, r.priority, r.planning_attempts"#,
         lease_secs
     )
     .fetch_optional(conn)
@@ -81,6 +84,7 @@ pub async fn claim_for_planning(
         id: RunId(r.id),
         description: r.description,
         priority: r.priority,
+        attempt: r.planning_attempts,
     }))
 }
 
@@ -106,25 +110,21 @@ pub async fn store_plan(
     if started.is_none() {
         return Ok(false);
     }
-    let ids: Vec<Uuid> = plan.subtasks.iter().map(|_| Uuid::new_v4()).collect();
-    let mut position = vec![0i32; plan.subtasks.len()];
-    for (pos, &i) in plan.order.iter().enumerate() {
+    let subtasks = plan.subtasks();
+    let ids: Vec<Uuid> = subtasks.iter().map(|_| Uuid::new_v4()).collect();
+    let mut position = vec![0i32; subtasks.len()];
+    for (pos, &i) in plan.order().iter().enumerate() {
         position[i] = i32::try_from(pos).unwrap_or(i32::MAX);
     }
-    let keys: Vec<String> = plan.subtasks.iter().map(|s| s.key.clone()).collect();
-    let descriptions: Vec<String> = plan
-        .subtasks
-        .iter()
-        .map(|s| s.description.clone())
-        .collect();
+    let keys: Vec<String> = subtasks.iter().map(|s| s.key.clone()).collect();
+    let descriptions: Vec<String> = subtasks.iter().map(|s| s.description.clone()).collect();
     // Arrays of arrays must be rectangular in Postgres: pass capabilities as one joined string.
-    let caps: Vec<String> = plan
-        .subtasks
+    let caps: Vec<String> = subtasks
         .iter()
         .map(|s| s.required_capabilities.join(","))
         .collect();
-    let priorities: Vec<i16> = plan.subtasks.iter().map(|s| s.priority).collect();
-    let pending: Vec<i32> = (0..plan.subtasks.len())
+    let priorities: Vec<i16> = subtasks.iter().map(|s| s.priority).collect();
+    let pending: Vec<i32> = (0..subtasks.len())
         .map(|i| i32::try_from(plan.dependencies(i).len()).unwrap_or(i32::MAX))
         .collect();
     sqlx::query!(
@@ -148,7 +148,7 @@ pub async fn store_plan(
     .await?;
     let (mut from, mut to) = (Vec::new(), Vec::new());
     for (i, id) in ids.iter().enumerate() {
-        for d in plan.dependencies(i) {
+        for &d in plan.dependencies(i) {
             from.push(*id);
             to.push(ids[d]);
         }
@@ -164,7 +164,7 @@ pub async fn store_plan(
     }
     events::append(
         conn,
-        NewEvent::new("task.planned", format!("task/{run}"))
+        NewEvent::new(EventKind::TaskPlanned, format!("task/{run}"))
             .run(run)
             .severity(if planned_by == "fallback" {
                 Severity::Warning
@@ -251,7 +251,7 @@ pub async fn finish_if_done(conn: &mut PgConnection, run: RunId) -> Result<bool,
     if done.is_some() {
         events::append(
             conn,
-            NewEvent::new("task.completed", format!("task/{run}"))
+            NewEvent::new(EventKind::TaskCompleted, format!("task/{run}"))
                 .run(run)
                 .data(json!({ "subtasks": parts.len() })),
         )
@@ -277,7 +277,7 @@ pub async fn fail_run(
     if failed.is_some() {
         events::append(
             conn,
-            NewEvent::new("task.failed", format!("task/{run}"))
+            NewEvent::new(EventKind::TaskFailed, format!("task/{run}"))
                 .run(run)
                 .severity(Severity::Error)
                 .data(json!({ "error": error, "blocked_subtasks": blocked })),
@@ -285,6 +285,35 @@ pub async fn fail_run(
         .await?;
     }
     Ok(())
+}
+
+/// Fails a run that could not even be planned (its planning kept dying). Does nothing if it is
+/// no longer pending.
+pub async fn fail_unplanned(
+    conn: &mut PgConnection,
+    run: RunId,
+    error: &str,
+) -> Result<bool, sqlx::Error> {
+    let failed = sqlx::query!(
+        r#"update runs set status = 'failed', error = $2, planning_lease_expires_at = null,
+               finished_at = now(), updated_at = now()
+           where id = $1 and status = 'pending' returning id"#,
+        run.0,
+        error
+    )
+    .fetch_optional(&mut *conn)
+    .await?;
+    if failed.is_some() {
+        events::append(
+            conn,
+            NewEvent::new(EventKind::TaskFailed, format!("task/{run}"))
+                .run(run)
+                .severity(Severity::Error)
+                .data(json!({ "error": error, "blocked_subtasks": 0 })),
+        )
+        .await?;
+    }
+    Ok(failed.is_some())
 }
 
 /// Cancels a task: open nodes are cancelled, their agents freed.
@@ -324,6 +353,9 @@ pub async fn cancel(conn: &mut PgConnection, run: RunId) -> Result<(), RunDbErro
             super::queue::free_agent(conn, agent, n.id).await?;
         }
     }
+    if cancelled.iter().any(|n| n.agent_id.is_some()) {
+        events::request_stop(&mut *conn, events::Stop::Run(run)).await?;
+    }
     sqlx::query!(
         "update runs set status = 'cancelled', finished_at = now(), updated_at = now() where id = $1",
         run.0
@@ -332,7 +364,7 @@ pub async fn cancel(conn: &mut PgConnection, run: RunId) -> Result<(), RunDbErro
     .await?;
     events::append(
         conn,
-        NewEvent::new("task.cancelled", format!("task/{run}"))
+        NewEvent::new(EventKind::TaskCancelled, format!("task/{run}"))
             .run(run)
             .severity(Severity::Warning)
             .data(json!({ "cancelled_subtasks": cancelled.len() })),
@@ -379,7 +411,7 @@ pub async fn retry_node(conn: &mut PgConnection, node: NodeId) -> Result<RunId, 
     .await?;
     events::append(
         conn,
-        NewEvent::new("subtask.retried", format!("subtask/{node}"))
+        NewEvent::new(EventKind::SubtaskRetried, format!("subtask/{node}"))
             .node(node)
             .run(run)
             .data(json!({ "previous_status": status.as_str() })),

@@ -40,6 +40,113 @@ impl std::str::FromStr for Severity {
     }
 }
 
+/// Every kind of event the system writes: writers, filters and toasts name kinds through this,
+/// never by ad-hoc strings.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum EventKind {
+    TaskSubmitted,
+    TaskPlanned,
+    TaskCompleted,
+    TaskFailed,
+    TaskCancelled,
+    SubtaskAssigned,
+    SubtaskStarted,
+    SubtaskCompleted,
+    SubtaskFailed,
+    SubtaskRetrying,
+    SubtaskRetried,
+    SubtaskBlocked,
+    SubtaskRequeued,
+    AgentSpawned,
+    AgentPaused,
+    AgentResumed,
+    AgentTerminated,
+    AgentStateChanged,
+    AgentUnresponsive,
+    AgentRecovered,
+    AgentError,
+    /// An engine loop died and was restarted (critical).
+    LoopRestarted,
+    /// The first frame of a live stream: where to resume from (never stored).
+    StreamReady,
+    /// A marker that records no state change (benchmarks and probes of the pipeline).
+    Marker,
+}
+
+impl EventKind {
+    pub const ALL: [EventKind; 24] = [
+        EventKind::TaskSubmitted,
+        EventKind::TaskPlanned,
+        EventKind::TaskCompleted,
+        EventKind::TaskFailed,
+        EventKind::TaskCancelled,
+        EventKind::SubtaskAssigned,
+        EventKind::SubtaskStarted,
+        EventKind::SubtaskCompleted,
+        EventKind::SubtaskFailed,
+        EventKind::SubtaskRetrying,
+        EventKind::SubtaskRetried,
+        EventKind::SubtaskBlocked,
+        EventKind::SubtaskRequeued,
+        EventKind::AgentSpawned,
+        EventKind::AgentPaused,
+        EventKind::AgentResumed,
+        EventKind::AgentTerminated,
+        EventKind::AgentStateChanged,
+        EventKind::AgentUnresponsive,
+        EventKind::AgentRecovered,
+        EventKind::AgentError,
+        EventKind::LoopRestarted,
+        EventKind::StreamReady,
+        EventKind::Marker,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventKind::TaskSubmitted => "task.submitted",
+            EventKind::TaskPlanned => "task.planned",
+            EventKind::TaskCompleted => "task.completed",
+            EventKind::TaskFailed => "task.failed",
+            EventKind::TaskCancelled => "task.cancelled",
+            EventKind::SubtaskAssigned => "subtask.assigned",
+            EventKind::SubtaskStarted => "subtask.started",
+            EventKind::SubtaskCompleted => "subtask.completed",
+            EventKind::SubtaskFailed => "subtask.failed",
+            EventKind::SubtaskRetrying => "subtask.retrying",
+            EventKind::SubtaskRetried => "subtask.retried",
+            EventKind::SubtaskBlocked => "subtask.blocked",
+            EventKind::SubtaskRequeued => "subtask.requeued",
+            EventKind::AgentSpawned => "agent.spawned",
+            EventKind::AgentPaused => "agent.paused",
+            EventKind::AgentResumed => "agent.resumed",
+            EventKind::AgentTerminated => "agent.terminated",
+            EventKind::AgentStateChanged => "agent.state_changed",
+            EventKind::AgentUnresponsive => "agent.unresponsive",
+            EventKind::AgentRecovered => "agent.recovered",
+            EventKind::AgentError => "agent.error",
+            EventKind::LoopRestarted => "engine.loop_restarted",
+            EventKind::StreamReady => "stream.ready",
+            EventKind::Marker => "marker",
+        }
+    }
+}
+
+impl std::str::FromStr for EventKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        EventKind::ALL
+            .into_iter()
+            .find(|k| k.as_str() == s)
+            .ok_or_else(|| format!("unknown event type '{s}'"))
+    }
+}
+
+impl std::fmt::Display for EventKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// A stored event, in the shape of the REST contract.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Event {
@@ -58,6 +165,28 @@ pub struct Event {
     pub task_id: Option<super::ids::RunId>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub subtask_id: Option<super::ids::NodeId>,
+    /// The transaction that wrote it: events are released in [`EventPosition`] order. Not part
+    /// of the REST shape (clients resume by `seq`, which the server maps to a position).
+    #[serde(skip)]
+    pub xid: i64,
+}
+
+impl Event {
+    pub fn position(&self) -> EventPosition {
+        EventPosition {
+            xid: self.xid,
+            seq: self.seq,
+        }
+    }
+}
+
+/// Where an event stands in release order: by writing transaction, then by `seq`. Events are
+/// released only once every transaction below theirs has ended, so a reader that has seen
+/// everything up to a position never finds an event appear before it later.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct EventPosition {
+    pub xid: i64,
+    pub seq: i64,
 }
 
 /// What a client wants to see of the event stream.
@@ -117,6 +246,7 @@ mod tests {
             agent_id: None,
             task_id: None,
             subtask_id: None,
+            xid: 0,
         }
     }
 

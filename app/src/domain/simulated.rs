@@ -5,7 +5,7 @@
 //! Planning: one subtask per list item or sentence; an item that starts with "then" (or "after
 //! that", "finally") depends on the one before it, others run in parallel; the capability comes
 //! from keywords. Directives for demos and tests, in a subtask's text: `[fail]` fails every
-//! attempt, `[flaky]` fails the first attempt only; in a task's text, `[cycle]` makes the planner
+//! attempt, `[flaky]` fails the first attempt only, `[hang]` never answers; in a task's text, `[cycle]` makes the planner
 //! answer with a cyclic plan (which the engine must refuse and fall back from).
 
 use super::plan::{PlanDraft, SubtaskDraft};
@@ -84,7 +84,7 @@ fn items(description: &str) -> Vec<String> {
         .flat_map(|item| {
             let mut parts = Vec::new();
             let mut rest = item.as_str();
-            while let Some(pos) = rest.to_lowercase().find(", then ") {
+            while let Some(pos) = find_ascii_ignore_case(rest, ", then ") {
                 parts.push(rest[..pos].to_owned());
                 rest = &rest[pos + 2..];
             }
@@ -94,6 +94,14 @@ fn items(description: &str) -> Vec<String> {
         .map(|s| s.trim().to_owned())
         .filter(|s| s.chars().filter(|c| c.is_alphanumeric()).count() >= 3)
         .collect()
+}
+
+/// The byte offset of `needle` (ASCII) in `haystack`, ignoring ASCII case. Offsets are found
+/// in the text itself, never in a case-mapped copy, whose lengths can differ (U+212A KELVIN
+/// SIGN lowercases to one byte from three): an ASCII match always starts on a char boundary.
+fn find_ascii_ignore_case(haystack: &str, needle: &str) -> Option<usize> {
+    let (h, n) = (haystack.as_bytes(), needle.as_bytes());
+    (0..=h.len().checked_sub(n.len())?).find(|&i| h[i..i + n.len()].eq_ignore_ascii_case(n))
 }
 
 fn starts_dependent(item: &str) -> bool {
@@ -137,6 +145,11 @@ pub fn plan(description: &str, priority: i16) -> PlanDraft {
     PlanDraft { subtasks }
 }
 
+/// Whether the subtask's text asks the simulated model never to answer (`[hang]`).
+pub fn hangs(description: &str) -> bool {
+    description.contains("[hang]")
+}
+
 /// A simulated answer for a subtask, or the failure the text asks for.
 pub fn execute(description: &str, context: &[String], attempt: i32) -> Result<String, String> {
     if description.contains("[fail]") {
@@ -169,6 +182,45 @@ mod tests {
     use super::*;
     use crate::domain::agent::CAPABILITIES;
     use crate::domain::plan::{PlanError, ValidatedPlan};
+    use proptest::prelude::*;
+
+    #[test]
+    fn case_mapped_letters_neither_panic_nor_move_the_split() {
+        // U+212A and U+212B lowercase to shorter text, U+0130 and U+023A to longer.
+        for odd in ['\u{212A}', '\u{212B}', '\u{0130}', '\u{023A}'] {
+            let p = plan(&format!("Count the {odd}, then email the totals"), 0);
+            let texts: Vec<_> = p.subtasks.iter().map(|s| s.description.as_str()).collect();
+            assert_eq!(texts, [format!("Count the {odd}").as_str(), "then email the totals"]);
+            assert_eq!(p.subtasks[1].depends_on, ["s1"]);
+        }
+        let p = plan("Measure \u{212A}, THEN write the report about it", 0);
+        assert_eq!(p.subtasks.len(), 2);
+    }
+
+    proptest! {
+        /// Arbitrary Unicode (not just ASCII), with the separators the planner looks for mixed
+        /// in: never a panic, and the plan is always one the rules accept.
+        #[test]
+        fn any_description_yields_a_valid_plan(
+            parts in proptest::collection::vec(
+                prop_oneof![any::<String>(), Just(", then ".to_owned()), Just(", THEN ".to_owned()),
+                            Just("\n- ".to_owned()), Just(". ".to_owned()), Just("[cycle]".to_owned()),
+                            Just("\u{212A}".to_owned()), Just("\u{0130}".to_owned())],
+                0..12)
+        ) {
+            let description: String = parts.concat();
+            let p = plan(&description, 5);
+            prop_assert!(!p.subtasks.is_empty());
+            if !description.contains("[cycle]")
+                && description.chars().all(crate::domain::plan::allowed_in_text)
+                && !description.trim().is_empty()
+                && description.chars().count() <= crate::domain::plan::MAX_DESCRIPTION
+            {
+                let parsed = ValidatedPlan::parse(p, &CAPABILITIES);
+                prop_assert!(parsed.is_ok(), "{:?}", parsed);
+            }
+        }
+    }
 
     #[test]
     fn sentences_become_parallel_subtasks_and_then_makes_a_dependency() {

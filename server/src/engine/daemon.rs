@@ -107,7 +107,7 @@ impl Engine {
         let mut tx = self.pool.begin().await?;
         let (rescued, recovered) = if housekeeping {
             (
-                queue::rescue_expired(&mut tx).await?,
+                queue::rescue_expired(&mut tx, &self.config.retry).await?,
                 queue::recover_agents(&mut tx).await?,
             )
         } else {

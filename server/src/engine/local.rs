@@ -8,10 +8,14 @@
 //! the commit. Claims stay fenced exactly as before: if the process dies before running them, their
 //! leases expire and the daemon re-queues them.
 
+use app::db::events::Stop;
 use app::db::queue::ClaimedNode;
-use std::sync::Arc;
+use app::domain::ids::{AgentId, NodeId, RunId};
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
 
 /// The worker loop's capacity, shared by everything that starts nodes in this process.
 #[derive(Debug)]
@@ -83,6 +87,89 @@ pub struct Local {
     pub handoff: mpsc::UnboundedSender<ClaimedNode>,
 }
 
+/// The nodes this process is running right now, each with the token that stops it. The
+/// heartbeat renews the leases of these and no others, so a node whose runner is gone (a
+/// panic, an abort) is not kept alive: its lease expires and it is rescued. A cancel or a
+/// terminate reaches a node through here.
+#[derive(Debug, Default)]
+pub struct Running(Mutex<HashMap<NodeId, Runner>>);
+
+#[derive(Debug)]
+struct Runner {
+    run: RunId,
+    agent: AgentId,
+    stop: CancellationToken,
+}
+
+impl Running {
+    /// Registers a node about to run; the guard unregisters it and frees its slot when the
+    /// runner ends, however it ends.
+    pub fn start(self: &Arc<Self>, node: &ClaimedNode, slots: Arc<Slots>) -> RunGuard {
+        let stop = CancellationToken::new();
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).insert(
+            node.id,
+            Runner {
+                run: node.run_id,
+                agent: node.agent_id,
+                stop: stop.clone(),
+            },
+        );
+        RunGuard {
+            running: self.clone(),
+            node: node.id,
+            slots,
+            stop,
+        }
+    }
+
+    pub fn ids(&self) -> Vec<NodeId> {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .keys()
+            .copied()
+            .collect()
+    }
+
+    /// Stops the nodes `stop` names; returns how many were running here.
+    pub fn stop(&self, stop: Stop) -> usize {
+        let running = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let mut n = 0;
+        for (id, r) in running.iter() {
+            let hit = match stop {
+                Stop::Run(run) => r.run == run,
+                Stop::Node(node) => *id == node,
+                Stop::Agent(agent) => r.agent == agent,
+            };
+            if hit {
+                r.stop.cancel();
+                n += 1;
+            }
+        }
+        n
+    }
+}
+
+/// A running node's registration and slot, given back on drop.
+pub struct RunGuard {
+    running: Arc<Running>,
+    node: NodeId,
+    slots: Arc<Slots>,
+    /// Cancelled when the node must stop (its task cancelled, its agent terminated).
+    pub stop: CancellationToken,
+}
+
+impl Drop for RunGuard {
+    fn drop(&mut self) {
+        self.running
+            .0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&self.node);
+        self.slots.release(1);
+    }
+}
+
 /// Slots reserved for a claim in an open transaction. Hand the nodes over once the transaction
 /// has committed; dropped without [`LocalClaim::hand_off`] (the transaction failed), the slots
 /// are given back and the nodes are not run here.
@@ -152,6 +239,57 @@ mod tests {
         assert_eq!(slots.reserve(1), 0);
         slots.release(10);
         assert_eq!(slots.used(), 0, "never below zero");
+    }
+
+    fn claimed(run: u128, agent: u128) -> ClaimedNode {
+        ClaimedNode {
+            id: NodeId(uuid::Uuid::new_v4()),
+            run_id: RunId(uuid::Uuid::from_u128(run)),
+            key: "s1".into(),
+            description: "d".into(),
+            agent_id: AgentId(uuid::Uuid::from_u128(agent)),
+            attempt: 1,
+            lease_token: uuid::Uuid::nil(),
+            provider: "simulated".into(),
+            model: "simulated".into(),
+            system_prompt: String::new(),
+            context: vec![],
+        }
+    }
+
+    #[test]
+    fn a_runner_gives_back_its_slot_and_registration_however_it_ends() {
+        let slots = Arc::new(Slots::new(2));
+        let running = Arc::new(Running::default());
+        slots.take(1);
+        let node = claimed(1, 1);
+        let guard = running.start(&node, slots.clone());
+        assert_eq!(running.ids(), [node.id]);
+        let panicked = std::thread::spawn(move || {
+            let _guard = guard;
+            panic!("a runner panics");
+        })
+        .join();
+        assert!(panicked.is_err());
+        assert!(running.ids().is_empty());
+        assert_eq!(slots.used(), 0);
+    }
+
+    #[test]
+    fn a_stop_reaches_the_nodes_of_its_run_node_or_agent_only() {
+        let slots = Arc::new(Slots::new(8));
+        let running = Arc::new(Running::default());
+        let (a, b, c) = (claimed(1, 10), claimed(1, 11), claimed(2, 12));
+        let (ga, gb, gc) = (
+            running.start(&a, slots.clone()),
+            running.start(&b, slots.clone()),
+            running.start(&c, slots.clone()),
+        );
+        assert_eq!(running.stop(Stop::Run(a.run_id)), 2);
+        assert!(ga.stop.is_cancelled() && gb.stop.is_cancelled() && !gc.stop.is_cancelled());
+        assert_eq!(running.stop(Stop::Agent(c.agent_id)), 1);
+        assert!(gc.stop.is_cancelled());
+        assert_eq!(running.stop(Stop::Node(NodeId(uuid::Uuid::nil()))), 0);
     }
 
     #[test]

@@ -10,9 +10,12 @@ pub mod planner;
 pub mod provider;
 pub mod worker;
 
-use app::db::events::WAKE_CHANNEL;
+use crate::supervisor::Supervisor;
+use app::db::events::{STOP_CHANNEL, Stop, WAKE_CHANNEL};
 use app::domain::ids::WorkerId;
 use app::domain::run::RetryPolicy;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::histogram::Histogram;
 use provider::Providers;
 use sqlx::PgPool;
 use sqlx::postgres::PgListener;
@@ -86,8 +89,12 @@ pub struct Engine {
     pub config: Arc<EngineConfig>,
     pub worker_id: WorkerId,
     pub providers: Providers,
-    /// The process's Prometheus metrics (assignment latency).
-    pub metrics: Arc<crate::metrics::Metrics>,
+    /// Time from a node becoming ready to its assignment (a metric of the process).
+    assignment_latency: Histogram,
+    /// Supervises this engine's loops and keeps their health.
+    pub supervisor: Arc<Supervisor>,
+    /// The nodes this process runs right now (what the heartbeat renews and a stop reaches).
+    running: Arc<local::Running>,
     /// Bumped on every database wake-up. Each loop keeps its own receiver and marks what it has
     /// seen before a step, so a wake-up that lands while it works is not lost (a `Notify` only
     /// wakes whoever is waiting at that instant, which left loops asleep until the next poll).
@@ -128,11 +135,13 @@ impl Engine {
         .await?;
         let providers = Providers::new(config.simulated_latency);
         Ok(Self {
+            supervisor: Supervisor::new(pool.clone(), Family::default(), Family::default()),
             pool,
             config: Arc::new(config),
             worker_id,
-            providers,
-            metrics: crate::metrics::Metrics::new(),
+                        providers,
+            assignment_latency: Histogram::new(std::iter::empty()),
+            running: Arc::default(),
             wake: Arc::new(watch::channel(0).0),
             notify: Arc::new(tokio::sync::Notify::new()),
             notifier_pid: Arc::new(std::sync::atomic::AtomicU32::new(0)),
@@ -143,30 +152,66 @@ impl Engine {
         })
     }
 
-    /// Reports into the process's shared metrics instead of private ones.
-    pub fn with_metrics(mut self, metrics: Arc<crate::metrics::Metrics>) -> Self {
-        self.metrics = metrics;
+    /// Reports into the process's metric and supervisor instead of private ones.
+    pub fn with_observability(
+        mut self,
+        assignment_latency: Histogram,
+        supervisor: Arc<Supervisor>,
+    ) -> Self {
+        self.assignment_latency = assignment_latency;
+        self.supervisor = supervisor;
         self
     }
 
-    /// Runs the planner, daemon and worker loops until `shutdown`, then drains.
+    /// Runs the engine's loops, each supervised, until `shutdown`, then drains: the reporter
+    /// stops last, once the worker loop has handed it every outcome.
     pub fn spawn(self, shutdown: CancellationToken) -> tokio::task::JoinHandle<()> {
         let (handoff, handed) = tokio::sync::mpsc::unbounded_channel();
         let _ = self.local.set(local::Local {
             slots: Arc::new(local::Slots::new(self.config.slots)),
             handoff,
         });
+        let handed = Arc::new(tokio::sync::Mutex::new(handed));
+        let (reports, reported) = tokio::sync::mpsc::unbounded_channel();
+        let reported = Arc::new(tokio::sync::Mutex::new(reported));
         tokio::spawn(async move {
+            let sup = self.supervisor.clone();
             let mut tasks = JoinSet::new();
-            tasks.spawn(self.clone().listen(shutdown.clone()));
-            tasks.spawn(self.clone().notifier(shutdown.clone()));
-            tasks.spawn(self.clone().planner_loop(shutdown.clone()));
-            tasks.spawn(self.clone().daemon_loop(shutdown.clone()));
-            tasks.spawn(self.clone().heartbeat_loop(shutdown.clone()));
-            tasks.spawn(self.clone().worker_loop(shutdown.clone(), handed));
-            tasks.spawn(self.clone().retention_loop(shutdown.clone()));
-            tasks.spawn(self.clone().metrics_loop(shutdown.clone()));
+            macro_rules! supervised {
+                ($name:literal, $stop:expr, |$e:ident, $s:ident| $body:expr) => {{
+                    let (engine, stop) = (self.clone(), $stop.clone());
+                    tasks.spawn(sup.supervise($name, stop.clone(), move || {
+                        let ($e, $s) = (engine.clone(), stop.clone());
+                        $body
+                    }));
+                }};
+            }
+            supervised!("listener", shutdown, |e, s| e.listen(s));
+            supervised!("notifier", shutdown, |e, s| e.notifier(s));
+            supervised!("planner", shutdown, |e, s| e.planner_loop(s));
+            supervised!("daemon", shutdown, |e, s| e.daemon_loop(s));
+            supervised!("heartbeat", shutdown, |e, s| e.heartbeat_loop(s));
+            supervised!("retention", shutdown, |e, s| e.retention_loop(s));
+            supervised!("sampler", shutdown, |e, s| e.metrics_loop(s));
+            {
+                let (handed, reports) = (handed.clone(), reports.clone());
+                supervised!("worker", shutdown, |e, s| e.worker_loop(
+                    s,
+                    handed.clone(),
+                    reports.clone()
+                ));
+            }
+            drop(reports);
+            let reporter_stop = CancellationToken::new();
+            let mut reporter = JoinSet::new();
+            reporter.spawn(sup.supervise("reporter", reporter_stop.clone(), {
+                let engine = self.clone();
+                let stop = reporter_stop.clone();
+                move || engine.clone().reporter(reported.clone(), stop.clone())
+            }));
             while tasks.join_next().await.is_some() {}
+            reporter_stop.cancel();
+            while reporter.join_next().await.is_some() {}
             let _ = sqlx::query!(
                 "update workers set stopped_at = now() where id = $1",
                 self.worker_id.0
@@ -182,9 +227,18 @@ impl Engine {
         loop {
             let listener = async {
                 let mut l = PgListener::connect_with(&self.pool).await?;
-                l.listen(WAKE_CHANNEL).await?;
+                l.listen_all([WAKE_CHANNEL, STOP_CHANNEL]).await?;
                 loop {
                     let n = l.recv().await?;
+                    if n.channel() == STOP_CHANNEL {
+                        if let Some(stop) = Stop::parse(n.payload()) {
+                            let stopped = self.running.stop(stop);
+                            if stopped > 0 {
+                                tracing::info!(?stop, stopped, "stopping running work");
+                            }
+                        }
+                        continue;
+                    }
                     if n.process_id() == self.notifier_pid.load(Ordering::Relaxed) {
                         continue;
                     }
@@ -330,7 +384,7 @@ impl Engine {
         let left_unclaimed = started.waited.len() > started.claim.nodes.len();
         started.claim.hand_off();
         for secs in &started.waited {
-            self.metrics.assignment_latency.observe(*secs);
+            self.assignment_latency.observe(*secs);
         }
         self.work_changed(left_unclaimed);
     }
@@ -525,6 +579,25 @@ impl Engine {
         }
     }
 
+    /// Renews the leases of the nodes running here, and stops those that are no longer ours
+    /// (cancelled or released while a stop notification was lost). Returns how many it renewed.
+    pub async fn heartbeat_once(&self) -> anyhow::Result<usize> {
+        let running = self.running.ids();
+        let mut conn = self.pool.acquire().await?;
+        let renewed = app::db::queue::heartbeat(
+            &mut conn,
+            self.worker_id,
+            self.config.lease_secs,
+            &running,
+        )
+        .await?;
+        // A node just finished may also be missing: stopping a finished runner does nothing.
+        for node in running.iter().filter(|n| !renewed.contains(n)) {
+            self.running.stop(Stop::Node(*node));
+        }
+        Ok(renewed.len())
+    }
+
     async fn heartbeat_loop(self, shutdown: CancellationToken) {
         let period = Duration::from_secs_f64(self.config.heartbeat_secs);
         loop {
@@ -532,11 +605,7 @@ impl Engine {
                 () = shutdown.cancelled() => return,
                 () = tokio::time::sleep(period) => {}
             }
-            let beat = async {
-                let mut conn = self.pool.acquire().await?;
-                app::db::queue::heartbeat(&mut conn, self.worker_id, self.config.lease_secs).await
-            };
-            if let Err(e) = beat.await {
+            if let Err(e) = self.heartbeat_once().await {
                 tracing::warn!(error = %e, "heartbeat failed");
             }
         }

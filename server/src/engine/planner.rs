@@ -4,19 +4,24 @@ use super::provider::{CompletionRequest, Purpose};
 use super::{Engine, Outcome};
 use app::db::runs;
 use app::domain::agent::CAPABILITIES;
-use app::domain::plan::{PlanDraft, SubtaskDraft, ValidatedPlan};
+use app::domain::plan::{MAX_NODES, PlanDraft, ValidatedPlan, plan_schema};
 use app::domain::simulated;
+use futures_util::FutureExt;
 
 const PLANNER_SYSTEM: &str = "You split a task into subtasks for a team of agents.";
 
-/// The prompt a real model gets; the JSON shape is the schema `PlanDraft` parses.
+/// Claims of one run beyond this fall back without asking the model: planning died on it
+/// (a panic takes the claim's lease with it, a crash the whole process) that many times.
+pub const MAX_PLANNING_ATTEMPTS: i32 = 3;
+
+/// The prompt a real model gets, with the JSON schema `ValidatedPlan::parse` enforces.
 fn planner_prompt(description: &str) -> String {
     format!(
-        "Decompose the task below into subtasks. Answer with JSON only, shaped as \
-         {{\"subtasks\": [{{\"key\": \"s1\", \"description\": \"...\", \
-         \"required_capabilities\": [\"...\"], \"depends_on\": [\"s0\"], \"priority\": 0}}]}}. \
-         Capabilities: {}. Dependencies must not form a cycle.\n\nTask:\n{description}",
-        CAPABILITIES.join(", ")
+        "Decompose the task below into subtasks. Answer with JSON only, matching this schema: \
+         {}. Keys are short and unique; `depends_on` names keys of other subtasks, each at most \
+         once, and must not form a cycle. At most {} subtasks.\n\nTask:\n{description}",
+        plan_schema(&CAPABILITIES),
+        MAX_NODES
     )
 }
 
@@ -37,24 +42,12 @@ pub fn parse_plan(text: &str) -> Result<ValidatedPlan, String> {
 
 /// The single subtask a task falls back to when planning fails.
 pub fn fallback_plan(description: &str, priority: i16) -> ValidatedPlan {
-    let draft = PlanDraft {
-        subtasks: vec![SubtaskDraft {
-            key: "s1".into(),
-            description: description.to_owned(),
-            required_capabilities: vec![simulated::capability_for(description).to_owned()],
-            depends_on: vec![],
-            priority: priority.clamp(0, 10),
-        }],
-    };
-    // One node, known capability, no edges: always valid.
-    ValidatedPlan {
-        order: vec![0],
-        subtasks: draft.subtasks,
-    }
+    ValidatedPlan::fallback(description, simulated::capability_for(description), priority)
 }
 
 impl Engine {
-    /// Plans one pending task, if there is one.
+    /// Plans one pending task, if there is one. Whatever the model or the parser does with the
+    /// task (an error, a panic), the task gets a plan or a reason; the loop goes on.
     pub async fn plan_once(&self) -> anyhow::Result<Outcome> {
         let claim = {
             let mut conn = self.pool.acquire().await?;
@@ -63,20 +56,24 @@ impl Engine {
         let Some(claim) = claim else {
             return Ok(Outcome::Idle);
         };
-        let req = CompletionRequest {
-            model: self.config.planner_model.clone(),
-            system: PLANNER_SYSTEM.into(),
-            prompt: planner_prompt(&claim.description),
-            purpose: Purpose::Plan {
-                description: claim.description.clone(),
-                priority: claim.priority,
-            },
+        if claim.attempt > MAX_PLANNING_ATTEMPTS + 1 {
+            // Even the fallback could not be stored that many times.
+            let reason = format!("the task could not be planned in {} attempts", claim.attempt - 1);
+            tracing::error!(task = %claim.id, %reason, "giving up on a task");
+            let mut tx = self.pool.begin().await?;
+            runs::fail_unplanned(&mut tx, claim.id, &reason).await?;
+            tx.commit().await?;
+            self.work_changed(false);
+            return Ok(Outcome::Worked);
+        }
+        let proposed = if claim.attempt > MAX_PLANNING_ATTEMPTS {
+            Err(format!(
+                "planning did not finish in {MAX_PLANNING_ATTEMPTS} attempts"
+            ))
+        } else {
+            self.propose(&claim).await
         };
-        let answer = match self.providers.get(&self.config.planner_provider) {
-            Ok(p) => p.complete(&req).await.map_err(|e| e.to_string()),
-            Err(e) => Err(e.to_string()),
-        };
-        let (plan, by, note) = match answer.and_then(|c| parse_plan(&c.text)) {
+        let (plan, by, note) = match proposed {
             Ok(plan) => (plan, "planner", None),
             Err(reason) => {
                 tracing::warn!(task = %claim.id, %reason, "planning failed; one fallback subtask");
@@ -97,6 +94,36 @@ impl Engine {
         }
         Ok(Outcome::Worked)
     }
+
+    /// Asks the planner model for a plan and checks it. A panic anywhere in the call or the
+    /// parsing is this task's failure, with the panic's message as the reason.
+    async fn propose(&self, claim: &runs::PlanningClaim) -> Result<ValidatedPlan, String> {
+        let req = CompletionRequest {
+            model: self.config.planner_model.clone(),
+            system: PLANNER_SYSTEM.into(),
+            prompt: planner_prompt(&claim.description),
+            purpose: Purpose::Plan {
+                description: claim.description.clone(),
+                priority: claim.priority,
+            },
+        };
+        let attempt = async {
+            let provider = self
+                .providers
+                .get(&self.config.planner_provider)
+                .map_err(|e| e.to_string())?;
+            let answer = provider.complete(&req).await.map_err(|e| e.to_string())?;
+            parse_plan(&answer.text)
+        };
+        match std::panic::AssertUnwindSafe(attempt).catch_unwind().await {
+            Ok(result) => result,
+            Err(panic) => {
+                let why = crate::supervisor::panic_message(&*panic);
+                tracing::error!(task = %claim.id, panic = %why, "the planner panicked on a task");
+                Err(format!("the planner failed on this task: {why}"))
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -107,7 +134,7 @@ mod tests {
     fn json_is_found_inside_prose_and_fences() {
         let text = "Here you go:\n```json\n{\"subtasks\": [{\"key\": \"a\", \"description\": \"x\"}]}\n```";
         let plan = parse_plan(text).unwrap();
-        assert_eq!(plan.subtasks.len(), 1);
+        assert_eq!(plan.subtasks().len(), 1);
     }
 
     #[test]
@@ -125,5 +152,27 @@ mod tests {
         let cyclic = r#"{"subtasks": [{"key": "a", "description": "x", "depends_on": ["b"]},
                                        {"key": "b", "description": "y", "depends_on": ["a"]}]}"#;
         assert!(parse_plan(cyclic).unwrap_err().contains("cycle"));
+        let repeated = r#"{"subtasks": [{"key": "s1", "description": "x"},
+                                         {"key": "s2", "description": "y", "depends_on": ["s1", "s1"]}]}"#;
+        assert!(parse_plan(repeated).unwrap_err().contains("twice"));
+    }
+
+    proptest::proptest! {
+        /// Whatever a model answers — arbitrary Unicode, arbitrary JSON — the parser answers
+        /// with a plan or a reason, never a panic.
+        #[test]
+        fn any_answer_is_a_plan_or_a_reason(
+            text in ".{0,200}",
+            key in ".{0,8}",
+            description in ".{0,40}",
+            deps in proptest::collection::vec(".{0,3}", 0..4),
+        ) {
+            let _ = parse_plan(&text);
+            let answer = serde_json::json!({ "subtasks": [
+                { "key": key, "description": description, "depends_on": deps },
+                { "key": "s1", "description": text, "required_capabilities": [key] },
+            ]});
+            let _ = parse_plan(&format!("Here it is: {answer} {text}"));
+        }
     }
 }

@@ -3,6 +3,8 @@
 //! Chat Completions) join as variants behind the same call.
 
 use app::domain::simulated;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 /// What a call is for. Real models read only `system` and `prompt`; the simulated model
@@ -46,16 +48,27 @@ pub enum ProviderError {
 /// One configured provider.
 #[derive(Debug, Clone)]
 pub enum Provider {
-    Simulated { latency: Duration },
+    Simulated {
+        latency: Duration,
+        /// Calls made to it, for the process's figures (and tests that must see none).
+        calls: Arc<AtomicU64>,
+    },
 }
 
 impl Provider {
     pub async fn complete(&self, req: &CompletionRequest) -> Result<Completion, ProviderError> {
         match self {
-            Provider::Simulated { latency } => {
-                // The latency models an agent's step; planning text is instant either way.
-                if matches!(req.purpose, Purpose::Execute { .. }) && !latency.is_zero() {
-                    tokio::time::sleep(*latency).await;
+            Provider::Simulated { latency, calls } => {
+                calls.fetch_add(1, Ordering::Relaxed);
+                if let Purpose::Execute { description, .. } = &req.purpose {
+                    if simulated::hangs(description) {
+                        // A model that never answers: only a stop or a timeout ends the call.
+                        std::future::pending::<()>().await;
+                    }
+                    // The latency models an agent's step; planning text is instant either way.
+                    if !latency.is_zero() {
+                        tokio::time::sleep(*latency).await;
+                    }
                 }
                 let text = match &req.purpose {
                     Purpose::Plan {
@@ -91,7 +104,15 @@ impl Providers {
         Self {
             simulated: Provider::Simulated {
                 latency: simulated_latency,
+                calls: Arc::default(),
             },
+        }
+    }
+
+    /// Calls made to the simulated model so far.
+    pub fn simulated_calls(&self) -> u64 {
+        match &self.simulated {
+            Provider::Simulated { calls, .. } => calls.load(Ordering::Relaxed),
         }
     }
 

@@ -3,11 +3,12 @@
 //! In the loop, outcomes are recorded in batches: one transaction (and one commit) for all that
 //! finished meanwhile, which is what keeps the engine near the database's commit ceiling.
 
-use super::provider::{CompletionRequest, Purpose};
+use super::provider::{Completion, CompletionRequest, Purpose};
 use super::{Engine, Outcome};
 use app::db::queue::{self, ClaimedNode, ReportError, Success};
 use app::domain::ids::NodeId;
 use backon::{ExponentialBuilder, Retryable};
+use futures_util::FutureExt;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
@@ -30,15 +31,6 @@ pub enum Report {
         error: String,
         busy_ms: i64,
     },
-}
-
-impl Report {
-    fn node_id(&self) -> NodeId {
-        match self {
-            Report::Done(s) => s.node.id,
-            Report::Failed { node, .. } => node.id,
-        }
-    }
 }
 
 fn execution_prompt(node: &ClaimedNode) -> String {
@@ -64,23 +56,18 @@ impl Engine {
         Ok(claimed)
     }
 
-    /// Runs one claimed node through its agent's provider.
+    /// Runs one claimed node through its agent's provider. A panic in the step is this
+    /// attempt's failure (the retry policy applies), never the loop's.
     pub async fn run_node(&self, node: ClaimedNode) -> Report {
         let started = Instant::now();
-        let req = CompletionRequest {
-            model: node.model.clone(),
-            system: node.system_prompt.clone(),
-            prompt: execution_prompt(&node),
-            purpose: Purpose::Execute {
-                description: node.description.clone(),
-                context: node.context.clone(),
-                attempt: node.attempt,
-            },
-        };
-        let result = match self.providers.get(&node.provider) {
-            Ok(p) => p.complete(&req).await,
-            Err(e) => Err(e),
-        };
+        let result = std::panic::AssertUnwindSafe(self.attempt(&node))
+            .catch_unwind()
+            .await
+            .unwrap_or_else(|panic| {
+                let why = crate::supervisor::panic_message(&*panic);
+                tracing::error!(node = %node.id, run = %node.run_id, panic = %why, "a subtask's step panicked");
+                Err(format!("the agent's step panicked: {why}"))
+            });
         let busy_ms = i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX);
         match result {
             Ok(c) => Report::Done(Success {
@@ -89,12 +76,28 @@ impl Engine {
                 node,
                 busy_ms,
             }),
-            Err(e) => Report::Failed {
+            Err(error) => Report::Failed {
                 node,
-                error: e.to_string(),
+                error,
                 busy_ms,
             },
         }
+    }
+
+    /// One call of the node's model.
+    async fn attempt(&self, node: &ClaimedNode) -> Result<Completion, String> {
+        let req = CompletionRequest {
+            model: node.model.clone(),
+            system: node.system_prompt.clone(),
+            prompt: execution_prompt(node),
+            purpose: Purpose::Execute {
+                description: node.description.clone(),
+                context: node.context.clone(),
+                attempt: node.attempt,
+            },
+        };
+        let provider = self.providers.get(&node.provider).map_err(|e| e.to_string())?;
+        provider.complete(&req).await.map_err(|e| e.to_string())
     }
 
     /// Records outcomes in one transaction. A stale outcome (the node was re-queued or
@@ -181,36 +184,45 @@ impl Engine {
         Ok(Outcome::Worked)
     }
 
-    /// Keeps up to `slots` nodes in flight and records their outcomes in batches. Nodes come
-    /// from its own claims and from the daemon and the reporter, which claim for this process
-    /// inside the transactions that made them ready (`handed`). On shutdown, waits
-    /// `shutdown_grace` for them, then re-queues what is still running so another process picks
-    /// it up at once.
+    /// Keeps up to `slots` nodes in flight and sends their outcomes to the reporter. Nodes
+    /// come from its own claims and from the daemon and the reporter, which claim for this
+    /// process inside the transactions that made them ready (`handed`). A node told to stop (its
+    /// task cancelled, its agent terminated) is dropped where it stands: its model call is
+    /// aborted, and the canceller has recorded the attempt. On shutdown, waits `shutdown_grace`
+    /// for the rest, then re-queues what is still running so another process picks it up.
     pub(super) async fn worker_loop(
         self,
         shutdown: CancellationToken,
-        mut handed: mpsc::UnboundedReceiver<ClaimedNode>,
+        handed: Arc<tokio::sync::Mutex<mpsc::UnboundedReceiver<ClaimedNode>>>,
+        reports: mpsc::UnboundedSender<Report>,
     ) {
         let Some(local) = self.local.get().cloned() else {
             tracing::error!("worker loop started without its slots");
             return;
         };
-        let (tx, rx) = mpsc::unbounded_channel::<Report>();
-        let reporter = tokio::spawn(self.clone().reporter(rx));
+        // Held for the loop's life; a panicking predecessor's guard is gone with it.
+        let mut handed = handed.lock_owned().await;
         let mut running: JoinSet<NodeId> = JoinSet::new();
         let mut in_flight: Vec<NodeId> = Vec::new();
-        // Starts a node whose slot is already reserved.
+        // Starts a node whose slot is already reserved; the guard gives the slot back.
         let start =
             |node: ClaimedNode, running: &mut JoinSet<NodeId>, in_flight: &mut Vec<NodeId>| {
-                let (engine, tx, slots) = (self.clone(), tx.clone(), local.slots.clone());
+                let guard = self.running.start(&node, local.slots.clone());
+                let (engine, tx) = (self.clone(), reports.clone());
                 in_flight.push(node.id);
                 running.spawn(async move {
-                    let report = engine.run_node(node).await;
-                    let id = report.node_id();
-                    // The reporter outlives every runner; a send fails only at exit, where the
-                    // lease expiry re-queues the node.
-                    let _ = tx.send(report);
-                    slots.release(1);
+                    let id = node.id;
+                    tokio::select! {
+                        report = engine.run_node(node) => {
+                            // The reporter outlives every runner; a send fails only at exit,
+                            // where the lease expiry re-queues the node.
+                            let _ = tx.send(report);
+                        }
+                        () = guard.stop.cancelled() => {
+                            tracing::info!(node = %id, "stopped running work: cancelled or released");
+                        }
+                    }
+                    drop(guard);
                     id
                 });
             };
@@ -267,8 +279,6 @@ impl Engine {
         {
             running.abort_all();
         }
-        drop(tx);
-        let _ = reporter.await;
         // Claimed for us but never started: back to the queue with the rest.
         handed.close();
         while let Ok(node) = handed.try_recv() {
@@ -294,8 +304,14 @@ impl Engine {
     /// Records outcomes as they arrive, in up to [`REPORTERS`] transactions at once: whatever
     /// has queued up while those were busy goes into the next one. One reporting transaction at
     /// a time left the engine waiting on each commit's flush with the CPU partly idle; several
-    /// in flight share flushes (group commit), as independent clients do.
-    async fn reporter(self, mut rx: mpsc::UnboundedReceiver<Report>) {
+    /// in flight share flushes (group commit), as independent clients do. Runs until every
+    /// sender is gone and `stop` (after the worker loop) says so.
+    pub(super) async fn reporter(
+        self,
+        rx: Arc<tokio::sync::Mutex<mpsc::UnboundedReceiver<Report>>>,
+        stop: CancellationToken,
+    ) {
+        let mut rx = rx.lock_owned().await;
         let permits = Arc::new(Semaphore::new(REPORTERS));
         let mut writing = JoinSet::new();
         loop {
@@ -313,9 +329,14 @@ impl Engine {
                 }
                 drop(permit);
             });
-            while writing.try_join_next().is_some() {}
+            while let Some(done) = writing.try_join_next() {
+                if let Err(e) = done {
+                    tracing::error!(error = %e, "recording a batch of outcomes panicked; their leases will expire and they will run again");
+                }
+            }
         }
         while writing.join_next().await.is_some() {}
+        stop.cancelled().await;
     }
 }
 

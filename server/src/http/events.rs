@@ -1,10 +1,12 @@
-//! `GET /api/v1/events`: the stored event history, paged by `seq`.
+//! `GET /api/v1/events`: the stored event history, paged in release order: `after` (or
+//! `cursor`) is the `seq` of the last event seen, and the next page holds what was released
+//! after it, late commits included, nothing twice.
 
 use super::AppState;
 use super::error::ApiError;
 use super::extract::{ApiQuery, page_limit};
 use app::api::ErrorKind;
-use app::db::events::{EventQuery, list as list_events};
+use app::db::events::{EventQuery, list as list_events, position_after};
 use app::domain::event::EventFilter;
 use app::domain::ids::{AgentId, RunId};
 use axum::Json;
@@ -33,10 +35,10 @@ pub async fn list(
     let limit = page_limit(q.limit, 100, 1000)?;
     let filter = EventFilter::parse(q.kind, q.agent_id, q.task_id, q.severity)
         .map_err(|e| ApiError::new(ErrorKind::Invalid, e))?;
-    // Only as far as the hub has released: an event whose transaction commits late gets a
-    // lower `seq` than ones already visible, and a pager that went past it would skip it.
+    let after = q.cursor.or(q.after).unwrap_or(0).max(0);
+    // Only as far as the hub has released, so the pager and the live streams agree.
     let query = EventQuery {
-        after: q.cursor.or(q.after).unwrap_or(0).max(0),
+        after: position_after(&state.ctx.pool, after).await?,
         upto: state.hub.as_ref().map(|h| h.released()),
         filter,
         limit,

@@ -7,6 +7,7 @@ pub mod events;
 pub mod extract;
 pub mod guard;
 pub mod health;
+pub mod metrics;
 pub mod session;
 pub mod stream;
 pub mod tasks;
@@ -34,7 +35,9 @@ pub struct AppState {
     pub config: Arc<Config>,
     /// The process's shared event reader, for WebSocket streams.
     pub hub: Option<crate::event_hub::EventHub>,
-    pub metrics: Arc<crate::metrics::Metrics>,
+    pub metrics: Arc<metrics::Metrics>,
+    /// The health of this process's loops (for `/readyz`).
+    pub supervisor: Arc<crate::supervisor::Supervisor>,
 }
 
 pub const SESSION_COOKIE: &str = "flotilla_session";
@@ -98,7 +101,7 @@ pub fn router(state: AppState, store: PostgresStore, local_addr: SocketAddr) -> 
     Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
-        .route("/metrics", get(crate::metrics::scrape))
+        .route("/metrics", get(metrics::scrape))
         .nest("/api/v1", api)
         .with_state(state.clone())
         .merge(pages)
@@ -109,7 +112,7 @@ pub fn router(state: AppState, store: PostgresStore, local_addr: SocketAddr) -> 
         ))
         .layer(axum::middleware::from_fn_with_state(
             state.metrics.clone(),
-            crate::metrics::track_http,
+            metrics::track_http,
         ))
         .layer(sessions)
         .layer(TraceLayer::new_for_http())

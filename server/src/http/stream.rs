@@ -1,8 +1,8 @@
 //! `GET /api/v1/events/stream?after=<seq>`: the live event stream over a WebSocket.
 //!
 //! Subscribe first, then replay from the table, then follow the hub, dropping anything at or
-//! below the last `seq` sent: a client that reconnects with the last `seq` it saw misses
-//! nothing and sees nothing twice. A client that falls [`BUFFER`] events behind, or does not
+//! below the last position sent (events go in release order, see [`crate::event_hub`]): a
+//! client that reconnects with the last `seq` it saw misses nothing and sees nothing twice. A client that falls [`BUFFER`] events behind, or does not
 //! take a frame within [`SEND_TIMEOUT`], is disconnected rather than allowed to slow the
 //! others; it resumes where it stopped.
 
@@ -11,8 +11,8 @@ use super::error::ApiError;
 use super::extract::ApiQuery;
 use crate::event_hub::BUFFER;
 use app::api::ErrorKind;
-use app::db::events::{EventQuery, list};
-use app::domain::event::{Event, EventFilter, Severity};
+use app::db::events::{EventQuery, list, position_after};
+use app::domain::event::{Event, EventFilter, EventKind, Severity};
 use app::domain::ids::{AgentId, RunId};
 use axum::extract::State;
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade, close_code};
@@ -72,11 +72,19 @@ async fn serve(mut socket: WebSocket, state: AppState, after: Option<i64>, filte
     };
     let (mut rx, released) = hub.subscribe();
     let after = match after {
-        Some(after) => after,
+        Some(after) => match position_after(&state.ctx.pool, after).await {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::warn!(error = %e, "event replay failed");
+                let _ = close(&mut socket, close_code::ERROR, "replay failed; reconnect").await;
+                return;
+            }
+        },
         None => {
             let ready = Event {
-                seq: released,
-                kind: "stream.ready".into(),
+                seq: released.seq,
+                xid: released.xid,
+                kind: EventKind::StreamReady.as_str().into(),
                 at: time::OffsetDateTime::now_utc(),
                 severity: Severity::Debug,
                 subject: "stream".into(),
@@ -114,7 +122,7 @@ async fn serve(mut socket: WebSocket, state: AppState, after: Option<i64>, filte
             }
         }
         match page.last() {
-            Some(e) if page.len() == 500 && e.seq < released => last = e.seq,
+            Some(e) if page.len() == 500 && e.position() < released => last = e.position(),
             _ => break,
         }
     }
@@ -143,16 +151,16 @@ async fn serve(mut socket: WebSocket, state: AppState, after: Option<i64>, filte
             biased;
             ev = rx.recv() => match ev {
                 Ok(r) => {
-                    if r.event.seq <= high {
+                    if r.event.position() <= high {
                         continue;
                     }
-                    high = r.event.seq;
+                    high = r.event.position();
                     if filter.matches(&r.event) && !send_text(&mut sink, r.json.clone()).await {
                         break None;
                     }
                 }
                 Err(RecvError::Lagged(_)) => {
-                    let reason = format!("too slow (more than {BUFFER} events behind); resume with after={high}");
+                    let reason = format!("too slow (more than {BUFFER} events behind); resume with after={}", high.seq);
                     break Some((close_code::POLICY, reason));
                 }
                 Err(RecvError::Closed) => break Some((close_code::AWAY, "server shutting down".to_owned())),

@@ -415,7 +415,12 @@ async fn a_heartbeat_skips_rows_a_report_holds_instead_of_waiting_for_them(pool:
     // Waiting for the held row would block here until the report ends; it must not.
     tokio::time::timeout(
         Duration::from_secs(5),
-        app::db::queue::heartbeat(&mut conn, e.worker_id, 60.0),
+        app::db::queue::heartbeat(
+            &mut conn,
+            e.worker_id,
+            60.0,
+            &claimed.iter().map(|c| c.id).collect::<Vec<_>>(),
+        ),
     )
     .await
     .expect("the heartbeat did not wait for the report")
@@ -428,4 +433,31 @@ async fn a_heartbeat_skips_rows_a_report_holds_instead_of_waiting_for_them(pool:
     .unwrap();
     assert_eq!(renewed, [claimed[1].id.0], "the other lease was renewed");
     report.rollback().await.unwrap();
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn a_heartbeat_renews_only_the_nodes_that_still_have_a_runner(pool: PgPool) {
+    let e = engine(&pool).await;
+    submit(&pool, TEXT).await;
+    e.plan_once().await.unwrap();
+    e.daemon_once().await.unwrap();
+    let claimed = e.claim(10).await.unwrap();
+    assert_eq!(claimed.len(), 2);
+    sqlx::query("update nodes set lease_expires_at = now() where status = 'running'")
+        .execute(&pool)
+        .await
+        .unwrap();
+    // Only the first still runs here (the second's runner died): only it is renewed.
+    let mut conn = pool.acquire().await.unwrap();
+    let renewed = app::db::queue::heartbeat(&mut conn, e.worker_id, 60.0, &[claimed[0].id])
+        .await
+        .unwrap();
+    assert_eq!(renewed, [claimed[0].id]);
+    let stale: Vec<uuid::Uuid> = sqlx::query_scalar(
+        "select id from nodes where status = 'running' and lease_expires_at <= now()",
+    )
+    .fetch_all(&mut *conn)
+    .await
+    .unwrap();
+    assert_eq!(stale, [claimed[1].id.0], "left to expire and be rescued");
 }

@@ -68,7 +68,7 @@ async fn produce(pool: PgPool, writers: usize, per_writer: usize, payload: usize
         tasks.spawn(async move {
             for i in 0..per_writer {
                 let mut tx = pool.begin().await.unwrap();
-                let e = NewEvent::new("test.tick", format!("writer/{w}"))
+                let e = NewEvent::new(app::domain::event::EventKind::Marker, format!("writer/{w}"))
                     .data(json!({ "i": i, "pad": "x".repeat(payload) }));
                 events::append(&mut tx, e).await.unwrap();
                 tx.commit().await.unwrap();

@@ -1,35 +1,23 @@
-use crate::domain::event::Event;
+use crate::domain::event::{Event, EventKind};
 use crate::ui::contexts::live::use_live_events;
 use leptos::prelude::*;
 
-/// Event types that deserve a toast wherever the user is.
-const CRITICAL: [&str; 6] = [
-    "agent.error",
-    "agent.unresponsive",
-    "subtask.failed",
-    "task.failed",
-    "provider.circuit_opened",
-    "budget.exceeded",
-];
-
-/// What a toast says about an event.
+/// What a toast says about an event of a kind that deserves one wherever the user is: those
+/// that need someone to act (a failure, an unresponsive agent, a dead engine loop).
 pub fn toast_text(e: &Event) -> Option<String> {
-    if !CRITICAL.contains(&e.kind.as_str()) {
-        return None;
-    }
+    let what = match e.kind.parse::<EventKind>().ok()? {
+        EventKind::AgentError => "Agent error",
+        EventKind::AgentUnresponsive => "Agent unresponsive",
+        EventKind::SubtaskFailed => "Subtask failed",
+        EventKind::TaskFailed => "Task failed",
+        EventKind::LoopRestarted => "Engine loop restarted",
+        _ => return None,
+    };
     let detail = e
         .data
         .get("error")
         .and_then(|v| v.as_str())
         .unwrap_or(&e.subject);
-    let what = match e.kind.as_str() {
-        "agent.error" => "Agent error",
-        "agent.unresponsive" => "Agent unresponsive",
-        "subtask.failed" => "Subtask failed",
-        "task.failed" => "Task failed",
-        "provider.circuit_opened" => "Provider circuit open",
-        _ => "Budget exceeded",
-    };
     Some(format!("{what}: {detail}"))
 }
 
@@ -93,6 +81,7 @@ mod tests {
             agent_id: None,
             task_id: None,
             subtask_id: None,
+            xid: 0,
         }
     }
 

@@ -7,6 +7,8 @@ use axum::http::header;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use prometheus_client::encoding::EncodeLabelSet;
+use crate::supervisor::LoopLabel;
+use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
@@ -34,6 +36,10 @@ pub struct Metrics {
     pub http: Family<HttpLabels, Histogram>,
     pub assignment_latency: Histogram,
     pub event_lag: Histogram,
+    /// How long the oldest committed event has been held back by an open transaction.
+    pub event_hold: prometheus_client::metrics::gauge::Gauge<f64, std::sync::atomic::AtomicU64>,
+    pub loop_restarts: Family<LoopLabel, Counter>,
+    pub loop_up: Family<LoopLabel, Gauge>,
     queue_depth: Gauge,
     waiting: Gauge,
     running: Gauge,
@@ -61,6 +67,24 @@ impl Metrics {
             Gauge::default(),
         );
         let agents = Family::<StateLabels, Gauge>::default();
+        let event_hold = prometheus_client::metrics::gauge::Gauge::<f64, std::sync::atomic::AtomicU64>::default();
+        let loop_restarts = Family::<LoopLabel, Counter>::default();
+        let loop_up = Family::<LoopLabel, Gauge>::default();
+        registry.register(
+            "event_hold_seconds",
+            "Age of the oldest committed event held back by a transaction still open",
+            event_hold.clone(),
+        );
+        registry.register(
+            "loop_restarts",
+            "Restarts of each engine loop after a panic or an unexpected stop",
+            loop_restarts.clone(),
+        );
+        registry.register(
+            "loop_up",
+            "Whether each engine loop is running (1) or waiting to restart (0)",
+            loop_up.clone(),
+        );
         registry.register(
             "http_request_duration_seconds",
             "HTTP request latency by route pattern and status",
@@ -102,6 +126,9 @@ impl Metrics {
             http,
             assignment_latency,
             event_lag,
+            event_hold,
+            loop_restarts,
+            loop_up,
             queue_depth,
             waiting,
             running,

@@ -88,6 +88,7 @@ pub struct Application {
     store: PostgresStore,
     bootstrap: AdminBootstrap,
     engine: Option<Engine>,
+    supervisor: std::sync::Arc<Supervisor>,
     /// Stops the process's background tasks (the event hub) at shutdown.
     background: CancellationToken,
 }
@@ -135,7 +136,7 @@ impl Application {
             move || reader.clone().run(stop.clone())
         }));
         let state = AppState {
-            supervisor,
+            supervisor: supervisor.clone(),
             hub: Some(hub),
             ctx: ServerContext {
                 pool: db.pool.clone(),
@@ -148,6 +149,7 @@ impl Application {
         Ok(Self {
             background,
             engine,
+            supervisor,
             listener,
             router,
             db,
@@ -158,6 +160,16 @@ impl Application {
 
     pub fn port(&self) -> u16 {
         self.listener.local_addr().map(|a| a.port()).unwrap_or(0)
+    }
+
+    /// The process's engine, when it runs one (tests look inside).
+    pub fn engine(&self) -> Option<Engine> {
+        self.engine.clone()
+    }
+
+    /// The supervisor of the process's loops.
+    pub fn supervisor(&self) -> std::sync::Arc<Supervisor> {
+        self.supervisor.clone()
     }
 
     pub fn bootstrap(&self) -> &AdminBootstrap {

@@ -5,7 +5,8 @@
 //! Planning: one subtask per list item or sentence; an item that starts with "then" (or "after
 //! that", "finally") depends on the one before it, others run in parallel; the capability comes
 //! from keywords. Directives for demos and tests, in a subtask's text: `[fail]` fails every
-//! attempt, `[flaky]` fails the first attempt only, `[hang]` never answers; in a task's text, `[cycle]` makes the planner
+//! attempt, `[flaky]` fails the first attempt only, `[hang]` never answers, `[panic]` panics (a
+//! client bug); in a task's text, `[cycle]` makes the planner
 //! answer with a cyclic plan (which the engine must refuse and fall back from).
 
 use super::plan::{PlanDraft, SubtaskDraft};
@@ -138,7 +139,9 @@ pub fn plan(description: &str, priority: i16) -> PlanDraft {
     if description.contains("[cycle]") && subtasks.len() >= 2 {
         let last = subtasks.len();
         subtasks[0].depends_on.push(format!("s{last}"));
-        subtasks[last - 1].depends_on.push("s1".into());
+        if !subtasks[last - 1].depends_on.iter().any(|d| d == "s1") {
+            subtasks[last - 1].depends_on.push("s1".into());
+        }
     } else if description.contains("[cycle]") {
         subtasks[0].depends_on.push("s1".into());
     }
@@ -152,6 +155,11 @@ pub fn hangs(description: &str) -> bool {
 
 /// A simulated answer for a subtask, or the failure the text asks for.
 pub fn execute(description: &str, context: &[String], attempt: i32) -> Result<String, String> {
+    // A model client with a bug: the engine must turn it into a failed attempt.
+    #[allow(clippy::panic)]
+    if description.contains("[panic]") {
+        panic!("simulated panic while running \"{description}\"");
+    }
     if description.contains("[fail]") {
         return Err(format!("simulated failure of \"{description}\""));
     }

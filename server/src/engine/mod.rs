@@ -412,6 +412,11 @@ impl Engine {
             .map(Some)
     }
 
+    /// How many nodes this process is running right now.
+    pub fn running_nodes(&self) -> usize {
+        self.running.ids().len()
+    }
+
     /// Whether a worker loop runs in this process (so completions assign onward at once).
     pub(crate) fn runs_worker_loop(&self) -> bool {
         self.local.get().is_some()

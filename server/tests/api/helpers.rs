@@ -9,6 +9,8 @@ pub const ADMIN_PASSWORD: &str = "the bootstrap admin password";
 pub struct TestApp {
     pub base: String,
     pub pool: PgPool,
+    pub engine: Option<server::engine::Engine>,
+    pub supervisor: std::sync::Arc<server::supervisor::Supervisor>,
 }
 
 /// Builds and starts the application with `overrides` on top of the test defaults.
@@ -40,8 +42,14 @@ pub async fn spawn_app_with(pool: PgPool, overrides: &[(&str, &str)]) -> TestApp
         .await
         .expect("application builds");
     let base = format!("http://127.0.0.1:{}", app.port());
+    let (engine, supervisor) = (app.engine(), app.supervisor());
     tokio::spawn(app.run_until_stopped(std::future::pending()));
-    TestApp { base, pool }
+    TestApp {
+        base,
+        pool,
+        engine,
+        supervisor,
+    }
 }
 
 pub async fn spawn_app(pool: PgPool) -> TestApp {

@@ -4,6 +4,7 @@
 
 mod engine;
 mod engine_steps;
+mod hardening;
 mod helpers;
 mod metrics;
 mod observability;

@@ -195,7 +195,10 @@ impl Target {
                 for i in 0..n {
                     tick.tick().await;
                     let mut tx = pool.begin().await?;
-                    let e = app::db::events::NewEvent::new(app::domain::event::EventKind::Marker, format!("bench/{i}"));
+                    let e = app::db::events::NewEvent::new(
+                        app::domain::event::EventKind::Marker,
+                        format!("bench/{i}"),
+                    );
                     let seq = app::db::events::append(&mut tx, e).await?;
                     tx.commit().await?;
                     sent.push((seq, Instant::now()));

@@ -7,6 +7,6 @@ pub mod embedded_pg;
 pub mod engine;
 pub mod event_hub;
 pub mod http;
-pub mod supervisor;
 pub mod startup;
+pub mod supervisor;
 pub mod telemetry;

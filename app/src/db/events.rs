@@ -185,7 +185,10 @@ fn severities(f: &EventFilter) -> Vec<String> {
 
 /// The position just after the event `seq`, which is what a client means by `after=seq`: the
 /// event's own position, or (if it was pruned) that of the nearest surviving one below it.
-pub async fn position_after(db: impl PgExecutor<'_>, seq: i64) -> Result<EventPosition, sqlx::Error> {
+pub async fn position_after(
+    db: impl PgExecutor<'_>,
+    seq: i64,
+) -> Result<EventPosition, sqlx::Error> {
     let xid = sqlx::query_scalar!(
         "select xid from events where seq <= $1 order by seq desc limit 1",
         seq
@@ -321,7 +324,11 @@ mod tests {
     #[test]
     fn a_stop_survives_its_payload() {
         let id = uuid::Uuid::new_v4();
-        for stop in [Stop::Run(RunId(id)), Stop::Node(NodeId(id)), Stop::Agent(AgentId(id))] {
+        for stop in [
+            Stop::Run(RunId(id)),
+            Stop::Node(NodeId(id)),
+            Stop::Agent(AgentId(id)),
+        ] {
             assert_eq!(Stop::parse(&stop.payload()), Some(stop));
         }
     }

@@ -916,7 +916,13 @@ async fn give_up(
     )
     .await?;
     let blocked = block_downstream(conn, node).await?;
-    super::runs::fail_run(conn, run, &format!("subtask {key} failed: {error}"), blocked).await
+    super::runs::fail_run(
+        conn,
+        run,
+        &format!("subtask {key} failed: {error}"),
+        blocked,
+    )
+    .await
 }
 
 /// Re-queues work whose lease expired (its worker or agent went silent) and marks the agents

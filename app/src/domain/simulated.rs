@@ -156,7 +156,6 @@ pub fn hangs(description: &str) -> bool {
 /// A simulated answer for a subtask, or the failure the text asks for.
 pub fn execute(description: &str, context: &[String], attempt: i32) -> Result<String, String> {
     // A model client with a bug: the engine must turn it into a failed attempt.
-    #[allow(clippy::panic)]
     if description.contains("[panic]") {
         panic!("simulated panic while running \"{description}\"");
     }
@@ -198,7 +197,10 @@ mod tests {
         for odd in ['\u{212A}', '\u{212B}', '\u{0130}', '\u{023A}'] {
             let p = plan(&format!("Count the {odd}, then email the totals"), 0);
             let texts: Vec<_> = p.subtasks.iter().map(|s| s.description.as_str()).collect();
-            assert_eq!(texts, [format!("Count the {odd}").as_str(), "then email the totals"]);
+            assert_eq!(
+                texts,
+                [format!("Count the {odd}").as_str(), "then email the totals"]
+            );
             assert_eq!(p.subtasks[1].depends_on, ["s1"]);
         }
         let p = plan("Measure \u{212A}, THEN write the report about it", 0);

@@ -139,7 +139,7 @@ impl Engine {
             pool,
             config: Arc::new(config),
             worker_id,
-                        providers,
+            providers,
             assignment_latency: Histogram::new(std::iter::empty()),
             running: Arc::default(),
             wake: Arc::new(watch::channel(0).0),
@@ -589,13 +589,9 @@ impl Engine {
     pub async fn heartbeat_once(&self) -> anyhow::Result<usize> {
         let running = self.running.ids();
         let mut conn = self.pool.acquire().await?;
-        let renewed = app::db::queue::heartbeat(
-            &mut conn,
-            self.worker_id,
-            self.config.lease_secs,
-            &running,
-        )
-        .await?;
+        let renewed =
+            app::db::queue::heartbeat(&mut conn, self.worker_id, self.config.lease_secs, &running)
+                .await?;
         // A node just finished may also be missing: stopping a finished runner does nothing.
         for node in running.iter().filter(|n| !renewed.contains(n)) {
             self.running.stop(Stop::Node(*node));

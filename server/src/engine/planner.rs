@@ -42,7 +42,11 @@ pub fn parse_plan(text: &str) -> Result<ValidatedPlan, String> {
 
 /// The single subtask a task falls back to when planning fails.
 pub fn fallback_plan(description: &str, priority: i16) -> ValidatedPlan {
-    ValidatedPlan::fallback(description, simulated::capability_for(description), priority)
+    ValidatedPlan::fallback(
+        description,
+        simulated::capability_for(description),
+        priority,
+    )
 }
 
 impl Engine {
@@ -58,7 +62,10 @@ impl Engine {
         };
         if claim.attempt > MAX_PLANNING_ATTEMPTS + 1 {
             // Even the fallback could not be stored that many times.
-            let reason = format!("the task could not be planned in {} attempts", claim.attempt - 1);
+            let reason = format!(
+                "the task could not be planned in {} attempts",
+                claim.attempt - 1
+            );
             tracing::error!(task = %claim.id, %reason, "giving up on a task");
             let mut tx = self.pool.begin().await?;
             runs::fail_unplanned(&mut tx, claim.id, &reason).await?;

@@ -96,7 +96,10 @@ impl Engine {
                 attempt: node.attempt,
             },
         };
-        let provider = self.providers.get(&node.provider).map_err(|e| e.to_string())?;
+        let provider = self
+            .providers
+            .get(&node.provider)
+            .map_err(|e| e.to_string())?;
         provider.complete(&req).await.map_err(|e| e.to_string())
     }
 
@@ -205,27 +208,28 @@ impl Engine {
         let mut running: JoinSet<NodeId> = JoinSet::new();
         let mut in_flight: Vec<NodeId> = Vec::new();
         // Starts a node whose slot is already reserved; the guard gives the slot back.
-        let start =
-            |node: ClaimedNode, running: &mut JoinSet<NodeId>, in_flight: &mut Vec<NodeId>| {
-                let guard = self.running.start(&node, local.slots.clone());
-                let (engine, tx) = (self.clone(), reports.clone());
-                in_flight.push(node.id);
-                running.spawn(async move {
-                    let id = node.id;
-                    tokio::select! {
-                        report = engine.run_node(node) => {
-                            // The reporter outlives every runner; a send fails only at exit,
-                            // where the lease expiry re-queues the node.
-                            let _ = tx.send(report);
-                        }
-                        () = guard.stop.cancelled() => {
-                            tracing::info!(node = %id, "stopped running work: cancelled or released");
-                        }
+        let start = |node: ClaimedNode,
+                     running: &mut JoinSet<NodeId>,
+                     in_flight: &mut Vec<NodeId>| {
+            let guard = self.running.start(&node, local.slots.clone());
+            let (engine, tx) = (self.clone(), reports.clone());
+            in_flight.push(node.id);
+            running.spawn(async move {
+                let id = node.id;
+                tokio::select! {
+                    report = engine.run_node(node) => {
+                        // The reporter outlives every runner; a send fails only at exit,
+                        // where the lease expiry re-queues the node.
+                        let _ = tx.send(report);
                     }
-                    drop(guard);
-                    id
-                });
-            };
+                    () = guard.stop.cancelled() => {
+                        tracing::info!(node = %id, "stopped running work: cancelled or released");
+                    }
+                }
+                drop(guard);
+                id
+            });
+        };
         let mut woken = self.wake.subscribe();
         while !shutdown.is_cancelled() {
             woken.borrow_and_update();

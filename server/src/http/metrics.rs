@@ -2,12 +2,12 @@
 //! observed where they happen (HTTP middleware, the daemon's assignments, the event hub); queue
 //! figures are read from the database at scrape time, so every process reports the same truth.
 
+use crate::supervisor::LoopLabel;
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::header;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use prometheus_client::encoding::EncodeLabelSet;
-use crate::supervisor::LoopLabel;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
@@ -67,7 +67,9 @@ impl Metrics {
             Gauge::default(),
         );
         let agents = Family::<StateLabels, Gauge>::default();
-        let event_hold = prometheus_client::metrics::gauge::Gauge::<f64, std::sync::atomic::AtomicU64>::default();
+        let event_hold =
+            prometheus_client::metrics::gauge::Gauge::<f64, std::sync::atomic::AtomicU64>::default(
+            );
         let loop_restarts = Family::<LoopLabel, Counter>::default();
         let loop_up = Family::<LoopLabel, Gauge>::default();
         registry.register(

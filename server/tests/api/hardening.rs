@@ -11,7 +11,10 @@ use sqlx::PgPool;
 use std::time::{Duration, Instant};
 use tokio_tungstenite::tungstenite::Message;
 
-const FAST: [(&str, &str); 2] = [("FLOTILLA_SIM_LATENCY_MS", "0"), ("FLOTILLA_RETRY_BASE_MS", "1")];
+const FAST: [(&str, &str); 2] = [
+    ("FLOTILLA_SIM_LATENCY_MS", "0"),
+    ("FLOTILLA_RETRY_BASE_MS", "1"),
+];
 
 #[sqlx::test(migrations = "../migrations")]
 async fn a_kelvin_sign_in_a_task_neither_stops_planning_nor_the_tasks_after_it(pool: PgPool) {
@@ -99,7 +102,10 @@ async fn a_runner_panic_is_a_failed_attempt_that_gives_back_its_slot_and_agent(p
         "select count(*) from attempts where outcome = 'failed' and error like '%panicked%'",
     )
     .await;
-    assert_eq!(failed, 2, "each attempt failed once, the retry policy applied");
+    assert_eq!(
+        failed, 2,
+        "each attempt failed once, the retry policy applied"
+    );
     let next = app.submit(&c, "Summarise the other numbers.").await;
     assert_eq!(app.finished(&c, &next).await["status"], "completed");
     assert_eq!(
@@ -128,15 +134,15 @@ async fn seqs(ws: &mut crate::stream::Ws, n: usize) -> Vec<i64> {
 }
 
 #[sqlx::test(migrations = "../migrations")]
-async fn an_event_that_commits_ten_seconds_late_reaches_streams_pagers_and_resumers(
-    pool: PgPool,
-) {
+async fn an_event_that_commits_ten_seconds_late_reaches_streams_pagers_and_resumers(pool: PgPool) {
     let app = spawn_app_with(pool.clone(), &[("FLOTILLA_ENGINE", "off")]).await;
     let c = app.admin().await;
     app.settle_events(&c).await;
     let bearer = format!("Bearer {}", token(&app).await);
     app.settle_events(&c).await;
-    let mut live = connect(&app, "", &[("Authorization", &bearer)]).await.unwrap();
+    let mut live = connect(&app, "", &[("Authorization", &bearer)])
+        .await
+        .unwrap();
     let mut slow = pool.begin().await.unwrap();
     let late = append(&mut slow, NewEvent::new(EventKind::Marker, "late".into()))
         .await
@@ -150,10 +156,17 @@ async fn an_event_that_commits_ten_seconds_late_reaches_streams_pagers_and_resum
     tokio::time::sleep(Duration::from_secs(10)).await;
     slow.commit().await.unwrap();
     let got = seqs(&mut live, 2).await;
-    assert_eq!(got, [late, quick], "both, the late one first (release order)");
-    let page = wait_for(&c, &app.url(&format!("/api/v1/events?after={}", late - 1)), 10, |b| {
-        b["items"].as_array().is_some_and(|i| i.len() == 2)
-    })
+    assert_eq!(
+        got,
+        [late, quick],
+        "both, the late one first (release order)"
+    );
+    let page = wait_for(
+        &c,
+        &app.url(&format!("/api/v1/events?after={}", late - 1)),
+        10,
+        |b| b["items"].as_array().is_some_and(|i| i.len() == 2),
+    )
     .await;
     let paged: Vec<i64> = page["items"]
         .as_array()
@@ -163,9 +176,13 @@ async fn an_event_that_commits_ten_seconds_late_reaches_streams_pagers_and_resum
         .collect();
     assert_eq!(paged, got, "the pager agrees with the stream");
     // A client that saw only the late one resumes from it and gets the rest, once.
-    let mut resumed = connect(&app, &format!("?after={late}"), &[("Authorization", &bearer)])
-        .await
-        .unwrap();
+    let mut resumed = connect(
+        &app,
+        &format!("?after={late}"),
+        &[("Authorization", &bearer)],
+    )
+    .await
+    .unwrap();
     assert_eq!(seqs(&mut resumed, 1).await, [quick]);
     let more = append(&mut conn, NewEvent::new(EventKind::Marker, "after".into()))
         .await
@@ -212,7 +229,11 @@ async fn a_cancel_stops_a_model_call_that_never_answers_within_a_second(pool: Pg
         "no further model call for it"
     );
     assert_eq!(
-        count(&pool, "select count(*) from attempts where outcome = 'cancelled'").await,
+        count(
+            &pool,
+            "select count(*) from attempts where outcome = 'cancelled'"
+        )
+        .await,
         1
     );
     assert_eq!(count(&pool, "select count(*) from attempts").await, 1);
@@ -249,10 +270,19 @@ async fn every_loop_killed_by_a_panic_restarts_and_readyz_says_so(pool: PgPool) 
             "{ready:#}"
         );
     }
-    let metrics = c.get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    let metrics = c
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     for name in loops {
         assert!(
-            metrics.contains(&format!("flotilla_loop_restarts_total{{loop=\"{name}\"}} 1")),
+            metrics.contains(&format!(
+                "flotilla_loop_restarts_total{{loop=\"{name}\"}} 1"
+            )),
             "{name} in {metrics}"
         );
         assert!(metrics.contains(&format!("flotilla_loop_up{{loop=\"{name}\"}} 1")));
@@ -262,6 +292,8 @@ async fn every_loop_killed_by_a_panic_restarts_and_readyz_says_so(pool: PgPool) 
         10
     );
     // The engine still works after all of that.
-    let id = app.submit(&c, "Summarise the figures. Then chart them.").await;
+    let id = app
+        .submit(&c, "Summarise the figures. Then chart them.")
+        .await;
     assert_eq!(app.finished(&c, &id).await["status"], "completed");
 }

@@ -316,13 +316,19 @@ async fn the_pager_never_skips_an_event_that_commits_late(pool: PgPool) {
     app.settle_events(&c).await;
     // The slow transaction takes the lower seq; a later one commits first.
     let mut slow = pool.begin().await.unwrap();
-    let first = append(&mut slow, NewEvent::new(app::domain::event::EventKind::Marker, "x".into()))
-        .await
-        .unwrap();
+    let first = append(
+        &mut slow,
+        NewEvent::new(app::domain::event::EventKind::Marker, "x".into()),
+    )
+    .await
+    .unwrap();
     let mut conn = pool.acquire().await.unwrap();
-    let second = append(&mut conn, NewEvent::new(app::domain::event::EventKind::Marker, "y".into()))
-        .await
-        .unwrap();
+    let second = append(
+        &mut conn,
+        NewEvent::new(app::domain::event::EventKind::Marker, "y".into()),
+    )
+    .await
+    .unwrap();
     assert!(second > first);
     let url = format!("/api/v1/events?after={}", first - 1);
     for _ in 0..3 {

@@ -208,13 +208,12 @@ impl Engine {
         let mut running: JoinSet<NodeId> = JoinSet::new();
         let mut in_flight: Vec<NodeId> = Vec::new();
         // Starts a node whose slot is already reserved; the guard gives the slot back.
-        let start = |node: ClaimedNode,
-                     running: &mut JoinSet<NodeId>,
-                     in_flight: &mut Vec<NodeId>| {
-            let guard = self.running.start(&node, local.slots.clone());
-            let (engine, tx) = (self.clone(), reports.clone());
-            in_flight.push(node.id);
-            running.spawn(async move {
+        let start =
+            |node: ClaimedNode, running: &mut JoinSet<NodeId>, in_flight: &mut Vec<NodeId>| {
+                let guard = self.running.start(&node, local.slots.clone());
+                let (engine, tx) = (self.clone(), reports.clone());
+                in_flight.push(node.id);
+                running.spawn(async move {
                 let id = node.id;
                 tokio::select! {
                     report = engine.run_node(node) => {
@@ -229,7 +228,7 @@ impl Engine {
                 drop(guard);
                 id
             });
-        };
+            };
         let mut woken = self.wake.subscribe();
         while !shutdown.is_cancelled() {
             woken.borrow_and_update();

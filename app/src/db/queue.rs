@@ -922,7 +922,8 @@ async fn give_up(
         &format!("subtask {key} failed: {error}"),
         blocked,
     )
-    .await
+    .await?;
+    Ok(())
 }
 
 /// Re-queues work whose lease expired (its worker or agent went silent) and marks the agents

@@ -260,15 +260,18 @@ pub async fn finish_if_done(conn: &mut PgConnection, run: RunId) -> Result<bool,
     Ok(done.is_some())
 }
 
+/// Fails a run that is still open: in progress (a subtask failed for good) or pending (it could
+/// not even be planned, its planning kept dying). Returns whether it did.
 pub async fn fail_run(
     conn: &mut PgConnection,
     run: RunId,
     error: &str,
     blocked: i64,
-) -> Result<(), sqlx::Error> {
+) -> Result<bool, sqlx::Error> {
     let failed = sqlx::query!(
-        r#"update runs set status = 'failed', error = $2, finished_at = now(), updated_at = now()
-           where id = $1 and status = 'in_progress' returning id"#,
+        r#"update runs set status = 'failed', error = $2, planning_lease_expires_at = null,
+               finished_at = now(), updated_at = now()
+           where id = $1 and status in ('pending', 'in_progress') returning id"#,
         run.0,
         error
     )
@@ -281,35 +284,6 @@ pub async fn fail_run(
                 .run(run)
                 .severity(Severity::Error)
                 .data(json!({ "error": error, "blocked_subtasks": blocked })),
-        )
-        .await?;
-    }
-    Ok(())
-}
-
-/// Fails a run that could not even be planned (its planning kept dying). Does nothing if it is
-/// no longer pending.
-pub async fn fail_unplanned(
-    conn: &mut PgConnection,
-    run: RunId,
-    error: &str,
-) -> Result<bool, sqlx::Error> {
-    let failed = sqlx::query!(
-        r#"update runs set status = 'failed', error = $2, planning_lease_expires_at = null,
-               finished_at = now(), updated_at = now()
-           where id = $1 and status = 'pending' returning id"#,
-        run.0,
-        error
-    )
-    .fetch_optional(&mut *conn)
-    .await?;
-    if failed.is_some() {
-        events::append(
-            conn,
-            NewEvent::new(EventKind::TaskFailed, format!("task/{run}"))
-                .run(run)
-                .severity(Severity::Error)
-                .data(json!({ "error": error, "blocked_subtasks": 0 })),
         )
         .await?;
     }

@@ -160,6 +160,12 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_task_description_with_a_nul_is_refused_before_it_reaches_postgres() {
+        assert!(parse_task_description("count the \u{0} rows please").is_err());
+        assert!(parse_task_description("line one\n\tline two").is_ok());
+    }
+
+    #[test]
     fn statuses_round_trip_through_their_names() {
         for s in NodeStatus::ALL {
             assert_eq!(s.as_str().parse::<NodeStatus>(), Ok(*s));
@@ -242,7 +248,8 @@ pub struct SubtaskView {
     pub error: Option<String>,
 }
 
-/// Description rules for a submitted task: 10..=5000 characters after trimming.
+/// Description rules for a submitted task: 10..=5000 characters after trimming, no control
+/// characters but line breaks and tabs (Postgres refuses NUL in text).
 pub fn parse_task_description(raw: &str) -> Result<String, String> {
     let d = raw.trim();
     let n = d.chars().count();
@@ -250,6 +257,12 @@ pub fn parse_task_description(raw: &str) -> Result<String, String> {
         return Err(format!(
             "description must be 10 to 5000 characters (got {n})"
         ));
+    }
+    if !d.chars().all(super::plan::allowed_in_text) {
+        return Err(
+            "description must not contain control characters (line breaks and tabs are fine)"
+                .into(),
+        );
     }
     Ok(d.to_owned())
 }

@@ -68,7 +68,7 @@ impl Engine {
             );
             tracing::error!(task = %claim.id, %reason, "giving up on a task");
             let mut tx = self.pool.begin().await?;
-            runs::fail_unplanned(&mut tx, claim.id, &reason).await?;
+            runs::fail_run(&mut tx, claim.id, &reason, 0).await?;
             tx.commit().await?;
             self.work_changed(false);
             return Ok(Outcome::Worked);

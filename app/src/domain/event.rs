@@ -73,79 +73,32 @@ pub enum EventKind {
     Marker,
 }
 
-impl EventKind {
-    pub const ALL: [EventKind; 24] = [
-        EventKind::TaskSubmitted,
-        EventKind::TaskPlanned,
-        EventKind::TaskCompleted,
-        EventKind::TaskFailed,
-        EventKind::TaskCancelled,
-        EventKind::SubtaskAssigned,
-        EventKind::SubtaskStarted,
-        EventKind::SubtaskCompleted,
-        EventKind::SubtaskFailed,
-        EventKind::SubtaskRetrying,
-        EventKind::SubtaskRetried,
-        EventKind::SubtaskBlocked,
-        EventKind::SubtaskRequeued,
-        EventKind::AgentSpawned,
-        EventKind::AgentPaused,
-        EventKind::AgentResumed,
-        EventKind::AgentTerminated,
-        EventKind::AgentStateChanged,
-        EventKind::AgentUnresponsive,
-        EventKind::AgentRecovered,
-        EventKind::AgentError,
-        EventKind::LoopRestarted,
-        EventKind::StreamReady,
-        EventKind::Marker,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            EventKind::TaskSubmitted => "task.submitted",
-            EventKind::TaskPlanned => "task.planned",
-            EventKind::TaskCompleted => "task.completed",
-            EventKind::TaskFailed => "task.failed",
-            EventKind::TaskCancelled => "task.cancelled",
-            EventKind::SubtaskAssigned => "subtask.assigned",
-            EventKind::SubtaskStarted => "subtask.started",
-            EventKind::SubtaskCompleted => "subtask.completed",
-            EventKind::SubtaskFailed => "subtask.failed",
-            EventKind::SubtaskRetrying => "subtask.retrying",
-            EventKind::SubtaskRetried => "subtask.retried",
-            EventKind::SubtaskBlocked => "subtask.blocked",
-            EventKind::SubtaskRequeued => "subtask.requeued",
-            EventKind::AgentSpawned => "agent.spawned",
-            EventKind::AgentPaused => "agent.paused",
-            EventKind::AgentResumed => "agent.resumed",
-            EventKind::AgentTerminated => "agent.terminated",
-            EventKind::AgentStateChanged => "agent.state_changed",
-            EventKind::AgentUnresponsive => "agent.unresponsive",
-            EventKind::AgentRecovered => "agent.recovered",
-            EventKind::AgentError => "agent.error",
-            EventKind::LoopRestarted => "engine.loop_restarted",
-            EventKind::StreamReady => "stream.ready",
-            EventKind::Marker => "marker",
-        }
-    }
-}
-
-impl std::str::FromStr for EventKind {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        EventKind::ALL
-            .into_iter()
-            .find(|k| k.as_str() == s)
-            .ok_or_else(|| format!("unknown event type '{s}'"))
-    }
-}
-
-impl std::fmt::Display for EventKind {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+str_enum!(EventKind {
+    TaskSubmitted => "task.submitted",
+    TaskPlanned => "task.planned",
+    TaskCompleted => "task.completed",
+    TaskFailed => "task.failed",
+    TaskCancelled => "task.cancelled",
+    SubtaskAssigned => "subtask.assigned",
+    SubtaskStarted => "subtask.started",
+    SubtaskCompleted => "subtask.completed",
+    SubtaskFailed => "subtask.failed",
+    SubtaskRetrying => "subtask.retrying",
+    SubtaskRetried => "subtask.retried",
+    SubtaskBlocked => "subtask.blocked",
+    SubtaskRequeued => "subtask.requeued",
+    AgentSpawned => "agent.spawned",
+    AgentPaused => "agent.paused",
+    AgentResumed => "agent.resumed",
+    AgentTerminated => "agent.terminated",
+    AgentStateChanged => "agent.state_changed",
+    AgentUnresponsive => "agent.unresponsive",
+    AgentRecovered => "agent.recovered",
+    AgentError => "agent.error",
+    LoopRestarted => "engine.loop_restarted",
+    StreamReady => "stream.ready",
+    Marker => "marker",
+});
 
 /// A stored event, in the shape of the REST contract.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

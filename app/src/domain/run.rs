@@ -1,7 +1,6 @@
 //! DAG runs — a task's plan is one kind, a workflow run the other — and their nodes.
 
 use serde::{Deserialize, Serialize};
-use std::fmt;
 
 /// `pending → in_progress → completed | failed | cancelled`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -26,34 +25,6 @@ pub enum NodeStatus {
     Failed,
     Blocked,
     Cancelled,
-}
-
-macro_rules! str_enum {
-    ($ty:ident { $($variant:ident => $s:literal),* $(,)? }) => {
-        impl $ty {
-            pub const ALL: &'static [$ty] = &[$($ty::$variant),*];
-
-            pub fn as_str(self) -> &'static str {
-                match self { $($ty::$variant => $s),* }
-            }
-        }
-
-        impl fmt::Display for $ty {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(self.as_str())
-            }
-        }
-
-        impl std::str::FromStr for $ty {
-            type Err = String;
-            fn from_str(s: &str) -> Result<Self, Self::Err> {
-                match s {
-                    $($s => Ok($ty::$variant),)*
-                    other => Err(format!("unknown {} '{other}'", stringify!($ty))),
-                }
-            }
-        }
-    };
 }
 
 str_enum!(RunStatus {

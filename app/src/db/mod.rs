@@ -1,6 +1,7 @@
 //! Queries, one module per aggregate. Functions take `&mut PgConnection` or an executor so the
 //! caller decides the transaction.
 
+pub mod agent_state;
 pub mod agents;
 pub mod events;
 pub mod login_attempts;

@@ -324,7 +324,7 @@ pub async fn cancel(conn: &mut PgConnection, run: RunId) -> Result<(), RunDbErro
     .await?;
     for n in &cancelled {
         if let Some(agent) = n.agent_id {
-            super::queue::free_agent(conn, agent, n.id).await?;
+            super::agent_state::free_agent(conn, agent, n.id).await?;
         }
     }
     if cancelled.iter().any(|n| n.agent_id.is_some()) {

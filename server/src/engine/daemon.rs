@@ -4,7 +4,7 @@
 //! assigns ready nodes to idle capable agents.
 
 use super::{Engine, Outcome};
-use app::db::queue;
+use app::db::{agent_state, queue};
 use sqlx::Connection;
 use std::collections::HashSet;
 use std::sync::Mutex;
@@ -108,7 +108,7 @@ impl Engine {
         let (rescued, recovered) = if housekeeping {
             (
                 queue::rescue_expired(&mut tx, &self.config.retry).await?,
-                queue::recover_agents(&mut tx).await?,
+                agent_state::recover_agents(&mut tx).await?,
             )
         } else {
             (0, 0)

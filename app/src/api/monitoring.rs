@@ -78,7 +78,8 @@ pub async fn get_dashboard() -> Result<Dashboard, AppError> {
         let pool = context()?.pool;
         let agents = crate::db::agents::list(&pool).await?;
         let fleet = AgentState::ALL
-            .into_iter()
+            .iter()
+            .copied()
             .map(|state| FleetCount {
                 state,
                 count: agents.iter().filter(|a| a.state == state).count() as i64,

@@ -41,7 +41,7 @@ struct Row {
     model: String,
     system_prompt: String,
     parent_id: Option<Uuid>,
-    state: String,
+    state: AgentState,
     current_node: Option<Uuid>,
     current_subtask: Option<String>,
     current_run: Option<Uuid>,
@@ -64,8 +64,7 @@ impl From<Row> for Agent {
             model: r.model,
             system_prompt: r.system_prompt,
             parent_id: r.parent_id.map(AgentId),
-            // The check constraint admits only known states.
-            state: r.state.parse().unwrap_or(AgentState::Error),
+            state: r.state,
             current_node: r.current_node.map(crate::domain::ids::NodeId),
             current_subtask: r.current_subtask,
             current_run: r.current_run.map(crate::domain::ids::RunId),
@@ -88,7 +87,8 @@ pub async fn insert(conn: &mut PgConnection, new: &NewAgent) -> Result<Agent, Ag
         r#"insert into agents (id, name, capabilities, provider, model, system_prompt, parent_id,
                                state, last_heartbeat)
            values ($1, $2, $3, $4, $5, $6, $7, 'idle', now())
-           returning id, name, capabilities, provider, model, system_prompt, parent_id, state,
+           returning id, name, capabilities, provider, model, system_prompt, parent_id,
+                     state as "state: AgentState",
                      current_node, null::text as "current_subtask?", null::uuid as "current_run?",
                      tasks_completed, tasks_failed, tokens_used, busy_ms,
                      last_heartbeat, unresponsive_since, created_at"#,
@@ -129,7 +129,7 @@ pub async fn list(db: impl PgExecutor<'_>) -> Result<Vec<Agent>, sqlx::Error> {
     Ok(sqlx::query_as!(
         Row,
         r#"select a.id, a.name, a.capabilities, a.provider, a.model, a.system_prompt,
-                  a.parent_id, a.state, a.current_node,
+                  a.parent_id, a.state as "state: AgentState", a.current_node,
                   n.description as "current_subtask?", n.run_id as "current_run?",
                   a.tasks_completed, a.tasks_failed, a.tokens_used, a.busy_ms,
                   a.last_heartbeat, a.unresponsive_since, a.created_at
@@ -147,7 +147,7 @@ pub async fn get(db: impl PgExecutor<'_>, id: AgentId) -> Result<Option<Agent>, 
     Ok(sqlx::query_as!(
         Row,
         r#"select a.id, a.name, a.capabilities, a.provider, a.model, a.system_prompt,
-                  a.parent_id, a.state, a.current_node,
+                  a.parent_id, a.state as "state: AgentState", a.current_node,
                   n.description as "current_subtask?", n.run_id as "current_run?",
                   a.tasks_completed, a.tasks_failed, a.tokens_used, a.busy_ms,
                   a.last_heartbeat, a.unresponsive_since, a.created_at
@@ -169,13 +169,13 @@ pub async fn command(
     to: AgentState,
 ) -> Result<Agent, AgentDbError> {
     let current = sqlx::query!(
-        "select state, current_node from agents where id = $1 for update",
+        r#"select state as "state: AgentState", current_node from agents where id = $1 for update"#,
         id.0
     )
     .fetch_optional(&mut *conn)
     .await?
     .ok_or(AgentDbError::NotFound)?;
-    let from: AgentState = current.state.parse().unwrap_or(AgentState::Error);
+    let from = current.state;
     from.transition(to)?;
     if to == AgentState::Terminated
         && let Some(node) = current.current_node

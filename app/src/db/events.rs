@@ -146,7 +146,7 @@ struct EventRow {
     xid: i64,
     kind: String,
     at: time::OffsetDateTime,
-    severity: String,
+    severity: Severity,
     subject: String,
     data: serde_json::Value,
     agent_id: Option<uuid::Uuid>,
@@ -161,7 +161,7 @@ impl From<EventRow> for Event {
             xid: r.xid,
             kind: r.kind,
             at: r.at,
-            severity: r.severity.parse().unwrap_or(Severity::Info),
+            severity: r.severity,
             subject: r.subject,
             data: r.data,
             agent_id: r.agent_id.map(AgentId),
@@ -233,7 +233,7 @@ pub async fn list(db: impl PgExecutor<'_>, q: &EventQuery) -> Result<Vec<Event>,
     let f = &q.filter;
     Ok(sqlx::query_as!(
         EventRow,
-        r#"select seq, xid, type as kind, at, severity, subject, data, agent_id, run_id, node_id
+        r#"select seq, xid, type as kind, at, severity as "severity: Severity", subject, data, agent_id, run_id, node_id
            from events
            where (xid, seq) > ($1, $2)
              and xid < pg_snapshot_xmin(pg_current_snapshot())::text::bigint
@@ -271,7 +271,7 @@ pub async fn list_newest(
 ) -> Result<Vec<Event>, sqlx::Error> {
     Ok(sqlx::query_as!(
         EventRow,
-        r#"select seq, xid, type as kind, at, severity, subject, data, agent_id, run_id, node_id
+        r#"select seq, xid, type as kind, at, severity as "severity: Severity", subject, data, agent_id, run_id, node_id
            from events
            where ($1::bigint is null or seq < $1)
              and ($2::text is null or type = $2 or type like $2 || '.%')

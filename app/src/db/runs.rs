@@ -292,11 +292,13 @@ pub async fn fail_run(
 
 /// Cancels a task: open nodes are cancelled, their agents freed.
 pub async fn cancel(conn: &mut PgConnection, run: RunId) -> Result<(), RunDbError> {
-    let status = sqlx::query_scalar!("select status from runs where id = $1 for update", run.0)
-        .fetch_optional(&mut *conn)
-        .await?
-        .ok_or(RunDbError::NotFound)?;
-    let status: RunStatus = status.parse().unwrap_or(RunStatus::Failed);
+    let status = sqlx::query_scalar!(
+        r#"select status as "status: RunStatus" from runs where id = $1 for update"#,
+        run.0
+    )
+    .fetch_optional(&mut *conn)
+    .await?
+    .ok_or(RunDbError::NotFound)?;
     if status.is_final() {
         return Err(RunDbError::AlreadyFinal(status));
     }
@@ -351,21 +353,24 @@ pub async fn cancel(conn: &mut PgConnection, run: RunId) -> Result<(), RunDbErro
 /// and its task resumes.
 pub async fn retry_node(conn: &mut PgConnection, node: NodeId) -> Result<RunId, RunDbError> {
     let row = sqlx::query!(
-        "select run_id, status from nodes where id = $1 for update",
+        r#"select run_id, status as "status: NodeStatus" from nodes where id = $1 for update"#,
         node.0
     )
     .fetch_optional(&mut *conn)
     .await?
     .ok_or(RunDbError::NodeNotFound)?;
-    let status: NodeStatus = row.status.parse().unwrap_or(NodeStatus::Cancelled);
+    let status = row.status;
     if !matches!(status, NodeStatus::Failed | NodeStatus::Blocked) {
         return Err(RunDbError::NotRetryable(status));
     }
     let run = RunId(row.run_id);
-    let run_status = sqlx::query_scalar!("select status from runs where id = $1 for update", run.0)
-        .fetch_one(&mut *conn)
-        .await?;
-    if run_status == "cancelled" {
+    let run_status = sqlx::query_scalar!(
+        r#"select status as "status: RunStatus" from runs where id = $1 for update"#,
+        run.0
+    )
+    .fetch_one(&mut *conn)
+    .await?;
+    if run_status == RunStatus::Cancelled {
         return Err(RunDbError::AlreadyFinal(RunStatus::Cancelled));
     }
     sqlx::query!(
@@ -401,7 +406,7 @@ pub async fn list(
     before: Option<time::OffsetDateTime>,
 ) -> Result<Vec<TaskSummary>, sqlx::Error> {
     let rows = sqlx::query!(
-        r#"select r.id, r.description, r.priority, r.status, r.created_at,
+        r#"select r.id, r.description, r.priority, r.status as "status: RunStatus", r.created_at,
                   (select count(*) from nodes n where n.run_id = r.id) as "total!",
                   (select count(*) from nodes n where n.run_id = r.id and n.status = 'completed') as "done!"
            from runs r
@@ -420,7 +425,7 @@ pub async fn list(
             id: RunId(r.id),
             description: r.description,
             priority: r.priority,
-            status: r.status.parse().unwrap_or(RunStatus::Failed),
+            status: r.status,
             subtasks_total: r.total,
             subtasks_completed: r.done,
             created_at: r.created_at,
@@ -430,7 +435,7 @@ pub async fn list(
 
 pub async fn get(conn: &mut PgConnection, id: RunId) -> Result<Option<TaskDetail>, sqlx::Error> {
     let Some(r) = sqlx::query!(
-        r#"select id, description, priority, status, planned_by, plan_note, result, error,
+        r#"select id, description, priority, status as "status: RunStatus", planned_by, plan_note, result, error,
                   created_at, finished_at
            from runs where id = $1 and kind = 'task'"#,
         id.0
@@ -441,7 +446,8 @@ pub async fn get(conn: &mut PgConnection, id: RunId) -> Result<Option<TaskDetail
         return Ok(None);
     };
     let nodes = sqlx::query!(
-        r#"select n.id, n.key, n.description, n.required_capabilities, n.priority, n.status,
+        r#"select n.id, n.key, n.description, n.required_capabilities, n.priority,
+                  n.status as "status: NodeStatus",
                   n.agent_id, n.attempt, n.output, n.error,
                   coalesce(array_agg(d.depends_on) filter (where d.depends_on is not null), '{}') as "deps!"
            from nodes n left join node_deps d on d.node_id = n.id
@@ -455,7 +461,7 @@ pub async fn get(conn: &mut PgConnection, id: RunId) -> Result<Option<TaskDetail
         id: RunId(r.id),
         description: r.description,
         priority: r.priority,
-        status: r.status.parse().unwrap_or(RunStatus::Failed),
+        status: r.status,
         planned_by: r.planned_by,
         plan_note: r.plan_note,
         result: r.result,
@@ -471,7 +477,7 @@ pub async fn get(conn: &mut PgConnection, id: RunId) -> Result<Option<TaskDetail
                 required_capabilities: n.required_capabilities,
                 depends_on: n.deps.into_iter().map(NodeId).collect(),
                 priority: n.priority,
-                status: n.status.parse().unwrap_or(NodeStatus::Failed),
+                status: n.status,
                 agent_id: n.agent_id.map(AgentId),
                 attempt: n.attempt,
                 output: n.output,

@@ -1,7 +1,6 @@
 //! Agents: their lifecycle state machine and capabilities.
 
 use serde::{Deserialize, Serialize};
-use std::fmt;
 
 /// `spawning → idle ⇄ working`, `idle|working → paused → idle`, any live state `→ error →
 /// idle`, and anything `→ terminated` (final).
@@ -16,27 +15,16 @@ pub enum AgentState {
     Terminated,
 }
 
+str_enum!(AgentState {
+    Spawning => "spawning",
+    Idle => "idle",
+    Working => "working",
+    Paused => "paused",
+    Error => "error",
+    Terminated => "terminated",
+});
+
 impl AgentState {
-    pub const ALL: [AgentState; 6] = [
-        AgentState::Spawning,
-        AgentState::Idle,
-        AgentState::Working,
-        AgentState::Paused,
-        AgentState::Error,
-        AgentState::Terminated,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            AgentState::Spawning => "spawning",
-            AgentState::Idle => "idle",
-            AgentState::Working => "working",
-            AgentState::Paused => "paused",
-            AgentState::Error => "error",
-            AgentState::Terminated => "terminated",
-        }
-    }
-
     /// Whether `self → to` is a legal transition.
     pub fn can_become(self, to: AgentState) -> bool {
         use AgentState::*;
@@ -63,22 +51,6 @@ impl AgentState {
                 to: to.as_str(),
             })
         }
-    }
-}
-
-impl fmt::Display for AgentState {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl std::str::FromStr for AgentState {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        AgentState::ALL
-            .into_iter()
-            .find(|a| a.as_str() == s)
-            .ok_or_else(|| format!("unknown agent state '{s}'"))
     }
 }
 

@@ -12,33 +12,13 @@ pub enum Severity {
     Critical,
 }
 
-impl Severity {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Severity::Debug => "debug",
-            Severity::Info => "info",
-            Severity::Warning => "warning",
-            Severity::Error => "error",
-            Severity::Critical => "critical",
-        }
-    }
-}
-
-impl std::str::FromStr for Severity {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        [
-            Severity::Debug,
-            Severity::Info,
-            Severity::Warning,
-            Severity::Error,
-            Severity::Critical,
-        ]
-        .into_iter()
-        .find(|v| v.as_str() == s)
-        .ok_or_else(|| format!("unknown severity '{s}' (debug, info, warning, error, critical)"))
-    }
-}
+str_enum!(Severity {
+    Debug => "debug",
+    Info => "info",
+    Warning => "warning",
+    Error => "error",
+    Critical => "critical",
+});
 
 /// Every kind of event the system writes: writers, filters and toasts name kinds through this,
 /// never by ad-hoc strings.

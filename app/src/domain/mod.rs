@@ -1,8 +1,9 @@
 //! Pure domain types and rules: everything here compiles for both the server and the browser,
 //! does no I/O, and is unit- and property-tested natively.
 
-/// A closed set of names: `ALL`, `as_str`, `Display` and `FromStr` from one list of
-/// `Variant => "name"` pairs, so the names are written once.
+/// A closed set of names: `ALL`, `as_str`, `Display`, `FromStr` and (on the server) the sqlx
+/// text encoding from one list of `Variant => "name"` pairs, so the names are written once. A
+/// name the list does not know is an error everywhere, a decode error for rows included.
 macro_rules! str_enum {
     ($ty:ident { $($variant:ident => $s:literal),* $(,)? }) => {
         impl $ty {
@@ -24,8 +25,41 @@ macro_rules! str_enum {
             fn from_str(s: &str) -> Result<Self, Self::Err> {
                 match s {
                     $($s => Ok($ty::$variant),)*
-                    other => Err(format!("unknown {} '{other}'", stringify!($ty))),
+                    other => Err(format!(
+                        "unknown value '{other}' (expected one of: {})",
+                        [$($s),*].join(", ")
+                    )),
                 }
+            }
+        }
+
+        #[cfg(feature = "ssr")]
+        impl sqlx::Type<sqlx::Postgres> for $ty {
+            fn type_info() -> sqlx::postgres::PgTypeInfo {
+                <&str as sqlx::Type<sqlx::Postgres>>::type_info()
+            }
+            fn compatible(ty: &sqlx::postgres::PgTypeInfo) -> bool {
+                <&str as sqlx::Type<sqlx::Postgres>>::compatible(ty)
+            }
+        }
+
+        #[cfg(feature = "ssr")]
+        impl<'r> sqlx::Decode<'r, sqlx::Postgres> for $ty {
+            fn decode(
+                value: sqlx::postgres::PgValueRef<'r>,
+            ) -> Result<Self, sqlx::error::BoxDynError> {
+                let s = <&str as sqlx::Decode<sqlx::Postgres>>::decode(value)?;
+                Ok(s.parse()?)
+            }
+        }
+
+        #[cfg(feature = "ssr")]
+        impl sqlx::Encode<'_, sqlx::Postgres> for $ty {
+            fn encode_by_ref(
+                &self,
+                buf: &mut sqlx::postgres::PgArgumentBuffer,
+            ) -> Result<sqlx::encode::IsNull, sqlx::error::BoxDynError> {
+                <&str as sqlx::Encode<sqlx::Postgres>>::encode_by_ref(&self.as_str(), buf)
             }
         }
     };

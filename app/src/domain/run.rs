@@ -80,7 +80,8 @@ impl NodeStatus {
         use NodeStatus::*;
         matches!(
             (self, to),
-            (Queued, Assigned | Blocked | Cancelled)
+            // Assigned and started by one statement when the assigning process runs it.
+            (Queued, Assigned | Running | Blocked | Cancelled)
                 | (Assigned, Running | Queued | Cancelled)
                 | (Running, Completed | Failed | Queued | Cancelled)
                 | (Failed | Blocked, Queued)

@@ -11,6 +11,7 @@ mod observability;
 mod pages;
 mod processes;
 mod session;
+mod state_machines;
 mod stream;
 mod tasks;
 mod users;

@@ -1,9 +1,8 @@
 //! Authentication: argon2id hashing, throttled login with a constant-time path, and what a
 //! session stores. Used by both the login server function and the REST session endpoint.
 
-use crate::api::{AppError, ErrorKind};
 use crate::db::{login_attempts, users};
-use crate::domain::account::{NewPassword, Role, User, UserId, Username};
+use crate::domain::account::{NewPassword, Role, User, UserId};
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
 use sqlx::PgPool;
@@ -163,46 +162,18 @@ pub async fn end_session(session: &Session) -> Result<(), LoginError> {
     Ok(())
 }
 
+/// Refused: the actor's role is below what the operation needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("this needs the {needs} role")]
+pub struct Forbidden {
+    pub needs: Role,
+}
+
 /// `actor` if their role is at least `min`.
-pub fn require_role(actor: &User, min: Role) -> Result<(), AppError> {
+pub fn require_role(actor: &User, min: Role) -> Result<(), Forbidden> {
     if actor.role >= min {
         Ok(())
     } else {
-        Err(AppError::forbidden(format!("this needs the {min} role")))
+        Err(Forbidden { needs: min })
     }
-}
-
-/// Creates an account (admins only), validating every field.
-pub async fn create_user(
-    pool: &PgPool,
-    actor: &User,
-    username: &str,
-    password: String,
-    role: &str,
-) -> Result<User, AppError> {
-    require_role(actor, Role::Admin)?;
-    let username = Username::parse(username)?;
-    let password = NewPassword::parse(password)?;
-    let role = role.parse::<Role>()?;
-    let hash = hash_password(&password).map_err(AppError::internal)?;
-    Ok(users::insert(pool, &username, &hash, role).await?)
-}
-
-/// Changes a user's role (admins only). An admin cannot demote themself, so an installation
-/// always keeps at least the admin who is acting.
-pub async fn change_role(
-    pool: &PgPool,
-    actor: &User,
-    target: UserId,
-    role: &str,
-) -> Result<User, AppError> {
-    require_role(actor, Role::Admin)?;
-    let role = role.parse::<Role>()?;
-    if actor.id == target && role != Role::Admin {
-        return Err(AppError::new(
-            ErrorKind::Conflict,
-            "you cannot remove your own admin role; ask another admin",
-        ));
-    }
-    Ok(users::set_role(pool, target, role).await?)
 }

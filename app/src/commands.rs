@@ -1,41 +1,45 @@
 //! The state-changing operations shared by server functions and the REST API: input parsed,
 //! role checked, one transaction, error mapped. Neither transport repeats any of it.
 
-use crate::api::{AppError, ErrorKind};
-use crate::auth::require_role;
+use crate::auth::{Forbidden, LoginError, hash_password, require_role};
 use crate::db::agents::{self, AgentDbError, NewAgent};
 use crate::db::runs::{self, RunDbError};
-use crate::domain::account::{Role, User};
+use crate::db::users::{self, UserDbError};
+use crate::domain::account::{CredentialError, NewPassword, Role, User, UserId, Username};
 use crate::domain::agent::{Agent, AgentState, parse_capabilities};
 use crate::domain::ids::{AgentId, NodeId, RunId};
 use crate::domain::run::{parse_priority, parse_task_description};
 use sqlx::PgPool;
 
-impl From<RunDbError> for AppError {
-    fn from(e: RunDbError) -> Self {
-        match e {
-            RunDbError::NotFound | RunDbError::NodeNotFound => {
-                AppError::new(ErrorKind::NotFound, e.to_string())
-            }
-            RunDbError::AlreadyFinal(_) | RunDbError::NotRetryable(_) => {
-                AppError::new(ErrorKind::Conflict, e.to_string())
-            }
-            RunDbError::Db(db) => db.into(),
-        }
-    }
+/// Why a command was refused; the transports map each to their status and shape.
+#[derive(Debug, thiserror::Error)]
+pub enum CommandError {
+    #[error(transparent)]
+    Forbidden(#[from] Forbidden),
+    /// A field of the input is unacceptable: which one, and why.
+    #[error("{field}: {reason}")]
+    Invalid { field: &'static str, reason: String },
+    /// A credential or role refused; its message names the field.
+    #[error(transparent)]
+    Credential(#[from] CredentialError),
+    #[error("{0}")]
+    Conflict(&'static str),
+    #[error(transparent)]
+    Run(#[from] RunDbError),
+    #[error(transparent)]
+    Agent(#[from] AgentDbError),
+    #[error(transparent)]
+    User(#[from] UserDbError),
+    /// Hashing a password failed (not the caller's doing).
+    #[error(transparent)]
+    Hash(#[from] LoginError),
+    #[error(transparent)]
+    Db(#[from] sqlx::Error),
 }
 
-impl From<AgentDbError> for AppError {
-    fn from(e: AgentDbError) -> Self {
-        match e {
-            AgentDbError::NameTaken(_) | AgentDbError::Illegal(_) => {
-                AppError::new(ErrorKind::Conflict, e.to_string())
-            }
-            AgentDbError::NotFound => AppError::new(ErrorKind::NotFound, e.to_string()),
-            AgentDbError::ParentNotFound => AppError::invalid(e),
-            AgentDbError::Db(db) => db.into(),
-        }
-    }
+/// `field` refused for `reason`.
+fn invalid(field: &'static str) -> impl FnOnce(String) -> CommandError {
+    move |reason| CommandError::Invalid { field, reason }
 }
 
 /// Submits a task; planning happens asynchronously in the engine.
@@ -44,17 +48,17 @@ pub async fn submit_task(
     actor: &User,
     description: &str,
     priority: Option<i64>,
-) -> Result<RunId, AppError> {
+) -> Result<RunId, CommandError> {
     require_role(actor, Role::Member)?;
-    let description = parse_task_description(description).map_err(AppError::invalid)?;
-    let priority = parse_priority(priority).map_err(AppError::invalid)?;
+    let description = parse_task_description(description).map_err(invalid("description"))?;
+    let priority = parse_priority(priority).map_err(invalid("priority"))?;
     let mut tx = pool.begin().await?;
     let id = runs::submit(&mut tx, &description, priority, Some(actor.id.0)).await?;
     tx.commit().await?;
     Ok(id)
 }
 
-pub async fn cancel_task(pool: &PgPool, actor: &User, id: RunId) -> Result<(), AppError> {
+pub async fn cancel_task(pool: &PgPool, actor: &User, id: RunId) -> Result<(), CommandError> {
     require_role(actor, Role::Member)?;
     let mut tx = pool.begin().await?;
     runs::cancel(&mut tx, id).await?;
@@ -62,7 +66,7 @@ pub async fn cancel_task(pool: &PgPool, actor: &User, id: RunId) -> Result<(), A
     Ok(())
 }
 
-pub async fn retry_subtask(pool: &PgPool, actor: &User, id: NodeId) -> Result<RunId, AppError> {
+pub async fn retry_subtask(pool: &PgPool, actor: &User, id: NodeId) -> Result<RunId, CommandError> {
     require_role(actor, Role::Member)?;
     let mut tx = pool.begin().await?;
     let run = runs::retry_node(&mut tx, id).await?;
@@ -84,16 +88,20 @@ pub struct SpawnAgent {
 /// Providers an agent may name. Real providers are added here as they are built.
 pub const PROVIDERS: [&str; 1] = ["simulated"];
 
-pub async fn spawn_agent(pool: &PgPool, actor: &User, req: SpawnAgent) -> Result<Agent, AppError> {
+pub async fn spawn_agent(
+    pool: &PgPool,
+    actor: &User,
+    req: SpawnAgent,
+) -> Result<Agent, CommandError> {
     require_role(actor, Role::Member)?;
     let name = req.name.trim().to_owned();
     if name.is_empty() || name.chars().count() > 64 {
-        return Err(AppError::invalid("agent name must be 1 to 64 characters"));
+        return Err(invalid("name")("must be 1 to 64 characters".into()));
     }
-    let capabilities = parse_capabilities(&req.capabilities).map_err(AppError::invalid)?;
+    let capabilities = parse_capabilities(&req.capabilities).map_err(invalid("capabilities"))?;
     let provider = req.provider.unwrap_or_else(|| "simulated".into());
     if !PROVIDERS.contains(&provider.as_str()) {
-        return Err(AppError::invalid(format!(
+        return Err(invalid("provider")(format!(
             "unknown provider '{provider}' (available: {})",
             PROVIDERS.join(", ")
         )));
@@ -118,18 +126,52 @@ pub async fn agent_command(
     actor: &User,
     id: AgentId,
     to: AgentState,
-) -> Result<Agent, AppError> {
+) -> Result<Agent, CommandError> {
     require_role(actor, Role::Member)?;
     if !matches!(
         to,
         AgentState::Paused | AgentState::Idle | AgentState::Terminated
     ) {
-        return Err(AppError::invalid(
-            "an agent can be paused, resumed or terminated",
+        return Err(invalid("state")(
+            "an agent can be paused, resumed or terminated".into(),
         ));
     }
     let mut tx = pool.begin().await?;
     let agent = agents::command(&mut tx, id, to).await?;
     tx.commit().await?;
     Ok(agent)
+}
+
+/// Creates an account (admins only), validating every field.
+pub async fn create_user(
+    pool: &PgPool,
+    actor: &User,
+    username: &str,
+    password: String,
+    role: &str,
+) -> Result<User, CommandError> {
+    require_role(actor, Role::Admin)?;
+    let username = Username::parse(username)?;
+    let password = NewPassword::parse(password)?;
+    let role = role.parse::<Role>()?;
+    let hash = hash_password(&password)?;
+    Ok(users::insert(pool, &username, &hash, role).await?)
+}
+
+/// Changes a user's role (admins only). An admin cannot demote themself, so an installation
+/// always keeps at least the admin who is acting.
+pub async fn change_role(
+    pool: &PgPool,
+    actor: &User,
+    target: UserId,
+    role: &str,
+) -> Result<User, CommandError> {
+    require_role(actor, Role::Admin)?;
+    let role = role.parse::<Role>()?;
+    if actor.id == target && role != Role::Admin {
+        return Err(CommandError::Conflict(
+            "you cannot remove your own admin role; ask another admin",
+        ));
+    }
+    Ok(users::set_role(pool, target, role).await?)
 }

@@ -24,7 +24,10 @@ pub async fn agent_command(id: AgentId, verb: String) -> Result<Agent, AppError>
             "terminate" => AgentState::Terminated,
             other => return Err(AppError::invalid(format!("unknown command '{other}'"))),
         };
-        crate::commands::agent_command(&context()?.pool, &current_user().await?, id, to).await
+        Ok(
+            crate::commands::agent_command(&context()?.pool, &current_user().await?, id, to)
+                .await?,
+        )
     })
     .await
 }

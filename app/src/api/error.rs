@@ -116,7 +116,10 @@ impl FromServerFnError for AppError {
 #[cfg(feature = "ssr")]
 mod from_causes {
     use super::{AppError, ErrorKind};
-    use crate::auth::LoginError;
+    use crate::auth::{Forbidden, LoginError};
+    use crate::commands::CommandError;
+    use crate::db::agents::AgentDbError;
+    use crate::db::runs::RunDbError;
     use crate::db::users::UserDbError;
     use crate::domain::account::CredentialError;
 
@@ -144,6 +147,42 @@ mod from_causes {
                 UserDbError::UsernameTaken(_) => AppError::new(ErrorKind::Conflict, e.to_string()),
                 UserDbError::NotFound => AppError::new(ErrorKind::NotFound, e.to_string()),
                 UserDbError::Db(db) => db.into(),
+            }
+        }
+    }
+
+    impl From<Forbidden> for AppError {
+        fn from(e: Forbidden) -> Self {
+            AppError::forbidden(e.to_string())
+        }
+    }
+
+    impl From<CommandError> for AppError {
+        fn from(e: CommandError) -> Self {
+            match e {
+                CommandError::Forbidden(f) => f.into(),
+                CommandError::Invalid { .. } | CommandError::Credential(_) => AppError::invalid(e),
+                CommandError::Conflict(m) => AppError::new(ErrorKind::Conflict, m),
+                CommandError::Run(r) => match r {
+                    RunDbError::NotFound | RunDbError::NodeNotFound => {
+                        AppError::new(ErrorKind::NotFound, r.to_string())
+                    }
+                    RunDbError::AlreadyFinal(_) | RunDbError::NotRetryable(_) => {
+                        AppError::new(ErrorKind::Conflict, r.to_string())
+                    }
+                    RunDbError::Db(db) => db.into(),
+                },
+                CommandError::Agent(a) => match a {
+                    AgentDbError::NameTaken(_) | AgentDbError::Illegal(_) => {
+                        AppError::new(ErrorKind::Conflict, a.to_string())
+                    }
+                    AgentDbError::NotFound => AppError::new(ErrorKind::NotFound, a.to_string()),
+                    AgentDbError::ParentNotFound => AppError::invalid(a),
+                    AgentDbError::Db(db) => db.into(),
+                },
+                CommandError::User(u) => u.into(),
+                CommandError::Hash(h) => AppError::internal(h),
+                CommandError::Db(db) => db.into(),
             }
         }
     }

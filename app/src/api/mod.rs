@@ -1,6 +1,8 @@
 //! Thin server functions, one per file, and the error type they share with the browser.
 
 pub mod agents;
+#[cfg(feature = "ssr")]
+pub mod chart_draw;
 pub mod error;
 pub mod events;
 pub mod login;

@@ -2,9 +2,9 @@
 
 use super::AppError;
 use crate::domain::agent::Agent;
+use crate::domain::chart::ChartSvg;
 use crate::domain::event::Event;
 use crate::domain::metrics::{MetricsRange, WorkFigures};
-use crate::ui::components::charts::ChartSvg;
 use leptos::prelude::*;
 use leptos::server_fn::codec::GetUrl;
 use serde::{Deserialize, Serialize};
@@ -112,8 +112,9 @@ pub async fn get_dashboard() -> Result<Dashboard, AppError> {
 /// From stored samples to drawn charts.
 #[cfg(feature = "ssr")]
 pub mod charts {
+    use crate::api::chart_draw::draw;
+    use crate::domain::chart::{ChartSvg, LineChart, Series};
     use crate::domain::metrics::{AgentSample, ProcessSample, agent_intervals};
-    use crate::ui::components::charts::{ChartSvg, LineChart, Series, draw};
     use time::OffsetDateTime;
 
     fn secs(t: OffsetDateTime) -> f64 {

@@ -51,8 +51,10 @@ pub async fn get_task(id: RunId) -> Result<TaskPage, AppError> {
 #[server(endpoint = "tasks/cancel")]
 pub async fn cancel_task(id: RunId) -> Result<(), AppError> {
     use super::ssr::{context, current_user, run};
-    run(async { crate::commands::cancel_task(&context()?.pool, &current_user().await?, id).await })
-        .await
+    run(async {
+        Ok(crate::commands::cancel_task(&context()?.pool, &current_user().await?, id).await?)
+    })
+    .await
 }
 
 #[server(endpoint = "subtasks/retry")]

@@ -124,7 +124,7 @@ mod tests {
         for (from, to) in legal {
             assert!(from.can_become(to), "{from} → {to}");
         }
-        for to in AgentState::ALL {
+        for &to in AgentState::ALL {
             assert!(!Terminated.can_become(to), "terminated is final ({to})");
         }
         assert!(!Paused.can_become(Working), "a paused agent takes no work");

@@ -67,6 +67,7 @@ macro_rules! str_enum {
 
 pub mod account;
 pub mod agent;
+pub mod chart;
 pub mod dag_view;
 pub mod delegation;
 pub mod event;

@@ -22,17 +22,24 @@ impl From<AppError> for ApiError {
     }
 }
 
-impl From<app::auth::LoginError> for ApiError {
-    fn from(e: app::auth::LoginError) -> Self {
-        Self(e.into())
-    }
+/// Every error the shared layers return reaches REST through the same mapping as server
+/// functions ([`AppError`]'s conversions).
+macro_rules! via_app_error {
+    ($($ty:ty),*) => {$(
+        impl From<$ty> for ApiError {
+            fn from(e: $ty) -> Self {
+                Self(e.into())
+            }
+        }
+    )*};
 }
 
-impl From<sqlx::Error> for ApiError {
-    fn from(e: sqlx::Error) -> Self {
-        Self(e.into())
-    }
-}
+via_app_error!(
+    app::auth::LoginError,
+    app::auth::Forbidden,
+    app::commands::CommandError,
+    sqlx::Error
+);
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {

@@ -3,7 +3,8 @@
 use super::AppState;
 use super::error::ApiError;
 use super::extract::ApiJson;
-use app::auth::{self, require_role};
+use app::auth::require_role;
+use app::commands;
 use app::domain::account::{Role, User, UserId};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -33,7 +34,7 @@ pub async fn create(
     Extension(me): Extension<User>,
     ApiJson(body): ApiJson<CreateUser>,
 ) -> Result<(StatusCode, Json<User>), ApiError> {
-    let user = auth::create_user(
+    let user = commands::create_user(
         &state.ctx.pool,
         &me,
         &body.username,
@@ -56,6 +57,6 @@ pub async fn set_role(
     ApiJson(body): ApiJson<SetRole>,
 ) -> Result<Json<User>, ApiError> {
     Ok(Json(
-        auth::change_role(&state.ctx.pool, &me, UserId(id), &body.role).await?,
+        commands::change_role(&state.ctx.pool, &me, UserId(id), &body.role).await?,
     ))
 }

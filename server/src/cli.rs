@@ -10,6 +10,8 @@ use std::path::PathBuf;
 #[derive(Parser, Debug)]
 #[command(name = "flotilla", version, about = "Multi-agent orchestration")]
 pub struct Cli {
+    #[command(flatten)]
+    pub settings: crate::config::Settings,
     #[command(subcommand)]
     pub command: Option<Command>,
 }

@@ -1,10 +1,14 @@
-//! One typed configuration, loaded once in `main`: defaults, then `FLOTILLA_*` environment.
+//! One typed configuration, loaded once in `main`: defaults, then `FLOTILLA_*` environment or
+//! the matching flags, parsed by clap.
 
-use anyhow::{Context, bail};
+use crate::engine::EngineConfig;
+use anyhow::bail;
 use app::auth::LoginPolicy;
+use app::domain::run::RetryPolicy;
 use secrecy::SecretString;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 #[derive(Clone, Debug)]
 pub struct Config {
@@ -29,7 +33,7 @@ pub struct Config {
     pub db_pool_size: u32,
     /// Whether `serve` also runs the engine (`FLOTILLA_ENGINE=off` for a web-only process).
     pub run_engine: bool,
-    pub engine: crate::engine::EngineConfig,
+    pub engine: EngineConfig,
 }
 
 #[derive(Clone, Debug)]
@@ -48,117 +52,224 @@ pub struct BootstrapAdmin {
     pub password: Option<SecretString>,
 }
 
+/// Every setting, as a flag or its `FLOTILLA_*` environment variable (clap reads both and
+/// reports a bad value with its name); [`Config`] is built from it.
+#[derive(clap::Args, Clone, Debug)]
+#[command(next_help_heading = "Settings (each also read from its environment variable)")]
+pub struct Settings {
+    /// Where to listen; port 0 picks a free one.
+    #[arg(long, env = "FLOTILLA_ADDR", default_value = "127.0.0.1:3000")]
+    addr: SocketAddr,
+    /// The origin browsers use to reach us; https makes cookies Secure.
+    #[arg(long, env = "FLOTILLA_PUBLIC_URL", value_parser = public_url)]
+    public_url: Option<String>,
+    /// Postgres to use; without it a private cluster is started under the data dir.
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+    database_url: Option<String>,
+    /// State kept on disk.
+    #[arg(long, env = "FLOTILLA_DATA_DIR", default_value = ".flotilla")]
+    data_dir: PathBuf,
+    /// The built site: `pkg/` (WASM bundle, CSS) and public assets.
+    #[arg(long, env = "FLOTILLA_SITE_ROOT", default_value = "target/site")]
+    site_root: PathBuf,
+    /// Log lines as JSON or for people.
+    #[arg(
+        long,
+        env = "FLOTILLA_LOG_FORMAT",
+        value_enum,
+        ignore_case = true,
+        default_value = "pretty"
+    )]
+    log_format: LogFormat,
+    /// `RUST_LOG`-style filter.
+    #[arg(long, env = "FLOTILLA_LOG", default_value = "info")]
+    log: String,
+    /// The admin created when there are no users.
+    #[arg(long, env = "FLOTILLA_ADMIN_USERNAME", default_value = "admin")]
+    admin_username: String,
+    /// Their password; generated and printed once when unset.
+    #[arg(long, env = "FLOTILLA_ADMIN_PASSWORD", hide_env_values = true)]
+    admin_password: Option<String>,
+    /// Failed logins of one account (from one address) before it is throttled.
+    #[arg(long, env = "FLOTILLA_LOGIN_MAX_FAILURES", default_value_t = LoginPolicy::default().max_failures_per_account)]
+    login_max_failures: i64,
+    /// Failed logins from one address, any account, before it is throttled.
+    #[arg(long, env = "FLOTILLA_LOGIN_MAX_FAILURES_PER_IP", default_value_t = LoginPolicy::default().max_failures_per_ip)]
+    login_max_failures_per_ip: i64,
+    /// The window failed logins are counted in, seconds.
+    #[arg(long, env = "FLOTILLA_LOGIN_WINDOW_SECS", default_value_t = LoginPolicy::default().window_secs)]
+    login_window_secs: i64,
+    /// A session lives at most this long after login, seconds.
+    #[arg(long, env = "FLOTILLA_SESSION_ABSOLUTE_SECS", default_value_t = LoginPolicy::default().absolute_lifetime_secs)]
+    session_absolute_secs: i64,
+    /// An idle session expires after this many seconds.
+    #[arg(long, env = "FLOTILLA_SESSION_IDLE_SECS", default_value_t = 1800, value_parser = clap::value_parser!(i64).range(1..))]
+    session_idle_secs: i64,
+    /// Database connections.
+    #[arg(long, env = "FLOTILLA_DB_POOL", default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..))]
+    db_pool: u32,
+    /// Whether `serve` also runs the engine (off: a web-only process).
+    #[arg(long, env = "FLOTILLA_ENGINE", default_value = "on", value_parser = clap::builder::BoolishValueParser::new(), action = clap::ArgAction::Set)]
+    engine: bool,
+    /// A claimed node's lease, seconds.
+    #[arg(long, env = "FLOTILLA_LEASE_SECS", default_value_t = EngineConfig::default().lease_secs, value_parser = positive)]
+    lease_secs: f64,
+    /// How often a worker renews its leases, seconds (shorter than the lease).
+    #[arg(long, env = "FLOTILLA_HEARTBEAT_SECS", default_value_t = EngineConfig::default().heartbeat_secs, value_parser = positive)]
+    heartbeat_secs: f64,
+    /// Nodes one worker runs at once.
+    #[arg(long, env = "FLOTILLA_WORKER_SLOTS", default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..))]
+    worker_slots: u32,
+    /// The simulated provider's answer time, milliseconds.
+    #[arg(long, env = "FLOTILLA_SIM_LATENCY_MS", default_value_t = 400)]
+    sim_latency_ms: u64,
+    /// Attempts a subtask gets in all.
+    #[arg(long, env = "FLOTILLA_RETRY_MAX_ATTEMPTS", default_value_t = 3, value_parser = clap::value_parser!(i32).range(1..))]
+    retry_max_attempts: i32,
+    /// The first retry's backoff, milliseconds (doubling after).
+    #[arg(long, env = "FLOTILLA_RETRY_BASE_MS", default_value_t = EngineConfig::default().retry.base_ms, value_parser = clap::value_parser!(i64).range(0..))]
+    retry_base_ms: i64,
+    /// Events and samples older than this are pruned, days.
+    #[arg(long, env = "FLOTILLA_RETENTION_DAYS", default_value_t = EngineConfig::default().retention_days, value_parser = clap::value_parser!(i64).range(1..))]
+    retention_days: i64,
+    /// How often metric samples are taken, seconds.
+    #[arg(long, env = "FLOTILLA_METRICS_SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
+    metrics_secs: u64,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum LogFormat {
+    Pretty,
+    Json,
+}
+
+fn public_url(raw: &str) -> Result<String, String> {
+    if raw.starts_with("http://") || raw.starts_with("https://") {
+        Ok(raw.trim_end_matches('/').to_owned())
+    } else {
+        Err(format!("must start with http:// or https://, got '{raw}'"))
+    }
+}
+
+fn positive(raw: &str) -> Result<f64, String> {
+    raw.parse::<f64>()
+        .ok()
+        .filter(|x| x.is_finite() && *x > 0.0)
+        .ok_or_else(|| format!("must be a positive number, got '{raw}'"))
+}
+
+/// Settings alone, for building a config without the rest of the command line.
+#[derive(clap::Parser, Debug)]
+struct SettingsOnly {
+    #[command(flatten)]
+    settings: Settings,
+}
+
+/// Clap's message for a refused value, with the environment variable it may have come from
+/// (clap names only the flag).
+pub fn naming_the_variable(e: &clap::Error) -> String {
+    use clap::CommandFactory;
+    use clap::error::{ContextKind, ContextValue};
+    let text = e.render().to_string();
+    let Some(ContextValue::String(arg)) = e.get(ContextKind::InvalidArg) else {
+        return text;
+    };
+    let long = arg
+        .trim_start_matches("--")
+        .split([' ', '='])
+        .next()
+        .unwrap_or_default();
+    let env = SettingsOnly::command()
+        .get_arguments()
+        .find(|a| a.get_long() == Some(long))
+        .and_then(|a| a.get_env().and_then(|v| v.to_str()).map(str::to_owned));
+    match env {
+        Some(env) => {
+            let (first, rest) = text.split_once('\n').unwrap_or((&text, ""));
+            format!("{first} (set by {env} or --{long})\n{rest}")
+        }
+        None => text,
+    }
+}
+
+impl TryFrom<Settings> for Config {
+    type Error = anyhow::Error;
+
+    fn try_from(s: Settings) -> anyhow::Result<Self> {
+        let defaults = EngineConfig::default();
+        let engine = EngineConfig {
+            lease_secs: s.lease_secs,
+            heartbeat_secs: s.heartbeat_secs,
+            slots: usize::try_from(s.worker_slots)?,
+            simulated_latency: Duration::from_millis(s.sim_latency_ms),
+            retry: RetryPolicy {
+                max_attempts: s.retry_max_attempts,
+                base_ms: s.retry_base_ms,
+                ..defaults.retry
+            },
+            retention_days: s.retention_days,
+            metrics_interval: Duration::from_secs(s.metrics_secs),
+            ..defaults
+        };
+        if engine.heartbeat_secs >= engine.lease_secs {
+            bail!("FLOTILLA_HEARTBEAT_SECS must be shorter than FLOTILLA_LEASE_SECS");
+        }
+        Ok(Self {
+            addr: s.addr,
+            public_url: s.public_url,
+            database_url: s.database_url.map(SecretString::from),
+            data_dir: s.data_dir,
+            site_root: s.site_root,
+            log: LogConfig {
+                json: s.log_format == LogFormat::Json,
+                filter: s.log,
+            },
+            bootstrap_admin: BootstrapAdmin {
+                username: s.admin_username,
+                password: s.admin_password.map(SecretString::from),
+            },
+            login_policy: LoginPolicy {
+                max_failures_per_account: s.login_max_failures,
+                max_failures_per_ip: s.login_max_failures_per_ip,
+                window_secs: s.login_window_secs,
+                absolute_lifetime_secs: s.session_absolute_secs,
+            },
+            session_idle_secs: s.session_idle_secs,
+            db_pool_size: s.db_pool,
+            run_engine: s.engine,
+            engine,
+        })
+    }
+}
+
 impl Config {
     pub fn from_env() -> anyhow::Result<Self> {
         Self::from_lookup(|key| std::env::var(key).ok())
     }
 
-    /// Builds the config from any key lookup, so tests need not touch the process environment.
+    /// Builds the config from any lookup of the environment variables' names, so tests need
+    /// not touch the process environment.
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> anyhow::Result<Self> {
-        let parse_num = |key: &str, default: i64| -> anyhow::Result<i64> {
-            get(key).map_or(Ok(default), |v| {
-                v.parse()
-                    .with_context(|| format!("{key} must be a whole number, got '{v}'"))
-            })
-        };
-        let addr = get("FLOTILLA_ADDR")
-            .unwrap_or_else(|| "127.0.0.1:3000".into())
-            .parse()
-            .context("FLOTILLA_ADDR must be host:port, e.g. 127.0.0.1:3000")?;
-        let public_url = get("FLOTILLA_PUBLIC_URL").map(|u| u.trim_end_matches('/').to_owned());
-        if let Some(url) = &public_url
-            && !(url.starts_with("http://") || url.starts_with("https://"))
-        {
-            bail!("FLOTILLA_PUBLIC_URL must start with http:// or https://, got '{url}'");
+        use clap::{CommandFactory, FromArgMatches};
+        let command = SettingsOnly::command();
+        let mut args = vec!["flotilla".to_owned()];
+        for arg in command.get_arguments() {
+            let (Some(env), Some(long)) = (arg.get_env(), arg.get_long()) else {
+                continue;
+            };
+            if let Some(value) = env.to_str().and_then(&get).filter(|v| !v.is_empty()) {
+                args.push(format!("--{long}={value}"));
+            }
         }
-        let parse_f64 = |key: &str, default: f64| -> anyhow::Result<f64> {
-            get(key).map_or(Ok(default), |v| {
-                v.parse::<f64>()
-                    .ok()
-                    .filter(|x| x.is_finite() && *x > 0.0)
-                    .with_context(|| format!("{key} must be a positive number, got '{v}'"))
-            })
-        };
-        let engine_defaults = crate::engine::EngineConfig::default();
-        let engine = crate::engine::EngineConfig {
-            lease_secs: parse_f64("FLOTILLA_LEASE_SECS", engine_defaults.lease_secs)?,
-            heartbeat_secs: parse_f64("FLOTILLA_HEARTBEAT_SECS", engine_defaults.heartbeat_secs)?,
-            slots: usize::try_from(parse_num("FLOTILLA_WORKER_SLOTS", 256)?)
-                .ok()
-                .filter(|n| *n > 0)
-                .context("FLOTILLA_WORKER_SLOTS must be a positive whole number")?,
-            simulated_latency: std::time::Duration::from_millis(
-                u64::try_from(parse_num("FLOTILLA_SIM_LATENCY_MS", 400)?)
-                    .context("FLOTILLA_SIM_LATENCY_MS must not be negative")?,
-            ),
-            retry: app::domain::run::RetryPolicy {
-                max_attempts: i32::try_from(parse_num("FLOTILLA_RETRY_MAX_ATTEMPTS", 3)?)
-                    .ok()
-                    .filter(|n| *n >= 1)
-                    .context("FLOTILLA_RETRY_MAX_ATTEMPTS must be at least 1")?,
-                base_ms: parse_num("FLOTILLA_RETRY_BASE_MS", engine_defaults.retry.base_ms)?,
-                ..engine_defaults.retry
-            },
-            retention_days: parse_num("FLOTILLA_RETENTION_DAYS", engine_defaults.retention_days)?
-                .max(1),
-            metrics_interval: std::time::Duration::from_secs(
-                u64::try_from(parse_num("FLOTILLA_METRICS_SECS", 30)?)
-                    .ok()
-                    .filter(|n| *n > 0)
-                    .context("FLOTILLA_METRICS_SECS must be a positive whole number")?,
-            ),
-            ..engine_defaults
-        };
-        if engine.heartbeat_secs >= engine.lease_secs {
-            bail!("FLOTILLA_HEARTBEAT_SECS must be shorter than FLOTILLA_LEASE_SECS");
-        }
-        let defaults = LoginPolicy::default();
-        let session_idle_secs = parse_num("FLOTILLA_SESSION_IDLE_SECS", 30 * 60)?;
-        if session_idle_secs <= 0 {
-            bail!("FLOTILLA_SESSION_IDLE_SECS must be positive");
-        }
-        Ok(Self {
-            addr,
-            public_url,
-            database_url: get("DATABASE_URL")
-                .filter(|u| !u.is_empty())
-                .map(SecretString::from),
-            data_dir: get("FLOTILLA_DATA_DIR")
-                .map_or_else(|| PathBuf::from(".flotilla"), PathBuf::from),
-            site_root: get("FLOTILLA_SITE_ROOT")
-                .map_or_else(|| PathBuf::from("target/site"), PathBuf::from),
-            log: LogConfig {
-                json: get("FLOTILLA_LOG_FORMAT").is_some_and(|f| f.eq_ignore_ascii_case("json")),
-                filter: get("FLOTILLA_LOG").unwrap_or_else(|| "info".into()),
-            },
-            bootstrap_admin: BootstrapAdmin {
-                username: get("FLOTILLA_ADMIN_USERNAME").unwrap_or_else(|| "admin".into()),
-                password: get("FLOTILLA_ADMIN_PASSWORD")
-                    .filter(|p| !p.is_empty())
-                    .map(SecretString::from),
-            },
-            login_policy: LoginPolicy {
-                max_failures_per_account: parse_num(
-                    "FLOTILLA_LOGIN_MAX_FAILURES",
-                    defaults.max_failures_per_account,
-                )?,
-                max_failures_per_ip: parse_num(
-                    "FLOTILLA_LOGIN_MAX_FAILURES_PER_IP",
-                    defaults.max_failures_per_ip,
-                )?,
-                window_secs: parse_num("FLOTILLA_LOGIN_WINDOW_SECS", defaults.window_secs)?,
-                absolute_lifetime_secs: parse_num(
-                    "FLOTILLA_SESSION_ABSOLUTE_SECS",
-                    defaults.absolute_lifetime_secs,
-                )?,
-            },
-            session_idle_secs,
-            db_pool_size: u32::try_from(parse_num("FLOTILLA_DB_POOL", 16)?)
-                .context("FLOTILLA_DB_POOL out of range")?,
-            run_engine: !get("FLOTILLA_ENGINE")
-                .is_some_and(|v| v == "off" || v == "0" || v == "false"),
-            engine,
-        })
+        // Every value comes through `get`: the process environment must not leak in.
+        let matches = command
+            .mut_args(|a| a.env(None::<&'static str>))
+            .try_get_matches_from(args)
+            .map_err(|e| anyhow::anyhow!("{}", naming_the_variable(&e)))?;
+        let settings = SettingsOnly::from_arg_matches(&matches)
+            .map_err(|e| anyhow::anyhow!("{}", naming_the_variable(&e)))?
+            .settings;
+        settings.try_into()
     }
 
     /// Whether cookies must carry `Secure`.

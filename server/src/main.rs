@@ -5,8 +5,14 @@ use clap::Parser;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let cli = server::cli::Cli::parse();
-    let config = server::config::Config::from_env()?;
+    let cli = server::cli::Cli::try_parse().unwrap_or_else(|e| {
+        if e.get(clap::error::ContextKind::InvalidArg).is_some() {
+            eprintln!("{}", server::config::naming_the_variable(&e));
+            std::process::exit(2);
+        }
+        e.exit()
+    });
+    let config = server::config::Config::try_from(cli.settings.clone())?;
     server::telemetry::init(&config.log);
     server::cli::run(cli, config).await
 }

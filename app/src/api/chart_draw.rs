@@ -135,8 +135,8 @@ fn summary(chart: &LineChart) -> String {
 
 #[cfg(test)]
 mod tests {
-    use crate::domain::chart::Series;
     use super::*;
+    use crate::domain::chart::Series;
 
     #[test]
     fn draws_lines_axes_and_a_summary() {

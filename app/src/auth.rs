@@ -1,8 +1,9 @@
 //! Authentication: argon2id hashing, throttled login with a constant-time path, and what a
 //! session stores. Used by both the login server function and the REST session endpoint.
 
-use crate::db::{login_attempts, users};
-use crate::domain::account::{NewPassword, Role, User, UserId};
+use crate::db::login_attempts::{self, RecentFailures};
+use crate::db::users;
+use crate::domain::account::{NewPassword, Role, User, UserId, Username};
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
 use sqlx::PgPool;
@@ -14,11 +15,18 @@ use tower_sessions::Session;
 const SESSION_USER: &str = "user_id";
 const SESSION_LOGIN_AT: &str = "login_at";
 
-/// Limits that make online guessing slow. Counted in Postgres, so they hold across processes.
+/// Limits that make online guessing slow without letting anyone lock a user out: failures are
+/// counted per account *and address*, so guessing from one address never blocks the right
+/// password from another, and past a limit each further try waits twice as long as the last
+/// (OWASP's growing delays, not a hard lockout). Counted in Postgres, so they hold across
+/// processes.
 #[derive(Clone, Debug)]
 pub struct LoginPolicy {
+    /// Failures of one account from one address before delays start.
     pub max_failures_per_account: i64,
+    /// Failures from one address, any account, before delays start.
     pub max_failures_per_ip: i64,
+    /// How long failures are remembered, seconds; also the longest delay for an account.
     pub window_secs: i64,
     /// A session lives at most this long after login, however active.
     pub absolute_lifetime_secs: i64,
@@ -39,8 +47,8 @@ impl Default for LoginPolicy {
 pub enum LoginError {
     #[error("wrong username or password")]
     BadCredentials,
-    #[error("too many failed logins; try again in a few minutes")]
-    Throttled,
+    #[error("too many failed logins; try again in {retry_after_secs} s")]
+    Throttled { retry_after_secs: u64 },
     #[error(transparent)]
     Db(#[from] sqlx::Error),
     #[error("session store failed: {0}")]
@@ -95,15 +103,22 @@ pub async fn authenticate(
     password: &str,
     ip: Option<IpAddr>,
 ) -> Result<User, LoginError> {
-    let username = username.trim().to_lowercase();
+    // A name no account can have is counted under one key (it may hold NUL, or be huge) and
+    // answered like any unknown user.
+    let valid = Username::parse(username).ok();
+    let username = valid
+        .as_ref()
+        .map_or(INVALID_USERNAME, |u| u.as_str())
+        .to_owned();
     let recent = login_attempts::recent_failures(pool, &username, ip, policy.window_secs).await?;
-    if recent.for_username >= policy.max_failures_per_account
-        || recent.for_ip >= policy.max_failures_per_ip
-    {
-        tracing::warn!(%username, ?ip, "login throttled");
-        return Err(LoginError::Throttled);
+    if let Some(retry_after_secs) = retry_after(policy, &recent) {
+        tracing::warn!(%username, ?ip, retry_after_secs, "login throttled");
+        return Err(LoginError::Throttled { retry_after_secs });
     }
-    let creds = users::credentials(pool, &username).await?;
+    let creds = match valid {
+        Some(_) => users::credentials(pool, &username).await?,
+        None => None,
+    };
     let hash = creds
         .as_ref()
         .map_or_else(|| dummy_hash().to_owned(), |c| c.password_hash.clone());
@@ -118,6 +133,37 @@ pub async fn authenticate(
         login_attempts::prune(pool, policy.window_secs).await?;
     }
     user.ok_or(LoginError::BadCredentials)
+}
+
+/// The key failures with an impossible username are counted under.
+const INVALID_USERNAME: &str = "(invalid username)";
+
+/// How long until another try is allowed, if it must wait: past a limit, each failure doubles
+/// the wait after it, up to `window_secs` for an account from one address and a minute for an
+/// address (so a shared address is slowed, never shut out for long).
+pub fn retry_after(policy: &LoginPolicy, recent: &RecentFailures) -> Option<u64> {
+    let wait = |failures: i64, limit: i64, cap: f64, ago: Option<f64>| -> f64 {
+        if failures < limit {
+            return 0.0;
+        }
+        let delay = 2f64.powi(i32::try_from((failures - limit).min(30)).unwrap_or(30));
+        (delay.min(cap) - ago.unwrap_or(0.0)).max(0.0)
+    };
+    let window = f64::from(i32::try_from(policy.window_secs).unwrap_or(i32::MAX));
+    let secs = wait(
+        recent.pair,
+        policy.max_failures_per_account,
+        window,
+        recent.pair_last_ago_secs,
+    )
+    .max(wait(
+        recent.ip,
+        policy.max_failures_per_ip,
+        60.0,
+        recent.ip_last_ago_secs,
+    ));
+    // Whole seconds, rounded up: `Retry-After` takes an integer.
+    (secs > 0.0).then(|| secs.ceil() as u64)
 }
 
 /// Starts an authenticated session: a fresh session id (no fixation), the user and the time.
@@ -156,6 +202,13 @@ pub async fn session_user(
     Ok(user)
 }
 
+/// When the session's absolute lifetime ends (unix seconds), for holders that outlive a
+/// request (event streams).
+pub async fn session_ends_at(policy: &LoginPolicy, session: &Session) -> Result<i64, LoginError> {
+    let login_at = session.get::<i64>(SESSION_LOGIN_AT).await?.unwrap_or(0);
+    Ok(login_at.saturating_add(policy.absolute_lifetime_secs))
+}
+
 /// Ends the session server-side: a replayed cookie finds nothing.
 pub async fn end_session(session: &Session) -> Result<(), LoginError> {
     session.flush().await?;
@@ -175,5 +228,37 @@ pub fn require_role(actor: &User, min: Role) -> Result<(), Forbidden> {
         Ok(())
     } else {
         Err(Forbidden { needs: min })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn failures(pair: i64, ip: i64, ago: f64) -> RecentFailures {
+        RecentFailures {
+            pair,
+            pair_last_ago_secs: Some(ago),
+            ip,
+            ip_last_ago_secs: Some(ago),
+        }
+    }
+
+    #[test]
+    fn delays_start_at_the_limit_and_double_with_each_failure() {
+        let p = LoginPolicy::default();
+        assert_eq!(retry_after(&p, &failures(4, 4, 0.0)), None);
+        assert_eq!(retry_after(&p, &failures(5, 5, 0.0)), Some(1));
+        assert_eq!(retry_after(&p, &failures(7, 7, 0.0)), Some(4));
+        assert_eq!(retry_after(&p, &failures(7, 7, 3.5)), Some(1));
+        assert_eq!(retry_after(&p, &failures(7, 7, 4.0)), None);
+    }
+
+    #[test]
+    fn waits_are_capped_by_the_window_and_the_minute() {
+        let p = LoginPolicy::default();
+        let window = u64::try_from(p.window_secs).unwrap();
+        assert_eq!(retry_after(&p, &failures(1_000, 0, 0.0)), Some(window));
+        assert_eq!(retry_after(&p, &failures(0, 1_000, 0.0)), Some(60));
     }
 }

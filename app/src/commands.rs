@@ -9,6 +9,7 @@ use crate::domain::account::{CredentialError, NewPassword, Role, User, UserId, U
 use crate::domain::agent::{Agent, AgentState, parse_capabilities};
 use crate::domain::ids::{AgentId, NodeId, RunId};
 use crate::domain::run::{parse_priority, parse_task_description};
+use crate::domain::text;
 use sqlx::PgPool;
 
 /// Why a command was refused; the transports map each to their status and shape.
@@ -16,8 +17,8 @@ use sqlx::PgPool;
 pub enum CommandError {
     #[error(transparent)]
     Forbidden(#[from] Forbidden),
-    /// A field of the input is unacceptable: which one, and why.
-    #[error("{field}: {reason}")]
+    /// A field of the input is unacceptable: which one, and why (the reason names it too).
+    #[error("{reason}")]
     Invalid { field: &'static str, reason: String },
     /// A credential or role refused; its message names the field.
     #[error(transparent)]
@@ -85,6 +86,10 @@ pub struct SpawnAgent {
     pub parent_id: Option<AgentId>,
 }
 
+/// Longest model name and system prompt an agent may have, in characters.
+pub const MAX_MODEL: usize = 200;
+pub const MAX_SYSTEM_PROMPT: usize = 20_000;
+
 /// Providers an agent may name. Real providers are added here as they are built.
 pub const PROVIDERS: [&str; 1] = ["simulated"];
 
@@ -94,24 +99,32 @@ pub async fn spawn_agent(
     req: SpawnAgent,
 ) -> Result<Agent, CommandError> {
     require_role(actor, Role::Member)?;
-    let name = req.name.trim().to_owned();
-    if name.is_empty() || name.chars().count() > 64 {
-        return Err(invalid("name")("must be 1 to 64 characters".into()));
-    }
+    let name = text::one_line("name", &req.name, 64).map_err(invalid("name"))?;
     let capabilities = parse_capabilities(&req.capabilities).map_err(invalid("capabilities"))?;
     let provider = req.provider.unwrap_or_else(|| "simulated".into());
     if !PROVIDERS.contains(&provider.as_str()) {
         return Err(invalid("provider")(format!(
-            "unknown provider '{provider}' (available: {})",
+            "unknown provider '{}' (available: {})",
+            provider.chars().take(64).collect::<String>(),
             PROVIDERS.join(", ")
         )));
     }
+    let model = match req.model {
+        Some(m) => text::one_line("model", &m, MAX_MODEL).map_err(invalid("model"))?,
+        None => provider.clone(),
+    };
+    let system_prompt = text::prose(
+        "system_prompt",
+        req.system_prompt.as_deref().unwrap_or_default(),
+        MAX_SYSTEM_PROMPT,
+    )
+    .map_err(invalid("system_prompt"))?;
     let new = NewAgent {
         name,
         capabilities,
-        model: req.model.unwrap_or_else(|| provider.clone()),
+        model,
         provider,
-        system_prompt: req.system_prompt.unwrap_or_default(),
+        system_prompt,
         parent_id: req.parent_id,
     };
     let mut tx = pool.begin().await?;

@@ -92,14 +92,14 @@ async fn a_success_resets_the_account_count_but_not_the_address_count(pool: PgPo
     let failures = app::db::login_attempts::recent_failures(&pool, "alice", IP, 900)
         .await
         .unwrap();
-    assert_eq!(failures.for_username, 0);
-    assert_eq!(failures.for_ip, 1);
+    assert_eq!(failures.pair, 0);
+    assert_eq!(failures.ip, 1);
     for _ in 0..2 {
         let _ = auth::authenticate(&pool, &policy, "bob", "nope", IP).await;
     }
     let throttled = auth::authenticate(&pool, &policy, "alice", "a long enough password", IP).await;
     assert!(
-        matches!(throttled, Err(LoginError::Throttled)),
+        matches!(throttled, Err(LoginError::Throttled { .. })),
         "3 failures from one address"
     );
     let elsewhere = Some(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 7)));
@@ -124,5 +124,5 @@ async fn old_attempts_are_pruned(pool: PgPool) {
     let left = app::db::login_attempts::recent_failures(&pool, "alice", IP, 900)
         .await
         .unwrap();
-    assert_eq!(left.for_username, 1);
+    assert_eq!(left.pair, 1);
 }

@@ -29,6 +29,13 @@ pub struct Config {
     pub login_policy: LoginPolicy,
     /// Idle session lifetime in seconds (`FLOTILLA_SESSION_IDLE_SECS`, default 1800).
     pub session_idle_secs: i64,
+    /// Bearer token `/metrics` requires, when set (`FLOTILLA_METRICS_TOKEN`).
+    pub metrics_token: Option<SecretString>,
+    /// Addresses of reverse proxies whose `X-Forwarded-For` names the client
+    /// (`FLOTILLA_TRUSTED_PROXIES`, comma-separated); from anyone else it is ignored.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// Open connections one client address may hold (`FLOTILLA_MAX_CONNECTIONS_PER_IP`).
+    pub max_connections_per_ip: usize,
     /// Database connections (`FLOTILLA_DB_POOL`, default 16).
     pub db_pool_size: u32,
     /// Whether `serve` also runs the engine (`FLOTILLA_ENGINE=off` for a web-only process).
@@ -105,6 +112,15 @@ pub struct Settings {
     /// An idle session expires after this many seconds.
     #[arg(long, env = "FLOTILLA_SESSION_IDLE_SECS", default_value_t = 1800, value_parser = clap::value_parser!(i64).range(1..))]
     session_idle_secs: i64,
+    /// Bearer token `/metrics` requires (unset: open, for a scraper on a private network).
+    #[arg(long, env = "FLOTILLA_METRICS_TOKEN", hide_env_values = true)]
+    metrics_token: Option<String>,
+    /// Reverse proxies (comma-separated addresses) whose X-Forwarded-For names the client.
+    #[arg(long, env = "FLOTILLA_TRUSTED_PROXIES", value_delimiter = ',')]
+    trusted_proxies: Vec<std::net::IpAddr>,
+    /// Open connections one client address may hold.
+    #[arg(long, env = "FLOTILLA_MAX_CONNECTIONS_PER_IP", default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..))]
+    max_connections_per_ip: u32,
     /// Database connections.
     #[arg(long, env = "FLOTILLA_DB_POOL", default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..))]
     db_pool: u32,
@@ -235,6 +251,9 @@ impl TryFrom<Settings> for Config {
                 absolute_lifetime_secs: s.session_absolute_secs,
             },
             session_idle_secs: s.session_idle_secs,
+            metrics_token: s.metrics_token.map(SecretString::from),
+            trusted_proxies: s.trusted_proxies,
+            max_connections_per_ip: usize::try_from(s.max_connections_per_ip)?,
             db_pool_size: s.db_pool,
             run_engine: s.engine,
             engine,

@@ -11,7 +11,6 @@ use app::api::ssr::ServerContext;
 use secrecy::ExposeSecret;
 use sqlx::PgPool;
 use sqlx::postgres::PgPoolOptions;
-use std::net::SocketAddr;
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -84,6 +83,7 @@ pub async fn migrate(pool: &PgPool) -> anyhow::Result<()> {
 pub struct Application {
     listener: TcpListener,
     router: axum::Router,
+    limits: http::serve::ConnectionLimits,
     db: Database,
     store: PostgresStore,
     bootstrap: AdminBootstrap,
@@ -135,7 +135,13 @@ impl Application {
             let stop = background.clone();
             move || reader.clone().run(stop.clone())
         }));
+        let streams = std::sync::Arc::new(http::access::OpenStreams::default());
+        tokio::spawn(supervisor.supervise("access", background.clone(), {
+            let (stop, streams, pool) = (background.clone(), streams.clone(), db.pool.clone());
+            move || streams.clone().run(pool.clone(), stop.clone())
+        }));
         let state = AppState {
+            streams,
             supervisor: supervisor.clone(),
             hub: Some(hub),
             ctx: ServerContext {
@@ -145,6 +151,10 @@ impl Application {
             config: std::sync::Arc::new(config),
             metrics,
         };
+        let limits = http::serve::ConnectionLimits {
+            per_ip: state.config.max_connections_per_ip,
+            trusted_proxies: state.config.trusted_proxies.clone(),
+        };
         let router = http::router(state, store.clone(), listener.local_addr()?);
         Ok(Self {
             background,
@@ -152,6 +162,7 @@ impl Application {
             supervisor,
             listener,
             router,
+            limits,
             db,
             store,
             bootstrap,
@@ -213,13 +224,7 @@ impl Application {
         );
         let stop_engine = CancellationToken::new();
         let engine = self.engine.map(|e| e.spawn(stop_engine.clone()));
-        let served = axum::serve(
-            self.listener,
-            self.router
-                .into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(shutdown)
-        .await;
+        let served = http::serve::serve(self.listener, self.router, self.limits, shutdown).await;
         sweeper.abort();
         tracing::info!("shutting down");
         // The engine drains (or re-queues) in-flight work before the database goes away.

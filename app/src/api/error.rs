@@ -15,6 +15,10 @@ pub enum ErrorKind {
     NotFound,
     Conflict,
     Invalid,
+    TooLarge,
+    LengthRequired,
+    UnsupportedMediaType,
+    MethodNotAllowed,
     RateLimited,
     Unavailable,
     Internal,
@@ -29,6 +33,10 @@ impl ErrorKind {
             ErrorKind::NotFound => 404,
             ErrorKind::Conflict => 409,
             ErrorKind::Invalid => 422,
+            ErrorKind::TooLarge => 413,
+            ErrorKind::LengthRequired => 411,
+            ErrorKind::UnsupportedMediaType => 415,
+            ErrorKind::MethodNotAllowed => 405,
             ErrorKind::RateLimited => 429,
             ErrorKind::Unavailable => 503,
             ErrorKind::Internal => 500,
@@ -43,6 +51,10 @@ impl ErrorKind {
             ErrorKind::NotFound => "not_found",
             ErrorKind::Conflict => "conflict",
             ErrorKind::Invalid => "invalid",
+            ErrorKind::TooLarge => "too_large",
+            ErrorKind::LengthRequired => "length_required",
+            ErrorKind::UnsupportedMediaType => "unsupported_media_type",
+            ErrorKind::MethodNotAllowed => "method_not_allowed",
             ErrorKind::RateLimited => "rate_limited",
             ErrorKind::Unavailable => "unavailable",
             ErrorKind::Internal => "internal",
@@ -54,6 +66,12 @@ impl ErrorKind {
 pub struct AppError {
     pub kind: ErrorKind,
     pub message: String,
+    /// The input field refused, when one was.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+    /// For `rate_limited`: when to try again, seconds (also sent as `Retry-After`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_after_secs: Option<u64>,
 }
 
 impl AppError {
@@ -61,7 +79,15 @@ impl AppError {
         Self {
             kind,
             message: message.into(),
+            field: None,
+            retry_after_secs: None,
         }
+    }
+
+    /// Names the refused input field.
+    pub fn with_field(mut self, field: impl Into<String>) -> Self {
+        self.field = Some(field.into());
+        self
     }
 
     pub fn invalid(message: impl fmt::Display) -> Self {
@@ -101,9 +127,16 @@ impl FromServerFnError for AppError {
 
     fn from_server_fn_error(value: ServerFnErrorErr) -> Self {
         match value {
-            ServerFnErrorErr::Args(m) | ServerFnErrorErr::MissingArg(m) => {
-                Self::new(ErrorKind::Invalid, m)
-            }
+            ServerFnErrorErr::Args(m)
+            | ServerFnErrorErr::MissingArg(m)
+            | ServerFnErrorErr::Deserialization(m) => Self::new(
+                ErrorKind::Invalid,
+                format!("the arguments could not be read: {}", plain_message(&m)),
+            ),
+            ServerFnErrorErr::UnsupportedRequestMethod(_) => Self::new(
+                ErrorKind::MethodNotAllowed,
+                "this server function does not take that method",
+            ),
             ServerFnErrorErr::Request(_) | ServerFnErrorErr::Response(_) => Self::new(
                 ErrorKind::Unavailable,
                 "the server could not be reached; check your connection",
@@ -111,6 +144,37 @@ impl FromServerFnError for AppError {
             other => Self::new(ErrorKind::Internal, other.to_string()),
         }
     }
+}
+
+/// A decoder's message without its internals: Rust type names become what they mean to a
+/// caller, and anything past the first line or 200 characters is dropped.
+pub fn plain_message(raw: &str) -> String {
+    let first = raw.lines().next().unwrap_or_default();
+    let mut out = String::with_capacity(first.len());
+    let mut words = first.split(' ').peekable();
+    while let Some(w) = words.next() {
+        let replaced = match w {
+            "struct" | "enum" | "tuple" if words.peek().is_some() => {
+                let name = words.next().unwrap_or_default();
+                let tail: String = name
+                    .chars()
+                    .skip_while(|c| c.is_alphanumeric() || *c == '_' || *c == ':')
+                    .collect();
+                let noun = if w == "enum" {
+                    "a known value"
+                } else {
+                    "an object"
+                };
+                format!("{noun}{tail}")
+            }
+            other => other.to_owned(),
+        };
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        out.push_str(&replaced);
+    }
+    out.chars().take(200).collect()
 }
 
 #[cfg(feature = "ssr")]
@@ -161,7 +225,13 @@ mod from_causes {
         fn from(e: CommandError) -> Self {
             match e {
                 CommandError::Forbidden(f) => f.into(),
-                CommandError::Invalid { .. } | CommandError::Credential(_) => AppError::invalid(e),
+                CommandError::Invalid { field, reason } => {
+                    AppError::invalid(reason).with_field(field)
+                }
+                CommandError::Credential(c) => {
+                    let field = c.field();
+                    AppError::invalid(c).with_field(field)
+                }
                 CommandError::Conflict(m) => AppError::new(ErrorKind::Conflict, m),
                 CommandError::Run(r) => match r {
                     RunDbError::NotFound | RunDbError::NodeNotFound => {
@@ -193,7 +263,10 @@ mod from_causes {
                 LoginError::BadCredentials => {
                     AppError::new(ErrorKind::Unauthenticated, e.to_string())
                 }
-                LoginError::Throttled => AppError::new(ErrorKind::RateLimited, e.to_string()),
+                LoginError::Throttled { retry_after_secs } => AppError {
+                    retry_after_secs: Some(retry_after_secs),
+                    ..AppError::new(ErrorKind::RateLimited, e.to_string())
+                },
                 LoginError::Db(db) => db.into(),
                 other => AppError::internal(other),
             }
@@ -213,11 +286,28 @@ mod tests {
             ErrorKind::NotFound,
             ErrorKind::Conflict,
             ErrorKind::Invalid,
+            ErrorKind::TooLarge,
+            ErrorKind::LengthRequired,
+            ErrorKind::UnsupportedMediaType,
+            ErrorKind::MethodNotAllowed,
             ErrorKind::RateLimited,
         ] {
             assert!((400..500).contains(&kind.status()), "{kind:?}");
         }
         assert_eq!(ErrorKind::Internal.status(), 500);
+    }
+
+    #[test]
+    fn decoder_messages_lose_their_type_names() {
+        assert_eq!(
+            plain_message("invalid type: integer `5`, expected struct SpawnAgent at line 1"),
+            "invalid type: integer `5`, expected an object at line 1"
+        );
+        assert_eq!(
+            plain_message("expected enum RunStatus"),
+            "expected a known value"
+        );
+        assert!(!plain_message("x\ninternal detail").contains("internal"));
     }
 
     #[test]

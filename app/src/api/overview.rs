@@ -10,13 +10,15 @@ pub struct Overview {
     pub role: crate::domain::account::Role,
     pub server_version: String,
     pub database: DatabaseStatus,
-    pub users: i64,
+    /// How many accounts exist: admins only.
+    pub users: Option<i64>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct DatabaseStatus {
     pub reachable: bool,
-    /// `server_version` as Postgres reports it.
+    /// `server_version` as Postgres reports it: admins only (a build number helps an attacker
+    /// more than a viewer).
     pub version: Option<String>,
     /// Round trip of a trivial query, in microseconds.
     pub latency_us: Option<u64>,
@@ -49,10 +51,15 @@ pub async fn get_overview() -> Result<Overview, AppError> {
                 }
             }
         };
-        let users = if database.reachable {
-            crate::db::users::count(&ctx.pool).await?
+        let admin = user.role == crate::domain::account::Role::Admin;
+        let database = DatabaseStatus {
+            version: database.version.filter(|_| admin),
+            ..database
+        };
+        let users = if database.reachable && admin {
+            Some(crate::db::users::count(&ctx.pool).await?)
         } else {
-            0
+            None
         };
         Ok(Overview {
             username: user.username,

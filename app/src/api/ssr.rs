@@ -41,6 +41,9 @@ pub fn fail(err: impl Into<AppError>) -> AppError {
         && let Ok(status) = axum::http::StatusCode::from_u16(err.kind.status())
     {
         opts.set_status(status);
+        if let Some(secs) = err.retry_after_secs {
+            opts.insert_header(axum::http::header::RETRY_AFTER, secs.into());
+        }
     }
     if err.kind == ErrorKind::Internal {
         tracing::debug!(message = %err.message, "server function failed");

@@ -3,11 +3,14 @@
 use sqlx::PgExecutor;
 use std::net::IpAddr;
 
-/// Failed attempts since `window_secs` ago, for this account and for this address.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Failed attempts inside the window: of this account from this address (since its last
+/// success from there), and of this address for any account; with how long ago the last was.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct RecentFailures {
-    pub for_username: i64,
-    pub for_ip: i64,
+    pub pair: i64,
+    pub pair_last_ago_secs: Option<f64>,
+    pub ip: i64,
+    pub ip_last_ago_secs: Option<f64>,
 }
 
 pub async fn record(
@@ -27,8 +30,8 @@ pub async fn record(
     Ok(())
 }
 
-/// Failures inside the window. A success resets the account's count (but not the address's,
-/// so one valid account cannot be used to keep guessing others from the same address).
+/// Failures inside the window. A success resets its pair's count (but not the address's, so
+/// one valid account cannot be used to keep guessing others from the same address).
 pub async fn recent_failures(
     db: impl PgExecutor<'_>,
     username: &str,
@@ -36,15 +39,21 @@ pub async fn recent_failures(
     window_secs: i64,
 ) -> Result<RecentFailures, sqlx::Error> {
     let row = sqlx::query!(
-        r#"with since as (select now() - make_interval(secs => $3::bigint::float8) as t)
-           select
-             (select count(*) from login_attempts, since
-               where username = $1 and not succeeded and at > since.t
+        r#"with since as (select now() - make_interval(secs => $3::bigint::float8) as t),
+           pair as (
+               select at from login_attempts, since
+               where username = $1 and client_ip is not distinct from $2 and not succeeded
+                 and at > since.t
                  and at > coalesce((select max(at) from login_attempts
-                                    where username = $1 and succeeded), '-infinity')) as "u!",
-             (select count(*) from login_attempts, since
-               where $2::text is not null and client_ip = $2 and not succeeded
-                 and at > since.t) as "ip!""#,
+                                    where username = $1 and client_ip is not distinct from $2
+                                      and succeeded), '-infinity')),
+           addr as (
+               select at from login_attempts, since
+               where $2::text is not null and client_ip = $2 and not succeeded and at > since.t)
+           select (select count(*) from pair) as "pair!",
+                  (select extract(epoch from now() - max(at))::float8 from pair) as pair_ago,
+                  (select count(*) from addr) as "ip!",
+                  (select extract(epoch from now() - max(at))::float8 from addr) as ip_ago"#,
         username,
         ip.map(|ip| ip.to_string()),
         window_secs
@@ -52,8 +61,10 @@ pub async fn recent_failures(
     .fetch_one(db)
     .await?;
     Ok(RecentFailures {
-        for_username: row.u,
-        for_ip: row.ip,
+        pair: row.pair,
+        pair_last_ago_secs: row.pair_ago,
+        ip: row.ip,
+        ip_last_ago_secs: row.ip_ago,
     })
 }
 

@@ -49,31 +49,32 @@ pub async fn create(
     })
 }
 
-/// The user behind a live token, noting its use.
+/// The user behind a live token and the token's id, noting its use.
 pub async fn authenticate(
     db: impl PgExecutor<'_>,
     token: &str,
-) -> Result<Option<User>, sqlx::Error> {
+) -> Result<Option<(User, Uuid)>, sqlx::Error> {
     if !token.starts_with(PREFIX) {
         return Ok(None);
     }
     let row = sqlx::query!(
         r#"with hit as (
                update api_tokens set last_used_at = now()
-               where token_hash = $1 and revoked_at is null returning user_id)
-           select u.id, u.username, u.role::text as "role!", u.created_at
+               where token_hash = $1 and revoked_at is null returning id, user_id)
+           select u.id, u.username, u.role::text as "role!", u.created_at, hit.id as token_id
            from users u join hit on hit.user_id = u.id"#,
         digest(token)
     )
     .fetch_optional(db)
     .await?;
     Ok(row.and_then(|r| {
-        Some(User {
+        let user = User {
             id: UserId(r.id),
             username: r.username,
             role: r.role.parse().ok()?,
             created_at: r.created_at,
-        })
+        };
+        Some((user, r.token_id))
     }))
 }
 

@@ -58,7 +58,10 @@ impl std::str::FromStr for Role {
             "viewer" => Ok(Role::Viewer),
             "member" => Ok(Role::Member),
             "admin" => Ok(Role::Admin),
-            other => Err(CredentialError::UnknownRole(other.to_owned())),
+            // Echoed back: kept short and printable.
+            other => Err(CredentialError::UnknownRole(
+                other.chars().filter(|c| !c.is_control()).take(32).collect(),
+            )),
         }
     }
 }
@@ -74,6 +77,17 @@ pub enum CredentialError {
     PasswordLength,
     #[error("unknown role '{0}' (expected admin, member or viewer)")]
     UnknownRole(String),
+}
+
+impl CredentialError {
+    /// The input field refused.
+    pub fn field(&self) -> &'static str {
+        match self {
+            CredentialError::UsernameLength | CredentialError::UsernameCharacters => "username",
+            CredentialError::PasswordLength => "password",
+            CredentialError::UnknownRole(_) => "role",
+        }
+    }
 }
 
 /// A username that passed the rules: 3..=32 of `[a-z0-9._-]`, starting with a letter or digit.

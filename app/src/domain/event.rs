@@ -145,8 +145,22 @@ impl EventFilter {
             .filter(|s| !s.trim().is_empty())
             .map(|s| s.trim().parse::<Severity>())
             .transpose()?;
+        let kind = kind.map(|k| k.trim().to_owned()).filter(|k| !k.is_empty());
+        if let Some(k) = &kind
+            && !EventKind::ALL
+                .iter()
+                .any(|known| known.as_str() == k || known.as_str().split('.').next() == Some(k))
+        {
+            return Err(format!(
+                "unknown event type '{}' (a type such as task.submitted, or a family such as task)",
+                k.chars()
+                    .filter(|c| !c.is_control())
+                    .take(64)
+                    .collect::<String>()
+            ));
+        }
         Ok(Self {
-            kind: kind.map(|k| k.trim().to_owned()).filter(|k| !k.is_empty()),
+            kind,
             agent_id,
             task_id,
             min_severity,

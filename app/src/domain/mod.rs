@@ -76,3 +76,4 @@ pub mod metrics;
 pub mod plan;
 pub mod run;
 pub mod simulated;
+pub mod text;

@@ -1,6 +1,7 @@
 //! A plan: the subtasks of a task and their dependencies, checked as a DAG with petgraph.
 //! The same rules apply to any run's graph, whether a planner or a person drew it.
 
+use super::text::allowed_in_prose;
 use petgraph::algo::{tarjan_scc, toposort};
 use petgraph::graphmap::DiGraphMap;
 use serde::{Deserialize, Serialize};
@@ -14,7 +15,8 @@ pub const MAX_NODES: usize = 500;
 pub const MAX_DESCRIPTION: usize = 5000;
 /// The longest key or capability name, in characters.
 pub const MAX_NAME: usize = 64;
-/// The most capabilities or dependencies one subtask may list.
+/// The most capabilities one subtask may list. Dependencies are bounded by [`MAX_NODES`]
+/// alone: a join over every other subtask (summarise them all) is a plan a model will send.
 pub const MAX_LIST: usize = 32;
 
 /// A subtask as a planner (or a person) writes it: `key` names it inside the plan.
@@ -55,8 +57,12 @@ pub enum PlanError {
         field: &'static str,
         max: usize,
     },
-    #[error("subtask '{key}': {field} lists more than {MAX_LIST} entries")]
-    TooMany { key: String, field: &'static str },
+    #[error("subtask '{key}': {field} lists more than {limit} entries")]
+    TooMany {
+        key: String,
+        field: &'static str,
+        limit: usize,
+    },
     #[error("subtask '{key}': {field} contains a control character")]
     ControlCharacter { key: String, field: &'static str },
     #[error("subtask '{0}' depends on itself")]
@@ -113,11 +119,6 @@ fn check_name(key: &str, field: &'static str, value: &str) -> Result<(), PlanErr
     Ok(())
 }
 
-/// Whether a character may appear in free text: line breaks and tabs yes, other controls no.
-pub fn allowed_in_text(c: char) -> bool {
-    !c.is_control() || matches!(c, '\n' | '\t' | '\r')
-}
-
 impl ValidatedPlan {
     /// Checks keys, descriptions, capabilities (against `known_capabilities`), priorities,
     /// dependencies and acyclicity. A cycle is reported with its path, first node repeated.
@@ -148,7 +149,7 @@ impl ValidatedPlan {
                     max: MAX_DESCRIPTION,
                 });
             }
-            if !s.description.chars().all(allowed_in_text) {
+            if !s.description.chars().all(allowed_in_prose) {
                 return Err(PlanError::ControlCharacter {
                     key: s.key.clone(),
                     field: "description",
@@ -157,14 +158,15 @@ impl ValidatedPlan {
             if !(0..=10).contains(&s.priority) {
                 return Err(PlanError::Priority(s.key.clone()));
             }
-            for (field, list) in [
-                ("required_capabilities", &s.required_capabilities),
-                ("depends_on", &s.depends_on),
+            for (field, list, limit) in [
+                ("required_capabilities", &s.required_capabilities, MAX_LIST),
+                ("depends_on", &s.depends_on, MAX_NODES),
             ] {
-                if list.len() > MAX_LIST {
+                if list.len() > limit {
                     return Err(PlanError::TooMany {
                         key: s.key.clone(),
                         field,
+                        limit,
                     });
                 }
             }
@@ -228,7 +230,7 @@ impl ValidatedPlan {
     pub fn fallback(description: &str, capability: &str, priority: i16) -> Self {
         let mut text: String = description
             .chars()
-            .filter(|c| allowed_in_text(*c))
+            .filter(|c| allowed_in_prose(*c))
             .take(MAX_DESCRIPTION)
             .collect();
         if text.trim().is_empty() {
@@ -293,7 +295,7 @@ pub fn plan_schema(capabilities: &[&str]) -> serde_json::Value {
                             "items": { "enum": capabilities }
                         },
                         "depends_on": {
-                            "type": "array", "uniqueItems": true, "maxItems": MAX_LIST,
+                            "type": "array", "uniqueItems": true, "maxItems": MAX_NODES,
                             "items": { "type": "string" }
                         },
                         "priority": { "type": "integer", "minimum": 0, "maximum": 10 }
@@ -360,6 +362,16 @@ mod tests {
         };
         assert!(pos("a") < pos("b") && pos("a") < pos("c"));
         assert!(pos("b") < pos("d") && pos("c") < pos("d"));
+    }
+
+    #[test]
+    fn a_join_over_a_hundred_subtasks_is_a_plan() {
+        let keys: Vec<String> = (0..100).map(|i| format!("m{i}")).collect();
+        let mut subs: Vec<SubtaskDraft> = keys.iter().map(|k| sub(k, &[])).collect();
+        let all: Vec<&str> = keys.iter().map(String::as_str).collect();
+        subs.push(sub("bottom", &all));
+        let plan = parse(subs).unwrap();
+        assert_eq!(plan.dependencies(100).len(), 100);
     }
 
     #[test]
@@ -468,7 +480,7 @@ mod tests {
             ValidatedPlan::fallback(&format!("\u{0}{}", "é".repeat(9000)), "data_analysis", 42);
         let s = &plan.subtasks()[0];
         assert_eq!(s.description.chars().count(), MAX_DESCRIPTION);
-        assert!(s.description.chars().all(allowed_in_text));
+        assert!(s.description.chars().all(allowed_in_prose));
         assert_eq!(s.priority, 10);
         assert!(
             !ValidatedPlan::fallback("\u{1}\u{2}", "data_analysis", 0).subtasks()[0]

@@ -230,7 +230,7 @@ pub fn parse_task_description(raw: &str) -> Result<String, String> {
             "description must be 10 to 5000 characters (got {n})"
         ));
     }
-    if !d.chars().all(super::plan::allowed_in_text) {
+    if !d.chars().all(super::text::allowed_in_prose) {
         return Err(
             "description must not contain control characters (line breaks and tabs are fine)"
                 .into(),

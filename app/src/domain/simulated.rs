@@ -222,7 +222,7 @@ mod tests {
             let p = plan(&description, 5);
             prop_assert!(!p.subtasks.is_empty());
             if !description.contains("[cycle]")
-                && description.chars().all(crate::domain::plan::allowed_in_text)
+                && description.chars().all(crate::domain::text::allowed_in_prose)
                 && !description.trim().is_empty()
                 && description.chars().count() <= crate::domain::plan::MAX_DESCRIPTION
             {

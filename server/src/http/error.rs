@@ -45,13 +45,29 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status =
             StatusCode::from_u16(self.0.kind.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        let body = json!({ "error": { "code": self.0.kind.code(), "message": self.0.message } });
-        (status, Json(body)).into_response()
+        let mut error = json!({ "code": self.0.kind.code(), "message": self.0.message });
+        if let Some(field) = &self.0.field {
+            error["field"] = json!(field);
+        }
+        let mut response = (status, Json(json!({ "error": error }))).into_response();
+        if let Some(secs) = self.0.retry_after_secs {
+            response
+                .headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, secs.into());
+        }
+        response
     }
 }
 
 pub async fn not_found() -> ApiError {
     ApiError::new(ErrorKind::NotFound, "no such API route")
+}
+
+pub async fn method_not_allowed() -> ApiError {
+    ApiError::new(
+        ErrorKind::MethodNotAllowed,
+        "this route does not take that method",
+    )
 }
 
 /// Gives a server function's refusal the status of its kind when it failed before its body ran.

@@ -3,6 +3,7 @@
 
 use super::error::ApiError;
 use app::api::ErrorKind;
+use app::api::error::plain_message;
 use axum::extract::FromRequest;
 use axum::extract::FromRequestParts;
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
@@ -21,19 +22,19 @@ pub struct ApiPath<T>(pub T);
 
 impl From<JsonRejection> for ApiError {
     fn from(rejection: JsonRejection) -> Self {
-        ApiError::new(ErrorKind::Invalid, rejection.body_text())
+        ApiError::new(ErrorKind::Invalid, plain_message(&rejection.body_text()))
     }
 }
 
 impl From<QueryRejection> for ApiError {
     fn from(rejection: QueryRejection) -> Self {
-        ApiError::new(ErrorKind::Invalid, rejection.body_text())
+        ApiError::new(ErrorKind::Invalid, plain_message(&rejection.body_text()))
     }
 }
 
 impl From<PathRejection> for ApiError {
     fn from(rejection: PathRejection) -> Self {
-        ApiError::new(ErrorKind::Invalid, rejection.body_text())
+        ApiError::new(ErrorKind::Invalid, plain_message(&rejection.body_text()))
     }
 }
 

@@ -46,11 +46,13 @@ pub async fn guard(
     next.run(req).await
 }
 
-/// How the caller proved who they are.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// How the caller proved who they are: what must stay valid for an open stream to stay open.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum AuthVia {
-    Session,
-    Token,
+    /// The session's id, and when its absolute lifetime ends (unix seconds).
+    Session { id: String, ends_at: i64 },
+    /// The API token's id.
+    Token(uuid::Uuid),
 }
 
 /// A bearer token if one is presented (a wrong one is refused even with a session cookie),
@@ -73,23 +75,29 @@ async fn authenticate(
                 )
             })?;
         return match app::db::tokens::authenticate(&state.ctx.pool, token).await? {
-            Some(user) => Ok(Some((user, AuthVia::Token))),
+            Some((user, id)) => Ok(Some((user, AuthVia::Token(id)))),
             None => Err(ApiError::new(
                 ErrorKind::Unauthenticated,
                 "unknown or revoked API token",
             )),
         };
     }
-    Ok(
-        auth::session_user(&state.ctx.pool, &state.ctx.login_policy, session)
-            .await?
-            .map(|u| (u, AuthVia::Session)),
-    )
+    let policy = &state.ctx.login_policy;
+    let Some(user) = auth::session_user(&state.ctx.pool, policy, session).await? else {
+        return Ok(None);
+    };
+    let via = AuthVia::Session {
+        id: session.id().map(|id| id.to_string()).unwrap_or_default(),
+        ends_at: auth::session_ends_at(policy, session).await?,
+    };
+    Ok(Some((user, via)))
 }
 
 /// Browsers send `Origin` on every state-changing request, and `Sec-Fetch-Site` on modern ones.
 /// A request without `Origin` is not from a browser page (curl, scripts), so it cannot be a
-/// forged cross-site request riding on the user's cookie.
+/// forged cross-site request riding on the user's cookie. Scheme, host and port must all match:
+/// without a public URL this server speaks plain HTTP, so only `http://<Host>` is ours (behind
+/// a TLS proxy, set `FLOTILLA_PUBLIC_URL`).
 pub(super) fn same_origin(headers: &HeaderMap, public_url: Option<&str>) -> bool {
     if headers
         .get("sec-fetch-site")
@@ -105,12 +113,7 @@ pub(super) fn same_origin(headers: &HeaderMap, public_url: Option<&str>) -> bool
         None => headers
             .get(header::HOST)
             .and_then(|h| h.to_str().ok())
-            .is_some_and(|host| {
-                origin
-                    .strip_prefix("http://")
-                    .or_else(|| origin.strip_prefix("https://"))
-                    == Some(host)
-            }),
+            .is_some_and(|host| origin.strip_prefix("http://") == Some(host)),
     }
 }
 
@@ -177,6 +180,13 @@ mod tests {
             None
         ));
         assert!(!same_origin(&headers(&[host, ("origin", "null")]), None));
+        assert!(
+            !same_origin(
+                &headers(&[host, ("origin", "https://127.0.0.1:3000")]),
+                None
+            ),
+            "the scheme counts"
+        );
         let public = Some("https://flotilla.example");
         assert!(same_origin(
             &headers(&[("origin", "https://flotilla.example")]),

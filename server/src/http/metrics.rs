@@ -174,7 +174,7 @@ pub async fn track_http(State(metrics): State<Arc<Metrics>>, req: Request, next:
         .extensions()
         .get::<MatchedPath>()
         .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
-    let method = req.method().as_str().to_owned();
+    let method = method_label(req.method()).to_owned();
     let started = Instant::now();
     let response = next.run(req).await;
     metrics
@@ -188,8 +188,38 @@ pub async fn track_http(State(metrics): State<Arc<Metrics>>, req: Request, next:
     response
 }
 
-/// `GET /metrics`.
-pub async fn scrape(State(state): State<crate::http::AppState>) -> Response {
+/// A method as a label: the standard ones by name, anything else `other`, so no request can
+/// add series.
+fn method_label(method: &axum::http::Method) -> &'static str {
+    const KNOWN: [&str; 9] = [
+        "GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", "CONNECT", "TRACE",
+    ];
+    KNOWN
+        .into_iter()
+        .find(|k| *k == method.as_str())
+        .unwrap_or("other")
+}
+
+/// `GET /metrics`; with `FLOTILLA_METRICS_TOKEN` set, only for `Authorization: Bearer <it>`.
+pub async fn scrape(
+    State(state): State<crate::http::AppState>,
+    headers: axum::http::HeaderMap,
+) -> Response {
+    if let Some(token) = &state.config.metrics_token {
+        use secrecy::ExposeSecret;
+        let given = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .unwrap_or_default();
+        if !constant_time_eq(given.as_bytes(), token.expose_secret().as_bytes()) {
+            return crate::http::error::ApiError::new(
+                app::api::ErrorKind::Unauthenticated,
+                "/metrics needs Authorization: Bearer <FLOTILLA_METRICS_TOKEN>",
+            )
+            .into_response();
+        }
+    }
     let clients = state.hub.as_ref().map_or(0, |h| h.subscribers());
     match state.metrics.render(&state.ctx.pool, clients).await {
         Ok(text) => (
@@ -201,5 +231,30 @@ pub async fn scrape(State(state): State<crate::http::AppState>) -> Response {
         )
             .into_response(),
         Err(e) => crate::http::error::ApiError::from(e).into_response(),
+    }
+}
+
+/// Compares without an early exit, so the time taken does not tell how much of a guess was
+/// right (the length may show; tokens are long and random).
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_known_methods_become_labels() {
+        assert_eq!(method_label(&axum::http::Method::GET), "GET");
+        let odd = axum::http::Method::from_bytes(&[b'X'; 20_000]).unwrap();
+        assert_eq!(method_label(&odd), "other");
+    }
+
+    #[test]
+    fn tokens_compare_whole() {
+        assert!(constant_time_eq(b"secret", b"secret"));
+        assert!(!constant_time_eq(b"secret", b"secreT"));
+        assert!(!constant_time_eq(b"secret", b"secret2"));
     }
 }

@@ -1,13 +1,17 @@
 //! The HTTP surface: pages and server functions (Leptos), the REST API, health, and the guard
 //! in front of all of them.
 
+pub mod access;
 pub mod agents;
 pub mod error;
 pub mod events;
 pub mod extract;
 pub mod guard;
+pub mod headers;
 pub mod health;
+pub mod limits;
 pub mod metrics;
+pub mod serve;
 pub mod session;
 pub mod stream;
 pub mod tasks;
@@ -36,11 +40,24 @@ pub struct AppState {
     /// The process's shared event reader, for WebSocket streams.
     pub hub: Option<crate::event_hub::EventHub>,
     pub metrics: Arc<metrics::Metrics>,
+    /// Open event streams, closed when their credentials end.
+    pub streams: Arc<access::OpenStreams>,
     /// The health of this process's loops (for `/readyz`).
     pub supervisor: Arc<crate::supervisor::Supervisor>,
 }
 
-pub const SESSION_COOKIE: &str = "flotilla_session";
+/// How long a client may take to send a request body.
+const BODY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// The session cookie's name; over TLS it carries the `__Host-` prefix, which browsers accept
+/// only with `Secure`, `Path=/` and no `Domain` (so no subdomain can set or shadow it).
+pub fn session_cookie(tls: bool) -> &'static str {
+    if tls {
+        "__Host-flotilla_session"
+    } else {
+        "flotilla_session"
+    }
+}
 
 pub fn router(state: AppState, store: PostgresStore, local_addr: SocketAddr) -> Router {
     let config = &state.config;
@@ -87,10 +104,12 @@ pub fn router(state: AppState, store: PostgresStore, local_addr: SocketAddr) -> 
         .route("/agents/{id}/{verb}", post(agents::command))
         .route("/events", get(events::list))
         .route("/events/stream", get(stream::stream))
-        .fallback(error::not_found);
+        .fallback(error::not_found)
+        .method_not_allowed_fallback(error::method_not_allowed);
 
     let sessions = SessionManagerLayer::new(store)
-        .with_name(SESSION_COOKIE)
+        .with_name(session_cookie(config.is_tls()))
+        .with_path("/")
         .with_http_only(true)
         .with_same_site(SameSite::Lax)
         .with_secure(config.is_tls())
@@ -115,5 +134,13 @@ pub fn router(state: AppState, store: PostgresStore, local_addr: SocketAddr) -> 
             metrics::track_http,
         ))
         .layer(sessions)
+        .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(
+            BODY_TIMEOUT,
+        ))
+        .layer(axum::middleware::from_fn(limits::body_limits))
+        .layer(axum::middleware::from_fn_with_state(
+            config.is_tls(),
+            headers::security_headers,
+        ))
         .layer(TraceLayer::new_for_http())
 }

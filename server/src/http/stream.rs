@@ -7,13 +7,17 @@
 //! others; it resumes where it stopped.
 
 use super::AppState;
+use super::access::Registration;
 use super::error::ApiError;
 use super::extract::ApiQuery;
+use super::guard::AuthVia;
 use crate::event_hub::BUFFER;
 use app::api::ErrorKind;
 use app::db::events::{EventQuery, list, position_after};
+use app::domain::account::User;
 use app::domain::event::{Event, EventFilter, EventKind, Severity};
 use app::domain::ids::{AgentId, RunId};
+use axum::Extension;
 use axum::extract::State;
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade, close_code};
 use axum::http::HeaderMap;
@@ -22,6 +26,7 @@ use futures_util::{SinkExt, StreamExt};
 use serde::Deserialize;
 use std::time::Duration;
 use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::oneshot;
 
 /// The largest message a client may send (it has nothing to say beyond pings).
 pub const MAX_MESSAGE: usize = 64 * 1024;
@@ -41,6 +46,8 @@ pub struct StreamQuery {
 
 pub async fn stream(
     State(state): State<AppState>,
+    Extension(user): Extension<User>,
+    Extension(via): Extension<AuthVia>,
     headers: HeaderMap,
     ApiQuery(q): ApiQuery<StreamQuery>,
     ws: WebSocketUpgrade,
@@ -57,15 +64,24 @@ pub async fn stream(
     let filter = EventFilter::parse(q.kind, q.agent_id, q.task_id, q.severity)
         .map_err(|e| ApiError::new(ErrorKind::Invalid, e))?;
     let after = q.after.map(|a| a.max(0));
+    let held = state.streams.register(&user, via);
     Ok(ws
         .max_message_size(MAX_MESSAGE)
         .max_frame_size(MAX_MESSAGE)
-        .on_upgrade(move |socket| serve(socket, state, after, filter)))
+        .on_upgrade(move |socket| serve(socket, state, after, filter, held)))
 }
 
 /// With `after`, replays from there; without, starts from now and first sends a
 /// `stream.ready` marker whose `seq` is where to resume from if the connection drops.
-async fn serve(mut socket: WebSocket, state: AppState, after: Option<i64>, filter: EventFilter) {
+/// The stream closes (policy violation, with the reason) when its credential ends: `held`.
+async fn serve(
+    mut socket: WebSocket,
+    state: AppState,
+    after: Option<i64>,
+    filter: EventFilter,
+    held: (Registration, oneshot::Receiver<&'static str>),
+) {
+    let (_registration, mut revoked) = held;
     let Some(hub) = state.hub.clone() else {
         let _ = close(&mut socket, close_code::AGAIN, "event stream unavailable").await;
         return;
@@ -166,6 +182,11 @@ async fn serve(mut socket: WebSocket, state: AppState, after: Option<i64>, filte
                 Err(RecvError::Closed) => break Some((close_code::AWAY, "server shutting down".to_owned())),
             },
             why = &mut gone => break why.ok().flatten().map(|(code, reason)| (code, reason.to_owned())),
+            why = &mut revoked => match why {
+                Ok(reason) => break Some((close_code::POLICY, reason.to_owned())),
+                // The registry went away: the server is shutting down.
+                Err(_) => break Some((close_code::AWAY, "server shutting down".to_owned())),
+            },
         }
     };
     reader.abort();

@@ -23,7 +23,7 @@ pub async fn create(
     Extension(via): Extension<super::guard::AuthVia>,
     body: axum::body::Bytes,
 ) -> Result<(StatusCode, Json<CreatedToken>), ApiError> {
-    if via != super::guard::AuthVia::Session {
+    if !matches!(via, super::guard::AuthVia::Session { .. }) {
         return Err(ApiError::new(
             ErrorKind::Forbidden,
             "tokens are created from a logged-in session",
@@ -33,16 +33,18 @@ pub async fn create(
     let create: Create = if body.is_empty() {
         Create::default()
     } else {
-        serde_json::from_slice(&body)
-            .map_err(|e| ApiError::new(ErrorKind::Invalid, format!("invalid JSON body: {e}")))?
+        serde_json::from_slice(&body).map_err(|e| {
+            ApiError::new(
+                ErrorKind::Invalid,
+                format!(
+                    "invalid JSON body: {}",
+                    app::api::error::plain_message(&e.to_string())
+                ),
+            )
+        })?
     };
-    let name = create.name.unwrap_or_else(|| "script".into());
-    if name.trim().is_empty() || name.chars().count() > 100 {
-        return Err(ApiError::new(
-            ErrorKind::Invalid,
-            "token name must be 1 to 100 characters",
-        ));
-    }
+    let name = app::domain::text::one_line("name", create.name.as_deref().unwrap_or("script"), 100)
+        .map_err(|e| ApiError::new(ErrorKind::Invalid, e))?;
     let token = app::db::tokens::create(&state.ctx.pool, me.id, name.trim()).await?;
     Ok((StatusCode::CREATED, Json(token)))
 }

@@ -2,11 +2,11 @@
 
 use super::AppState;
 use super::error::ApiError;
-use super::extract::ApiJson;
+use super::extract::{ApiJson, ApiPath};
 use app::auth::require_role;
 use app::commands;
 use app::domain::account::{Role, User, UserId};
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::{Extension, Json};
 use serde::Deserialize;
@@ -53,7 +53,7 @@ pub struct SetRole {
 pub async fn set_role(
     State(state): State<AppState>,
     Extension(me): Extension<User>,
-    Path(id): Path<Uuid>,
+    ApiPath(id): ApiPath<Uuid>,
     ApiJson(body): ApiJson<SetRole>,
 ) -> Result<Json<User>, ApiError> {
     Ok(Json(

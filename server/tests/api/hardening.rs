@@ -252,6 +252,7 @@ async fn every_loop_killed_by_a_panic_restarts_and_readyz_says_so(pool: PgPool) 
         "listener",
         "notifier",
         "hub",
+        "access",
         "retention",
         "sampler",
     ];
@@ -289,7 +290,7 @@ async fn every_loop_killed_by_a_panic_restarts_and_readyz_says_so(pool: PgPool) 
     }
     assert_eq!(
         count(&pool, "select count(*) from events where type = 'engine.loop_restarted' and severity = 'critical'").await,
-        10
+        11
     );
     // The engine still works after all of that.
     let id = app

@@ -10,6 +10,7 @@ mod metrics;
 mod observability;
 mod pages;
 mod processes;
+mod security;
 mod session;
 mod state_machines;
 mod stream;

@@ -80,8 +80,7 @@ pub async fn release(conn: &mut PgConnection, released: Released) -> Result<(), 
 /// Records many successful attempts in a fixed number of statements. Attempts whose claim is
 /// no longer current (re-queued, cancelled, claimed again) are skipped and returned.
 /// Dependents left with no prerequisite are returned locked but unwritten ([`Released`]): the
-/// caller's assignment starts them with one write instead of two (released, then started) —
-/// on a 1→100 fan-out that second write of every dependent was a third of the hop.
+/// caller's assignment writes each once (started, assigned or released), never twice.
 /// Like [`assign_ready`], it leaves the wake-up to the caller, after the commit.
 pub async fn complete_many(
     conn: &mut PgConnection,

@@ -50,7 +50,6 @@ pub fn DagView(
             <svg
                 viewBox=format!("0 0 {} {}", layout.width, layout.height)
                 width=layout.width
-                style="max-width: 100%; height: auto"
                 role="img"
             >
                 <defs>

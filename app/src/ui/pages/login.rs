@@ -8,12 +8,8 @@ use leptos_router::hooks::use_query_map;
 #[component]
 pub fn LoginPage() -> impl IntoView {
     let login = ServerAction::<Login>::new();
-    let next = move || {
-        use_query_map()
-            .read()
-            .get("next")
-            .unwrap_or_else(|| "/".into())
-    };
+    // Pre-filled only with what the login would accept anyway.
+    let next = move || crate::api::login::safe_next(use_query_map().read().get("next").as_deref());
     let error = Signal::derive(move || login.value().get().and_then(Result::err));
     view! {
         <Title text="Log in" />

@@ -55,7 +55,7 @@ fn OverviewCards(overview: Overview) -> impl IntoView {
             <article class="card">
                 <h2>"Server"</h2>
                 <p class="big">"v" {overview.server_version}</p>
-                <p>{overview.users} " users"</p>
+                <p>{overview.users.map(|n| format!("{n} users"))}</p>
             </article>
             <article class="card">
                 <h2>"Database"</h2>

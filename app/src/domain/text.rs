@@ -1,0 +1,66 @@
+//! Text from outside, checked before anything stores it: within its length, and free of the
+//! characters no field keeps (NUL, which Postgres refuses in text, and the other control
+//! characters; line breaks and tabs only where a field holds prose).
+
+/// Whether `c` may appear in a field that holds prose (descriptions, prompts).
+pub fn allowed_in_prose(c: char) -> bool {
+    !c.is_control() || matches!(c, '\n' | '\t' | '\r')
+}
+
+/// A one-line field (names, models): trimmed, 1 to `max` characters, no control characters.
+pub fn one_line(field: &str, raw: &str, max: usize) -> Result<String, String> {
+    let s = raw.trim();
+    let n = s.chars().count();
+    if n == 0 || n > max {
+        return Err(format!("{field} must be 1 to {max} characters (got {n})"));
+    }
+    if s.chars().any(char::is_control) {
+        return Err(format!("{field} must not contain control characters"));
+    }
+    Ok(s.to_owned())
+}
+
+/// A prose field: at most `max` characters, no control characters but line breaks and tabs.
+pub fn prose(field: &str, raw: &str, max: usize) -> Result<String, String> {
+    let n = raw.chars().count();
+    if n > max {
+        return Err(format!(
+            "{field} must be at most {max} characters (got {n})"
+        ));
+    }
+    if !raw.chars().all(allowed_in_prose) {
+        return Err(format!(
+            "{field} must not contain control characters (line breaks and tabs are fine)"
+        ));
+    }
+    Ok(raw.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn nul_and_other_controls_are_refused_with_the_field_named() {
+        let err = one_line("name", "a\u{0}b", 64).unwrap_err();
+        assert!(err.starts_with("name "), "{err}");
+        assert!(prose("system_prompt", "line\nnext\tcol", 100).is_ok());
+        assert!(prose("system_prompt", "bell\u{7}", 100).is_err());
+        assert!(one_line("name", "two\nlines", 64).is_err());
+        assert!(one_line("name", "   ", 64).is_err());
+        assert_eq!(one_line("name", "  ok  ", 64).as_deref(), Ok("ok"));
+    }
+
+    proptest! {
+        #[test]
+        fn accepted_text_never_holds_a_nul_nor_exceeds_its_limit(s in "\\PC*|[\\x00-\\x1f]*", max in 1usize..50) {
+            if let Ok(t) = one_line("f", &s, max) {
+                prop_assert!(!t.contains('\0') && t.chars().count() <= max);
+            }
+            if let Ok(t) = prose("f", &s, max) {
+                prop_assert!(!t.contains('\0') && t.chars().count() <= max);
+            }
+        }
+    }
+}

@@ -1,5 +1,4 @@
-import { expect, test } from "@playwright/test";
-import { logIn } from "./helpers";
+import { expect, logIn, test } from "./helpers";
 
 test("the events page filters the stored history by type", async ({ page }) => {
   await logIn(page);

@@ -1,4 +1,28 @@
-import { expect, type Page } from "@playwright/test";
+import { test as base, expect, type Page } from "@playwright/test";
+
+export { expect };
+
+/**
+ * Every test fails on a Content-Security-Policy violation on any page it opened: the policy
+ * is part of the product, and a page that breaks it is a broken page.
+ */
+export const test = base.extend<{ cspGuard: void }>({
+  cspGuard: [
+    async ({ page }, use) => {
+      const violations: string[] = [];
+      await page.exposeFunction("__flotillaCspViolation", (v: string) => violations.push(v));
+      await page.addInitScript(() => {
+        document.addEventListener("securitypolicyviolation", (e) => {
+          const report = `${e.violatedDirective} blocked ${e.blockedURI || "inline"} (${e.sourceFile}:${e.lineNumber})`;
+          (window as unknown as { __flotillaCspViolation: (v: string) => void }).__flotillaCspViolation(report);
+        });
+      });
+      await use();
+      expect(violations, "Content-Security-Policy violations").toEqual([]);
+    },
+    { auto: true },
+  ],
+});
 
 export const admin = {
   username: process.env.FLOTILLA_E2E_ADMIN ?? "admin",

@@ -1,5 +1,5 @@
-import { expect, test, type APIRequestContext } from "@playwright/test";
-import { admin, logIn, watchConsole } from "./helpers";
+import { type APIRequestContext } from "@playwright/test";
+import { admin, expect, logIn, test, watchConsole } from "./helpers";
 
 /** Creates a member account through the REST API and returns its credentials. */
 async function createMember(request: APIRequestContext) {

@@ -1,5 +1,4 @@
-import { expect, test } from "@playwright/test";
-import { admin, logIn, watchConsole } from "./helpers";
+import { admin, expect, logIn, test, watchConsole } from "./helpers";
 
 test("an unauthenticated visitor is sent to the login page", async ({ page }) => {
   await page.goto("/users");

@@ -1,5 +1,5 @@
-import { expect, test, type Page } from "@playwright/test";
-import { logIn, watchConsole } from "./helpers";
+import { type Page } from "@playwright/test";
+import { expect, logIn, test, watchConsole } from "./helpers";
 
 /** Submits a task through the REST API with the page's session (another "tab" of the user). */
 async function submitTask(page: Page, description: string): Promise<string> {

@@ -1,5 +1,4 @@
-import { expect, test } from "@playwright/test";
-import { logIn } from "./helpers";
+import { expect, logIn, test } from "./helpers";
 
 test("submit a task from the form and see its subtasks complete with a result", async ({ page }) => {
   await logIn(page);

@@ -1,8 +1,10 @@
 //! The state-changing operations shared by server functions and the REST API: input parsed,
-//! role checked, one transaction, error mapped. Neither transport repeats any of it.
+//! role checked, one transaction attributed to the actor (every event it writes names them),
+//! error mapped. Neither transport repeats any of it.
 
 use crate::auth::{Forbidden, LoginError, hash_password, require_role};
 use crate::db::agents::{self, AgentDbError, NewAgent};
+use crate::db::events;
 use crate::db::runs::{self, RunDbError};
 use crate::db::users::{self, UserDbError};
 use crate::domain::account::{CredentialError, NewPassword, Role, User, UserId, Username};
@@ -54,6 +56,7 @@ pub async fn submit_task(
     let description = parse_task_description(description).map_err(invalid("description"))?;
     let priority = parse_priority(priority).map_err(invalid("priority"))?;
     let mut tx = pool.begin().await?;
+    events::act_as(&mut tx, actor).await?;
     let id = runs::submit(&mut tx, &description, priority, Some(actor.id.0)).await?;
     tx.commit().await?;
     Ok(id)
@@ -62,6 +65,7 @@ pub async fn submit_task(
 pub async fn cancel_task(pool: &PgPool, actor: &User, id: RunId) -> Result<(), CommandError> {
     require_role(actor, Role::Member)?;
     let mut tx = pool.begin().await?;
+    events::act_as(&mut tx, actor).await?;
     runs::cancel(&mut tx, id).await?;
     tx.commit().await?;
     Ok(())
@@ -70,6 +74,7 @@ pub async fn cancel_task(pool: &PgPool, actor: &User, id: RunId) -> Result<(), C
 pub async fn retry_subtask(pool: &PgPool, actor: &User, id: NodeId) -> Result<RunId, CommandError> {
     require_role(actor, Role::Member)?;
     let mut tx = pool.begin().await?;
+    events::act_as(&mut tx, actor).await?;
     let run = runs::retry_node(&mut tx, id).await?;
     tx.commit().await?;
     Ok(run)
@@ -128,6 +133,7 @@ pub async fn spawn_agent(
         parent_id: req.parent_id,
     };
     let mut tx = pool.begin().await?;
+    events::act_as(&mut tx, actor).await?;
     let agent = agents::insert(&mut tx, &new).await?;
     tx.commit().await?;
     Ok(agent)
@@ -150,6 +156,7 @@ pub async fn agent_command(
         ));
     }
     let mut tx = pool.begin().await?;
+    events::act_as(&mut tx, actor).await?;
     let agent = agents::command(&mut tx, id, to).await?;
     tx.commit().await?;
     Ok(agent)

@@ -16,6 +16,7 @@ pub async fn list_events(
     agent_id: Option<String>,
     task_id: Option<String>,
     since_minutes: Option<i64>,
+    actor: Option<String>,
 ) -> Result<Vec<Event>, AppError> {
     use super::ssr::{context, current_user, run};
     use crate::domain::event::EventFilter;
@@ -44,7 +45,9 @@ pub async fn list_events(
                 )));
             }
         };
-        let filter = EventFilter::parse(kind, agent, task, severity).map_err(AppError::invalid)?;
+        let filter = EventFilter::parse(kind, agent, task, severity)
+            .and_then(|f| f.with_actor(actor))
+            .map_err(AppError::invalid)?;
         Ok(crate::db::events::list_newest(&context()?.pool, before, since, &filter, 50).await?)
     })
     .await

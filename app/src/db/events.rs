@@ -1,5 +1,6 @@
 //! The `events` table: appended in the same transaction as the change it records.
 
+use crate::domain::account::User;
 use crate::domain::event::{Event, EventFilter, EventKind, EventPosition, Severity};
 use crate::domain::ids::{AgentId, NodeId, RunId};
 use sqlx::{PgConnection, PgExecutor};
@@ -152,6 +153,8 @@ struct EventRow {
     agent_id: Option<uuid::Uuid>,
     run_id: Option<uuid::Uuid>,
     node_id: Option<uuid::Uuid>,
+    actor_id: Option<uuid::Uuid>,
+    actor: Option<String>,
 }
 
 impl From<EventRow> for Event {
@@ -167,6 +170,8 @@ impl From<EventRow> for Event {
             agent_id: r.agent_id.map(AgentId),
             task_id: r.run_id.map(RunId),
             subtask_id: r.node_id.map(NodeId),
+            actor_id: r.actor_id.map(crate::domain::account::UserId),
+            actor: r.actor,
         }
     }
 }
@@ -227,13 +232,28 @@ pub async fn held_back_secs(db: impl PgExecutor<'_>) -> Result<Option<f64>, sqlx
     .await
 }
 
+/// Attributes every event the rest of the caller's transaction writes to `user` (the columns'
+/// defaults read these transaction-local settings, so no writer passes an actor along).
+pub async fn act_as(conn: &mut PgConnection, user: &User) -> Result<(), sqlx::Error> {
+    sqlx::query!(
+        r#"select set_config('flotilla.actor_id', $1, true) as id,
+                  set_config('flotilla.actor', $2, true) as name"#,
+        user.id.0.to_string(),
+        user.username
+    )
+    .fetch_one(&mut *conn)
+    .await?;
+    Ok(())
+}
+
 /// Events after `q.after` in release order, only those no later commit can precede (replay,
 /// REST paging, the event hub).
 pub async fn list(db: impl PgExecutor<'_>, q: &EventQuery) -> Result<Vec<Event>, sqlx::Error> {
     let f = &q.filter;
     Ok(sqlx::query_as!(
         EventRow,
-        r#"select seq, xid, type as kind, at, severity as "severity: Severity", subject, data, agent_id, run_id, node_id
+        r#"select seq, xid, type as kind, at, severity as "severity: Severity", subject, data, agent_id, run_id, node_id,
+                  actor_id, actor
            from events
            where (xid, seq) > ($1, $2)
              and xid < pg_snapshot_xmin(pg_current_snapshot())::text::bigint
@@ -242,6 +262,7 @@ pub async fn list(db: impl PgExecutor<'_>, q: &EventQuery) -> Result<Vec<Event>,
              and ($4::uuid is null or agent_id = $4)
              and ($5::uuid is null or run_id = $5)
              and (cardinality($6::text[]) = 0 or severity = any($6))
+             and ($10::text is null or actor = $10)
            order by xid, seq limit $7"#,
         q.after.xid,
         q.after.seq,
@@ -252,6 +273,7 @@ pub async fn list(db: impl PgExecutor<'_>, q: &EventQuery) -> Result<Vec<Event>,
         q.limit,
         q.upto.map(|p| p.xid),
         q.upto.map(|p| p.seq),
+        f.actor,
     )
     .fetch_all(db)
     .await?
@@ -271,7 +293,8 @@ pub async fn list_newest(
 ) -> Result<Vec<Event>, sqlx::Error> {
     Ok(sqlx::query_as!(
         EventRow,
-        r#"select seq, xid, type as kind, at, severity as "severity: Severity", subject, data, agent_id, run_id, node_id
+        r#"select seq, xid, type as kind, at, severity as "severity: Severity", subject, data, agent_id, run_id, node_id,
+                  actor_id, actor
            from events
            where ($1::bigint is null or seq < $1)
              and ($2::text is null or type = $2 or type like $2 || '.%')
@@ -279,6 +302,7 @@ pub async fn list_newest(
              and ($4::uuid is null or run_id = $4)
              and (cardinality($5::text[]) = 0 or severity = any($5))
              and ($7::timestamptz is null or at >= $7)
+             and ($8::text is null or actor = $8)
            order by seq desc limit $6"#,
         before,
         f.kind,
@@ -286,7 +310,8 @@ pub async fn list_newest(
         f.task_id.map(|r| r.0),
         &severities(f),
         limit,
-        since
+        since,
+        f.actor
     )
     .fetch_all(db)
     .await?

@@ -407,6 +407,7 @@ pub async fn list(
 ) -> Result<Vec<TaskSummary>, sqlx::Error> {
     let rows = sqlx::query!(
         r#"select r.id, r.description, r.priority, r.status as "status: RunStatus", r.created_at,
+                  (select username from users u where u.id = r.created_by) as submitted_by,
                   (select count(*) from nodes n where n.run_id = r.id) as "total!",
                   (select count(*) from nodes n where n.run_id = r.id and n.status = 'completed') as "done!"
            from runs r
@@ -428,6 +429,7 @@ pub async fn list(
             status: r.status,
             subtasks_total: r.total,
             subtasks_completed: r.done,
+            submitted_by: r.submitted_by,
             created_at: r.created_at,
         })
         .collect())
@@ -436,7 +438,8 @@ pub async fn list(
 pub async fn get(conn: &mut PgConnection, id: RunId) -> Result<Option<TaskDetail>, sqlx::Error> {
     let Some(r) = sqlx::query!(
         r#"select id, description, priority, status as "status: RunStatus", planned_by, plan_note, result, error,
-                  created_at, finished_at
+                  created_at, finished_at,
+                  (select username from users u where u.id = runs.created_by) as submitted_by
            from runs where id = $1 and kind = 'task'"#,
         id.0
     )
@@ -466,6 +469,7 @@ pub async fn get(conn: &mut PgConnection, id: RunId) -> Result<Option<TaskDetail
         plan_note: r.plan_note,
         result: r.result,
         error: r.error,
+        submitted_by: r.submitted_by,
         created_at: r.created_at,
         finished_at: r.finished_at,
         subtasks: nodes

@@ -98,6 +98,11 @@ pub struct Event {
     pub task_id: Option<super::ids::RunId>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub subtask_id: Option<super::ids::NodeId>,
+    /// Who caused it: the acting user's id and username (none for the engine's own events).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub actor_id: Option<super::account::UserId>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub actor: Option<String>,
     /// The transaction that wrote it: events are released in [`EventPosition`] order. Not part
     /// of the REST shape (clients resume by `seq`, which the server maps to a position).
     #[serde(skip)]
@@ -130,6 +135,8 @@ pub struct EventFilter {
     pub agent_id: Option<super::ids::AgentId>,
     pub task_id: Option<super::ids::RunId>,
     pub min_severity: Option<Severity>,
+    /// Only what this user did (their username).
+    pub actor: Option<String>,
 }
 
 impl EventFilter {
@@ -164,7 +171,17 @@ impl EventFilter {
             agent_id,
             task_id,
             min_severity,
+            actor: None,
         })
+    }
+
+    /// Narrows the filter to what `actor` (a username; empty means anyone) did.
+    pub fn with_actor(mut self, actor: Option<String>) -> Result<Self, String> {
+        self.actor = match actor.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(a) => Some(super::text::one_line("actor", a, 64)?.to_lowercase()),
+        };
+        Ok(self)
     }
 
     pub fn matches(&self, e: &Event) -> bool {
@@ -175,6 +192,10 @@ impl EventFilter {
             && self.agent_id.is_none_or(|a| e.agent_id == Some(a))
             && self.task_id.is_none_or(|t| e.task_id == Some(t))
             && self.min_severity.is_none_or(|s| e.severity >= s)
+            && self
+                .actor
+                .as_deref()
+                .is_none_or(|a| e.actor.as_deref() == Some(a))
     }
 }
 
@@ -193,6 +214,8 @@ mod tests {
             agent_id: None,
             task_id: None,
             subtask_id: None,
+            actor_id: None,
+            actor: None,
             xid: 0,
         }
     }

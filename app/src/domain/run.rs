@@ -183,6 +183,8 @@ pub struct TaskSummary {
     pub status: RunStatus,
     pub subtasks_total: i64,
     pub subtasks_completed: i64,
+    /// The username of who submitted it (none for tasks whose submitter is gone).
+    pub submitted_by: Option<String>,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: time::OffsetDateTime,
 }
@@ -198,6 +200,8 @@ pub struct TaskDetail {
     pub plan_note: Option<String>,
     pub result: Option<String>,
     pub error: Option<String>,
+    /// The username of who submitted it.
+    pub submitted_by: Option<String>,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: time::OffsetDateTime,
     #[serde(with = "time::serde::rfc3339::option")]

@@ -25,6 +25,8 @@ pub struct Query {
     #[serde(alias = "run_id")]
     task_id: Option<RunId>,
     severity: Option<String>,
+    /// Only what this user (a username) did.
+    actor: Option<String>,
     limit: Option<i64>,
 }
 
@@ -34,6 +36,7 @@ pub async fn list(
 ) -> Result<Json<Value>, ApiError> {
     let limit = page_limit(q.limit, 100, 1000)?;
     let filter = EventFilter::parse(q.kind, q.agent_id, q.task_id, q.severity)
+        .and_then(|f| f.with_actor(q.actor))
         .map_err(|e| ApiError::new(ErrorKind::Invalid, e))?;
     let after = q.cursor.or(q.after).unwrap_or(0).max(0);
     // Only as far as the hub has released, so the pager and the live streams agree.

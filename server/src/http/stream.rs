@@ -42,6 +42,7 @@ pub struct StreamQuery {
     #[serde(alias = "run_id")]
     task_id: Option<RunId>,
     severity: Option<String>,
+    actor: Option<String>,
 }
 
 pub async fn stream(
@@ -62,6 +63,7 @@ pub async fn stream(
         ));
     }
     let filter = EventFilter::parse(q.kind, q.agent_id, q.task_id, q.severity)
+        .and_then(|f| f.with_actor(q.actor))
         .map_err(|e| ApiError::new(ErrorKind::Invalid, e))?;
     let after = q.after.map(|a| a.max(0));
     let held = state.streams.register(&user, via);
@@ -108,6 +110,8 @@ async fn serve(
                 agent_id: None,
                 task_id: None,
                 subtask_id: None,
+                actor_id: None,
+                actor: None,
             };
             if !send(&mut socket, &ready).await {
                 return;

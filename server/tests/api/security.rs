@@ -543,3 +543,41 @@ async fn open_streams_close_when_their_credentials_end_even_in_another_process(p
     assert_eq!(code, 1008);
     assert!(reason.contains("role"), "{reason}");
 }
+
+#[sqlx::test(migrations = false)]
+async fn every_change_names_who_made_it_and_events_filter_by_actor(pool: PgPool) {
+    let app = spawn_app_with(pool, &[("FLOTILLA_ENGINE", "off")]).await;
+    let member = app.user_with_role("moe", "member").await;
+    let admin = app.admin().await;
+    let id = app
+        .submit(&member, "Summarise the quarterly numbers.")
+        .await;
+    let task = app.get_json(&admin, &format!("/api/v1/tasks/{id}")).await;
+    assert_eq!(task["submitted_by"], "moe");
+    let listed = app.get_json(&admin, "/api/v1/tasks").await;
+    assert_eq!(listed["items"][0]["submitted_by"], "moe");
+    let res = admin
+        .post(app.url(&format!("/api/v1/tasks/{id}/cancel")))
+        .send()
+        .await
+        .unwrap();
+    assert!(res.status().is_success());
+    app.settle_events(&admin).await;
+    let events = app.get_json(&admin, "/api/v1/events?type=task").await;
+    let by_kind = |kind: &str| {
+        events["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["type"] == kind)
+            .unwrap_or_else(|| panic!("no {kind} in {events:#}"))
+            .clone()
+    };
+    assert_eq!(by_kind("task.submitted")["actor"], "moe");
+    assert_eq!(by_kind("task.cancelled")["actor"], "admin");
+    assert!(by_kind("task.cancelled")["actor_id"].is_string());
+    let mine = app.get_json(&admin, "/api/v1/events?actor=admin").await;
+    let mine = mine["items"].as_array().unwrap();
+    assert!(!mine.is_empty());
+    assert!(mine.iter().all(|e| e["actor"] == "admin"), "{mine:#?}");
+}

@@ -43,6 +43,7 @@ pub fn EventRow(event: Event, #[prop(optional)] live: bool) -> impl IntoView {
             </td>
             <td>{e.kind}</td>
             <td>{e.subject}</td>
+            <td class="muted" data-testid="actor">{e.actor.unwrap_or_default()}</td>
         </tr>
     }
 }

@@ -81,6 +81,8 @@ mod tests {
             agent_id: None,
             task_id: None,
             subtask_id: None,
+            actor_id: None,
+            actor: None,
             xid: 0,
         }
     }

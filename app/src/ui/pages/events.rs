@@ -18,6 +18,7 @@ pub fn EventsPage() -> impl IntoView {
     let (agent, set_agent) = signal(String::new());
     let (task, set_task) = signal(String::new());
     let (since, set_since) = signal(String::new());
+    let (actor, set_actor) = signal(String::new());
     let (before, set_before) = signal(None::<i64>);
     let (follow, set_follow) = signal(true);
     let agents = Resource::new(|| (), |()| list_agents());
@@ -30,9 +31,20 @@ pub fn EventsPage() -> impl IntoView {
                 agent.get(),
                 task.get(),
                 since.get(),
+                actor.get(),
             )
         },
-        |(b, k, s, a, t, m)| list_events(b, Some(k), Some(s), Some(a), Some(t), m.parse().ok()),
+        |(b, k, s, a, t, m, who)| {
+            list_events(
+                b,
+                Some(k),
+                Some(s),
+                Some(a),
+                Some(t),
+                m.parse().ok(),
+                Some(who),
+            )
+        },
     );
     // The newest event of the loaded page: the tail shows what came after it.
     let head = Memo::new(move |_| {
@@ -48,6 +60,7 @@ pub fn EventsPage() -> impl IntoView {
             id(task.get()).map(RunId),
             Some(severity.get()),
         )
+        .and_then(|f| f.with_actor(Some(actor.get())))
         .ok()
     });
     let live = use_live_events();
@@ -103,6 +116,7 @@ pub fn EventsPage() -> impl IntoView {
                 </Transition>
             </label>
             <TextFilter label="Task id" placeholder="any" value=task set=set_task reset=set_before />
+            <TextFilter label="Actor" placeholder="anyone" value=actor set=set_actor reset=set_before />
             <Choice label="Time range" options=&RANGES set=set_since reset=set_before />
             <label class="check">
                 <input

@@ -95,6 +95,9 @@ fn TaskView(
     view! {
         <h1>"Task"</h1>
         <p class="task-description">{task.description}</p>
+        {task
+            .submitted_by
+            .map(|who| view! { <p class="muted" data-testid="submitted-by">"Submitted by " {who}</p> })}
         <p>
             <StatusBadge status=task.status.as_str() />
             " "

@@ -64,6 +64,7 @@ fn TaskTable(tasks: Vec<TaskSummary>) -> impl IntoView {
                     <th>"Status"</th>
                     <th>"Subtasks"</th>
                     <th>"Priority"</th>
+                    <th>"Submitted by"</th>
                 </tr>
             </thead>
             <tbody>
@@ -81,6 +82,7 @@ fn TaskTable(tasks: Vec<TaskSummary>) -> impl IntoView {
                                 </td>
                                 <td>{format!("{}/{}", t.subtasks_completed, t.subtasks_total)}</td>
                                 <td>{t.priority}</td>
+                                <td class="muted">{t.submitted_by.unwrap_or_default()}</td>
                             </tr>
                         }
                     })

@@ -19,6 +19,7 @@ use app::domain::event::{Event, EventFilter, EventKind, Severity};
 use app::domain::ids::{AgentId, RunId};
 use axum::Extension;
 use axum::extract::State;
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade, close_code};
 use axum::http::HeaderMap;
 use axum::response::Response;
@@ -51,8 +52,14 @@ pub async fn stream(
     Extension(via): Extension<AuthVia>,
     headers: HeaderMap,
     ApiQuery(q): ApiQuery<StreamQuery>,
-    ws: WebSocketUpgrade,
+    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Result<Response, ApiError> {
+    let ws = ws.map_err(|_| {
+        ApiError::new(
+            ErrorKind::Invalid,
+            "this route is a WebSocket: open it with an upgrade request",
+        )
+    })?;
     // Browsers always send Origin on a WebSocket handshake; a page elsewhere must not ride on
     // the user's cookie. Checked here because the guard only checks state-changing methods.
     // `same_origin` also refuses `Origin: null` (sandboxed frames, file pages).

@@ -4,6 +4,7 @@
 
 mod engine;
 mod engine_steps;
+mod fuzz_routes;
 mod hardening;
 mod helpers;
 mod metrics;

@@ -7,7 +7,7 @@ use crate::db::agents::{self, AgentDbError, NewAgent};
 use crate::db::events;
 use crate::db::runs::{self, RunDbError};
 use crate::db::users::{self, UserDbError};
-use crate::domain::account::{CredentialError, NewPassword, Role, User, UserId, Username};
+use crate::domain::account::{Actor, CredentialError, NewPassword, Role, User, UserId, Username};
 use crate::domain::agent::{Agent, AgentState, parse_capabilities};
 use crate::domain::ids::{AgentId, NodeId, RunId};
 use crate::domain::run::{parse_priority, parse_task_description};
@@ -48,7 +48,7 @@ fn invalid(field: &'static str) -> impl FnOnce(String) -> CommandError {
 /// Submits a task; planning happens asynchronously in the engine.
 pub async fn submit_task(
     pool: &PgPool,
-    actor: &User,
+    actor: &Actor,
     description: &str,
     priority: Option<i64>,
 ) -> Result<RunId, CommandError> {
@@ -62,7 +62,7 @@ pub async fn submit_task(
     Ok(id)
 }
 
-pub async fn cancel_task(pool: &PgPool, actor: &User, id: RunId) -> Result<(), CommandError> {
+pub async fn cancel_task(pool: &PgPool, actor: &Actor, id: RunId) -> Result<(), CommandError> {
     require_role(actor, Role::Member)?;
     let mut tx = pool.begin().await?;
     events::act_as(&mut tx, actor).await?;
@@ -71,7 +71,11 @@ pub async fn cancel_task(pool: &PgPool, actor: &User, id: RunId) -> Result<(), C
     Ok(())
 }
 
-pub async fn retry_subtask(pool: &PgPool, actor: &User, id: NodeId) -> Result<RunId, CommandError> {
+pub async fn retry_subtask(
+    pool: &PgPool,
+    actor: &Actor,
+    id: NodeId,
+) -> Result<RunId, CommandError> {
     require_role(actor, Role::Member)?;
     let mut tx = pool.begin().await?;
     events::act_as(&mut tx, actor).await?;
@@ -100,7 +104,7 @@ pub const PROVIDERS: [&str; 1] = ["simulated"];
 
 pub async fn spawn_agent(
     pool: &PgPool,
-    actor: &User,
+    actor: &Actor,
     req: SpawnAgent,
 ) -> Result<Agent, CommandError> {
     require_role(actor, Role::Member)?;
@@ -142,7 +146,7 @@ pub async fn spawn_agent(
 /// Pause, resume or terminate.
 pub async fn agent_command(
     pool: &PgPool,
-    actor: &User,
+    actor: &Actor,
     id: AgentId,
     to: AgentState,
 ) -> Result<Agent, CommandError> {
@@ -165,7 +169,7 @@ pub async fn agent_command(
 /// Creates an account (admins only), validating every field.
 pub async fn create_user(
     pool: &PgPool,
-    actor: &User,
+    actor: &Actor,
     username: &str,
     password: String,
     role: &str,
@@ -182,7 +186,7 @@ pub async fn create_user(
 /// always keeps at least the admin who is acting.
 pub async fn change_role(
     pool: &PgPool,
-    actor: &User,
+    actor: &Actor,
     target: UserId,
     role: &str,
 ) -> Result<User, CommandError> {

@@ -25,7 +25,7 @@ pub async fn agent_command(id: AgentId, verb: String) -> Result<Agent, AppError>
             other => return Err(AppError::invalid(format!("unknown command '{other}'"))),
         };
         Ok(
-            crate::commands::agent_command(&context()?.pool, &current_user().await?, id, to)
+            crate::commands::agent_command(&context()?.pool, &current_user().await?.into(), id, to)
                 .await?,
         )
     })

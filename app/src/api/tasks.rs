@@ -11,8 +11,8 @@ pub async fn submit_task(description: String, priority: Option<i64>) -> Result<R
     use super::ssr::{context, current_user, run};
     run(async {
         let me = current_user().await?;
-        let id =
-            crate::commands::submit_task(&context()?.pool, &me, &description, priority).await?;
+        let id = crate::commands::submit_task(&context()?.pool, &me.into(), &description, priority)
+            .await?;
         // A plain form post (no WASM yet) lands on the new task's page.
         leptos_axum::redirect(&format!("/tasks/{id}"));
         Ok(id)
@@ -52,7 +52,10 @@ pub async fn get_task(id: RunId) -> Result<TaskPage, AppError> {
 pub async fn cancel_task(id: RunId) -> Result<(), AppError> {
     use super::ssr::{context, current_user, run};
     run(async {
-        Ok(crate::commands::cancel_task(&context()?.pool, &current_user().await?, id).await?)
+        Ok(
+            crate::commands::cancel_task(&context()?.pool, &current_user().await?.into(), id)
+                .await?,
+        )
     })
     .await
 }
@@ -61,7 +64,7 @@ pub async fn cancel_task(id: RunId) -> Result<(), AppError> {
 pub async fn retry_subtask(id: NodeId) -> Result<(), AppError> {
     use super::ssr::{context, current_user, run};
     run(async {
-        crate::commands::retry_subtask(&context()?.pool, &current_user().await?, id).await?;
+        crate::commands::retry_subtask(&context()?.pool, &current_user().await?.into(), id).await?;
         Ok(())
     })
     .await

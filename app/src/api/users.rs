@@ -24,7 +24,10 @@ pub async fn create_user(
     use super::ssr::{context, current_user, run};
     run(async {
         let me = current_user().await?;
-        Ok(crate::commands::create_user(&context()?.pool, &me, &username, password, &role).await?)
+        Ok(
+            crate::commands::create_user(&context()?.pool, &me.into(), &username, password, &role)
+                .await?,
+        )
     })
     .await
 }
@@ -35,7 +38,10 @@ pub async fn set_user_role(user_id: uuid::Uuid, role: String) -> Result<User, Ap
     use crate::domain::account::UserId;
     run(async {
         let me = current_user().await?;
-        Ok(crate::commands::change_role(&context()?.pool, &me, UserId(user_id), &role).await?)
+        Ok(
+            crate::commands::change_role(&context()?.pool, &me.into(), UserId(user_id), &role)
+                .await?,
+        )
     })
     .await
 }

@@ -1,6 +1,6 @@
 //! The `events` table: appended in the same transaction as the change it records.
 
-use crate::domain::account::User;
+use crate::domain::account::Actor;
 use crate::domain::event::{Event, EventFilter, EventKind, EventPosition, Severity};
 use crate::domain::ids::{AgentId, NodeId, RunId};
 use sqlx::{PgConnection, PgExecutor};
@@ -155,6 +155,7 @@ struct EventRow {
     node_id: Option<uuid::Uuid>,
     actor_id: Option<uuid::Uuid>,
     actor: Option<String>,
+    actor_token: Option<String>,
 }
 
 impl From<EventRow> for Event {
@@ -172,6 +173,7 @@ impl From<EventRow> for Event {
             subtask_id: r.node_id.map(NodeId),
             actor_id: r.actor_id.map(crate::domain::account::UserId),
             actor: r.actor,
+            actor_token: r.actor_token,
         }
     }
 }
@@ -232,14 +234,16 @@ pub async fn held_back_secs(db: impl PgExecutor<'_>) -> Result<Option<f64>, sqlx
     .await
 }
 
-/// Attributes every event the rest of the caller's transaction writes to `user` (the columns'
+/// Attributes every event the rest of the caller's transaction writes to `actor` (the columns'
 /// defaults read these transaction-local settings, so no writer passes an actor along).
-pub async fn act_as(conn: &mut PgConnection, user: &User) -> Result<(), sqlx::Error> {
+pub async fn act_as(conn: &mut PgConnection, actor: &Actor) -> Result<(), sqlx::Error> {
     sqlx::query!(
         r#"select set_config('flotilla.actor_id', $1, true) as id,
-                  set_config('flotilla.actor', $2, true) as name"#,
-        user.id.0.to_string(),
-        user.username
+                  set_config('flotilla.actor', $2, true) as name,
+                  set_config('flotilla.actor_token', $3, true) as token"#,
+        actor.user.id.0.to_string(),
+        actor.user.username,
+        actor.token.as_deref().unwrap_or_default()
     )
     .fetch_one(&mut *conn)
     .await?;
@@ -253,7 +257,7 @@ pub async fn list(db: impl PgExecutor<'_>, q: &EventQuery) -> Result<Vec<Event>,
     Ok(sqlx::query_as!(
         EventRow,
         r#"select seq, xid, type as kind, at, severity as "severity: Severity", subject, data, agent_id, run_id, node_id,
-                  actor_id, actor
+                  actor_id, actor, actor_token
            from events
            where (xid, seq) > ($1, $2)
              and xid < pg_snapshot_xmin(pg_current_snapshot())::text::bigint
@@ -294,7 +298,7 @@ pub async fn list_newest(
     Ok(sqlx::query_as!(
         EventRow,
         r#"select seq, xid, type as kind, at, severity as "severity: Severity", subject, data, agent_id, run_id, node_id,
-                  actor_id, actor
+                  actor_id, actor, actor_token
            from events
            where ($1::bigint is null or seq < $1)
              and ($2::text is null or type = $2 or type like $2 || '.%')

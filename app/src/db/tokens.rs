@@ -49,19 +49,28 @@ pub async fn create(
     })
 }
 
-/// The user behind a live token and the token's id, noting its use.
+/// A live token as presented: whose it is, and which.
+#[derive(Debug, Clone)]
+pub struct TokenUse {
+    pub user: User,
+    pub id: Uuid,
+    pub name: String,
+}
+
+/// The user behind a live token, and the token, noting its use.
 pub async fn authenticate(
     db: impl PgExecutor<'_>,
     token: &str,
-) -> Result<Option<(User, Uuid)>, sqlx::Error> {
+) -> Result<Option<TokenUse>, sqlx::Error> {
     if !token.starts_with(PREFIX) {
         return Ok(None);
     }
     let row = sqlx::query!(
         r#"with hit as (
                update api_tokens set last_used_at = now()
-               where token_hash = $1 and revoked_at is null returning id, user_id)
-           select u.id, u.username, u.role::text as "role!", u.created_at, hit.id as token_id
+               where token_hash = $1 and revoked_at is null returning id, user_id, name)
+           select u.id, u.username, u.role::text as "role!", u.created_at, hit.id as token_id,
+                  hit.name as token_name
            from users u join hit on hit.user_id = u.id"#,
         digest(token)
     )
@@ -74,7 +83,11 @@ pub async fn authenticate(
             role: r.role.parse().ok()?,
             created_at: r.created_at,
         };
-        Some((user, r.token_id))
+        Some(TokenUse {
+            user,
+            id: r.token_id,
+            name: r.token_name,
+        })
     }))
 }
 

@@ -179,6 +179,26 @@ pub struct User {
     pub created_at: time::OffsetDateTime,
 }
 
+/// Who is acting: a user, and the API token they act through, if any (events name both).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Actor {
+    pub user: User,
+    pub token: Option<String>,
+}
+
+impl From<User> for Actor {
+    fn from(user: User) -> Self {
+        Self { user, token: None }
+    }
+}
+
+impl std::ops::Deref for Actor {
+    type Target = User;
+    fn deref(&self) -> &User {
+        &self.user
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -103,6 +103,9 @@ pub struct Event {
     pub actor_id: Option<super::account::UserId>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub actor: Option<String>,
+    /// The name of the API token the actor used, if they used one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub actor_token: Option<String>,
     /// The transaction that wrote it: events are released in [`EventPosition`] order. Not part
     /// of the REST shape (clients resume by `seq`, which the server maps to a position).
     #[serde(skip)]
@@ -216,6 +219,7 @@ mod tests {
             subtask_id: None,
             actor_id: None,
             actor: None,
+            actor_token: None,
             xid: 0,
         }
     }

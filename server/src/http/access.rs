@@ -90,7 +90,7 @@ impl OpenStreams {
             for h in held.values() {
                 users.insert(h.user.0);
                 match &h.via {
-                    AuthVia::Token(id) => tokens.push(*id),
+                    AuthVia::Token { id, .. } => tokens.push(*id),
                     AuthVia::Session { id, .. } => sessions.push(id.clone()),
                 }
             }
@@ -136,7 +136,7 @@ impl OpenStreams {
                         Some("the account's role changed; reconnect")
                     }
                     _ => match &h.via {
-                        AuthVia::Token(t) if !live_tokens.contains(t) => {
+                        AuthVia::Token { id, .. } if !live_tokens.contains(id) => {
                             Some("the API token was revoked")
                         }
                         AuthVia::Session { id, ends_at }

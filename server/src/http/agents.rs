@@ -5,7 +5,7 @@ use super::error::ApiError;
 use super::extract::{ApiJson, ApiPath, ApiQuery};
 use app::api::ErrorKind;
 use app::commands::{self, SpawnAgent};
-use app::domain::account::User;
+use app::domain::account::Actor;
 use app::domain::agent::{Agent, AgentState};
 use app::domain::ids::AgentId;
 use app::domain::metrics::{MetricsRange, agent_intervals};
@@ -21,7 +21,7 @@ pub async fn list(State(state): State<AppState>) -> Result<Json<Value>, ApiError
 
 pub async fn spawn(
     State(state): State<AppState>,
-    Extension(me): Extension<User>,
+    Extension(me): Extension<Actor>,
     ApiJson(body): ApiJson<SpawnAgent>,
 ) -> Result<(StatusCode, Json<Agent>), ApiError> {
     let agent = commands::spawn_agent(&state.ctx.pool, &me, body).await?;
@@ -40,7 +40,7 @@ pub async fn get(
 
 pub async fn command(
     State(state): State<AppState>,
-    Extension(me): Extension<User>,
+    Extension(me): Extension<Actor>,
     ApiPath((id, verb)): ApiPath<(AgentId, String)>,
 ) -> Result<Json<Agent>, ApiError> {
     let to = match verb.as_str() {

@@ -5,7 +5,7 @@ use super::AppState;
 use super::error::ApiError;
 use app::api::ErrorKind;
 use app::auth;
-use app::domain::account::User;
+use app::domain::account::{Actor, User};
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, Method, header};
 use axum::middleware::Next;
@@ -41,6 +41,14 @@ pub async fn guard(
         return ApiError::new(ErrorKind::Forbidden, "viewers have read-only access")
             .into_response();
     }
+    let token = match &via {
+        AuthVia::Token { name, .. } => Some(name.clone()),
+        AuthVia::Session { .. } => None,
+    };
+    req.extensions_mut().insert(Actor {
+        user: user.clone(),
+        token,
+    });
     req.extensions_mut().insert(user);
     req.extensions_mut().insert(via);
     next.run(req).await
@@ -51,8 +59,8 @@ pub async fn guard(
 pub enum AuthVia {
     /// The session's id, and when its absolute lifetime ends (unix seconds).
     Session { id: String, ends_at: i64 },
-    /// The API token's id.
-    Token(uuid::Uuid),
+    /// The API token: its id, and its name (events name it).
+    Token { id: uuid::Uuid, name: String },
 }
 
 /// A bearer token if one is presented (a wrong one is refused even with a session cookie),
@@ -75,7 +83,13 @@ async fn authenticate(
                 )
             })?;
         return match app::db::tokens::authenticate(&state.ctx.pool, token).await? {
-            Some((user, id)) => Ok(Some((user, AuthVia::Token(id)))),
+            Some(t) => Ok(Some((
+                t.user,
+                AuthVia::Token {
+                    id: t.id,
+                    name: t.name,
+                },
+            ))),
             None => Err(ApiError::new(
                 ErrorKind::Unauthenticated,
                 "unknown or revoked API token",

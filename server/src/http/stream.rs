@@ -119,6 +119,7 @@ async fn serve(
                 subtask_id: None,
                 actor_id: None,
                 actor: None,
+                actor_token: None,
             };
             if !send(&mut socket, &ready).await {
                 return;

@@ -5,7 +5,7 @@ use super::error::ApiError;
 use super::extract::{ApiJson, ApiPath, ApiQuery, page_limit};
 use app::api::ErrorKind;
 use app::commands;
-use app::domain::account::User;
+use app::domain::account::Actor;
 use app::domain::ids::{NodeId, RunId};
 use app::domain::run::{RunStatus, TaskDetail};
 use axum::extract::State;
@@ -22,7 +22,7 @@ pub struct Submit {
 
 pub async fn submit(
     State(state): State<AppState>,
-    Extension(me): Extension<User>,
+    Extension(me): Extension<Actor>,
     ApiJson(body): ApiJson<Submit>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let id = commands::submit_task(&state.ctx.pool, &me, &body.description, body.priority).await?;
@@ -84,7 +84,7 @@ pub async fn get(
 
 pub async fn cancel(
     State(state): State<AppState>,
-    Extension(me): Extension<User>,
+    Extension(me): Extension<Actor>,
     ApiPath(id): ApiPath<RunId>,
 ) -> Result<Json<Value>, ApiError> {
     commands::cancel_task(&state.ctx.pool, &me, id).await?;
@@ -93,7 +93,7 @@ pub async fn cancel(
 
 pub async fn retry_subtask(
     State(state): State<AppState>,
-    Extension(me): Extension<User>,
+    Extension(me): Extension<Actor>,
     ApiPath(id): ApiPath<NodeId>,
 ) -> Result<Json<Value>, ApiError> {
     let task = commands::retry_subtask(&state.ctx.pool, &me, id).await?;

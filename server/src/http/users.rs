@@ -5,6 +5,7 @@ use super::error::ApiError;
 use super::extract::{ApiJson, ApiPath};
 use app::auth::require_role;
 use app::commands;
+use app::domain::account::Actor;
 use app::domain::account::{Role, User, UserId};
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -31,7 +32,7 @@ pub struct CreateUser {
 
 pub async fn create(
     State(state): State<AppState>,
-    Extension(me): Extension<User>,
+    Extension(me): Extension<Actor>,
     ApiJson(body): ApiJson<CreateUser>,
 ) -> Result<(StatusCode, Json<User>), ApiError> {
     let user = commands::create_user(
@@ -52,7 +53,7 @@ pub struct SetRole {
 
 pub async fn set_role(
     State(state): State<AppState>,
-    Extension(me): Extension<User>,
+    Extension(me): Extension<Actor>,
     ApiPath(id): ApiPath<Uuid>,
     ApiJson(body): ApiJson<SetRole>,
 ) -> Result<Json<User>, ApiError> {

@@ -556,8 +556,19 @@ async fn every_change_names_who_made_it_and_events_filter_by_actor(pool: PgPool)
     assert_eq!(task["submitted_by"], "moe");
     let listed = app.get_json(&admin, "/api/v1/tasks").await;
     assert_eq!(listed["items"][0]["submitted_by"], "moe");
-    let res = admin
+    // The admin cancels it through an API token: the event names the token too.
+    let created: Value = admin
+        .post(app.url("/api/v1/tokens"))
+        .json(&json!({ "name": "ops-bot" }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let res = client()
         .post(app.url(&format!("/api/v1/tasks/{id}/cancel")))
+        .bearer_auth(created["token"].as_str().unwrap())
         .send()
         .await
         .unwrap();
@@ -576,6 +587,8 @@ async fn every_change_names_who_made_it_and_events_filter_by_actor(pool: PgPool)
     assert_eq!(by_kind("task.submitted")["actor"], "moe");
     assert_eq!(by_kind("task.cancelled")["actor"], "admin");
     assert!(by_kind("task.cancelled")["actor_id"].is_string());
+    assert_eq!(by_kind("task.cancelled")["actor_token"], "ops-bot");
+    assert!(by_kind("task.submitted")["actor_token"].is_null());
     let mine = app.get_json(&admin, "/api/v1/events?actor=admin").await;
     let mine = mine["items"].as_array().unwrap();
     assert!(!mine.is_empty());

@@ -43,7 +43,13 @@ pub fn EventRow(event: Event, #[prop(optional)] live: bool) -> impl IntoView {
             </td>
             <td>{e.kind}</td>
             <td>{e.subject}</td>
-            <td class="muted" data-testid="actor">{e.actor.unwrap_or_default()}</td>
+            <td class="muted" data-testid="actor">
+                {match (e.actor, e.actor_token) {
+                    (Some(who), Some(token)) => format!("{who} (token {token})"),
+                    (Some(who), None) => who,
+                    (None, _) => String::new(),
+                }}
+            </td>
         </tr>
     }
 }

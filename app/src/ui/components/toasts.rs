@@ -83,6 +83,7 @@ mod tests {
             subtask_id: None,
             actor_id: None,
             actor: None,
+            actor_token: None,
             xid: 0,
         }
     }

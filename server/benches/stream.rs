@@ -50,6 +50,8 @@ async fn run(pg: &EmbeddedPostgres) -> anyhow::Result<()> {
         "FLOTILLA_ADMIN_PASSWORD" => Some("bench admin password".into()),
         "FLOTILLA_LOG" => Some("off".into()),
         "FLOTILLA_DB_POOL" => Some("32".into()),
+        // A thousand clients from one address: the per-address cap would refuse them.
+        "FLOTILLA_MAX_CONNECTIONS_PER_IP" => Some("4096".into()),
         _ => None,
     })?;
     let db = Database::connect(&config).await?;

@@ -119,7 +119,7 @@ pub struct Settings {
     #[arg(long, env = "FLOTILLA_TRUSTED_PROXIES", value_delimiter = ',')]
     trusted_proxies: Vec<std::net::IpAddr>,
     /// Open connections one client address may hold.
-    #[arg(long, env = "FLOTILLA_MAX_CONNECTIONS_PER_IP", default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..))]
+    #[arg(long, env = "FLOTILLA_MAX_CONNECTIONS_PER_IP", default_value_t = 128, value_parser = clap::value_parser!(u32).range(1..))]
     max_connections_per_ip: u32,
     /// Database connections.
     #[arg(long, env = "FLOTILLA_DB_POOL", default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..))]

@@ -83,6 +83,18 @@ impl TestApp {
             .expect("json body")
     }
 
+    /// Creates an API token named `name` from `client`'s session: `{"id", "name", "token"}`.
+    pub async fn create_token(&self, client: &Client, name: &str) -> Value {
+        let res = client
+            .post(self.url("/api/v1/tokens"))
+            .json(&json!({ "name": name }))
+            .send()
+            .await
+            .expect("request");
+        assert!(res.status().is_success(), "token refused: {}", res.status());
+        res.json().await.expect("json")
+    }
+
     pub async fn login(&self, client: &Client, username: &str, password: &str) -> Response {
         client
             .post(self.url("/api/v1/session"))

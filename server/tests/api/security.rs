@@ -460,15 +460,7 @@ async fn open_streams_close_when_their_credentials_end_even_in_another_process(p
     let admin = other.admin().await;
 
     // A token, revoked.
-    let created: Value = admin
-        .post(other.url("/api/v1/tokens"))
-        .json(&json!({ "name": "stream" }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let created = other.create_token(&admin, "stream").await;
     let bearer = format!("Bearer {}", created["token"].as_str().unwrap());
     let mut ws = crate::stream::connect(&holder, "", &[("authorization", &bearer)])
         .await
@@ -557,15 +549,7 @@ async fn every_change_names_who_made_it_and_events_filter_by_actor(pool: PgPool)
     let listed = app.get_json(&admin, "/api/v1/tasks").await;
     assert_eq!(listed["items"][0]["submitted_by"], "moe");
     // The admin cancels it through an API token: the event names the token too.
-    let created: Value = admin
-        .post(app.url("/api/v1/tokens"))
-        .json(&json!({ "name": "ops-bot" }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let created = app.create_token(&admin, "ops-bot").await;
     let res = client()
         .post(app.url(&format!("/api/v1/tasks/{id}/cancel")))
         .bearer_auth(created["token"].as_str().unwrap())

@@ -15,14 +15,7 @@ pub type Ws =
 
 pub async fn token(app: &TestApp) -> String {
     let admin = app.admin().await;
-    let created: Value = admin
-        .post(app.url("/api/v1/tokens"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let created = app.create_token(&admin, "script").await;
     created["token"].as_str().unwrap().to_owned()
 }
 

@@ -38,6 +38,8 @@ pub enum Command {
         #[arg(long)]
         unsafe_fast: bool,
     },
+    #[command(flatten)]
+    Client(crate::client::ClientCommand),
 }
 
 pub async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
@@ -68,6 +70,7 @@ pub async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
             tracing::info!("migrations applied");
             db.close().await
         }
+        Command::Client(_) => Ok(()),
         Command::Postgres {
             data_dir,
             url_file,

@@ -2,6 +2,7 @@
 
 pub mod bootstrap;
 pub mod cli;
+pub mod client;
 pub mod config;
 pub mod embedded_pg;
 pub mod engine;

@@ -12,6 +12,10 @@ async fn main() -> anyhow::Result<()> {
         }
         e.exit()
     });
+    // Client commands talk to a server; they need none of its configuration.
+    if let Some(server::cli::Command::Client(command)) = cli.command {
+        std::process::exit(server::client::run(command).await as i32);
+    }
     let config = server::config::Config::try_from(cli.settings.clone())?;
     server::telemetry::init(&config.log);
     server::cli::run(cli, config).await

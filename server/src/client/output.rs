@@ -1,0 +1,55 @@
+//! What the CLI prints: JSON for scripts (`--json`), aligned lines for people.
+
+use serde_json::Value;
+
+/// `v` as one line of JSON.
+pub fn json(v: &Value) {
+    println!("{v}");
+}
+
+/// A text field, or `-`.
+pub fn field(v: &Value, key: &str) -> String {
+    match &v[key] {
+        Value::String(s) => s.clone(),
+        Value::Null => "-".into(),
+        other => other.to_string(),
+    }
+}
+
+/// One event as a line: seq, time, severity, type, subject, actor.
+pub fn event_line(e: &Value) -> String {
+    format!(
+        "{:>8}  {}  {:<8}  {:<20}  {}  {}",
+        field(e, "seq"),
+        field(e, "at"),
+        field(e, "severity"),
+        field(e, "type"),
+        field(e, "subject"),
+        e["actor"].as_str().unwrap_or_default()
+    )
+}
+
+/// A task as a block: id, status, description, then its subtasks.
+pub fn task_block(t: &Value) -> String {
+    let mut out = format!(
+        "{}  {}  {}\n",
+        field(t, "id"),
+        field(t, "status"),
+        field(t, "description")
+    );
+    for s in t["subtasks"].as_array().into_iter().flatten() {
+        out.push_str(&format!(
+            "  {:<6} {:<10} {}\n",
+            field(s, "key"),
+            field(s, "status"),
+            field(s, "description")
+        ));
+    }
+    if let Some(r) = t["result"].as_str() {
+        out.push_str(&format!("result: {r}\n"));
+    }
+    if let Some(e) = t["error"].as_str() {
+        out.push_str(&format!("error: {e}\n"));
+    }
+    out
+}

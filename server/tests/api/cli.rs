@@ -1,0 +1,253 @@
+//! The `flotilla` client commands, run as the real binary against the app on port 0.
+
+use crate::helpers::*;
+use serde_json::Value;
+use sqlx::PgPool;
+use std::process::{Command, Output, Stdio};
+
+/// Runs `flotilla args…` with its config directory in `home`.
+fn flotilla(home: &std::path::Path, env: &[(&str, &str)], args: &[&str]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_flotilla"));
+    cmd.args(args)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("XDG_CONFIG_HOME", home)
+        .stdin(Stdio::null());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().expect("the binary runs")
+}
+
+async fn run(home: &std::path::Path, env: &[(&str, &str)], args: &[&str]) -> Output {
+    let (home, env, args): (std::path::PathBuf, Vec<(String, String)>, Vec<String>) = (
+        home.to_owned(),
+        env.iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+        args.iter().map(|a| a.to_string()).collect(),
+    );
+    tokio::task::spawn_blocking(move || {
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        flotilla(&home, &env, &args)
+    })
+    .await
+    .unwrap()
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+#[sqlx::test(migrations = false)]
+async fn login_then_submit_and_watch_a_task_to_completion(pool: PgPool) {
+    let app = spawn_app_with(pool, &[("FLOTILLA_SIM_LATENCY_MS", "50")]).await;
+    let home = tempdir();
+    let wrong = run(
+        &home,
+        &[("FLOTILLA_PASSWORD", "not it")],
+        &["login", "--url", &app.base, "--username", "admin"],
+    )
+    .await;
+    assert_eq!(wrong.status.code(), Some(3), "a refused login is exit 3");
+    let ok = run(
+        &home,
+        &[("FLOTILLA_PASSWORD", ADMIN_PASSWORD)],
+        &["login", "--url", &app.base, "--username", "admin"],
+    )
+    .await;
+    assert_eq!(
+        ok.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    let saved = home.join("flotilla/credentials.json");
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&saved).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "the token file is private");
+
+    let watched = run(
+        &home,
+        &[],
+        &[
+            "task",
+            "submit",
+            "Scrape the pricing website. Summarise the report.",
+            "--watch",
+            "--json",
+        ],
+    )
+    .await;
+    assert_eq!(
+        watched.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&watched.stderr)
+    );
+    let task: Value = serde_json::from_str(stdout(&watched).trim()).expect("one JSON task");
+    assert_eq!(task["status"], "completed");
+    assert_eq!(task["subtasks"].as_array().unwrap().len(), 2);
+
+    let failing = run(
+        &home,
+        &[],
+        &["task", "submit", "Count the rows [fail]", "--watch"],
+    )
+    .await;
+    assert_eq!(failing.status.code(), Some(1), "a failed task is exit 1");
+
+    let listed = run(&home, &[], &["task", "list", "--json"]).await;
+    let list: Value = serde_json::from_str(stdout(&listed).trim()).unwrap();
+    assert_eq!(list["items"].as_array().unwrap().len(), 2);
+    let agents = run(&home, &[], &["agent", "list"]).await;
+    assert_eq!(
+        stdout(&agents).lines().count(),
+        5,
+        "the default fleet, a line each"
+    );
+
+    // The history through the CLI is exactly the REST pager's.
+    let admin = app.admin().await;
+    app.settle_events(&admin).await;
+    let events = run(&home, &[], &["events", "--json"]).await;
+    let seqs: Vec<i64> = stdout(&events)
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<Value>(l).unwrap()["seq"]
+                .as_i64()
+                .unwrap()
+        })
+        .collect();
+    let rest = app.get_json(&admin, "/api/v1/events?limit=1000").await;
+    let rest: Vec<i64> = rest["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["seq"].as_i64().unwrap())
+        .collect();
+    assert_eq!(seqs, rest);
+
+    let usage = run(&home, &[], &["task", "frobnicate"]).await;
+    assert_eq!(usage.status.code(), Some(2), "usage errors are exit 2");
+    let nowhere = run(
+        &home,
+        &[
+            ("FLOTILLA_URL", "http://127.0.0.1:9"),
+            ("FLOTILLA_TOKEN", "flt_x"),
+        ],
+        &["task", "list"],
+    )
+    .await;
+    assert_eq!(
+        nowhere.status.code(),
+        Some(3),
+        "an unreachable server is exit 3"
+    );
+}
+
+/// A fresh directory under the system's temporary directory.
+fn tempdir() -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("flotilla-cli-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+#[sqlx::test(migrations = false)]
+async fn events_follow_resumes_across_a_server_side_close_without_loss_or_repeat(pool: PgPool) {
+    use std::io::BufRead;
+    let app = spawn_app_with(pool.clone(), &[("FLOTILLA_ENGINE", "off")]).await;
+    let member = app.user_with_role("fred", "member").await;
+    let token = app.create_token(&member, "follower").await;
+    let token = token["token"].as_str().unwrap().to_owned();
+    let home = tempdir();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_flotilla"))
+        .args(["events", "--follow", "--after", "0", "--json"])
+        .env_clear()
+        .env("XDG_CONFIG_HOME", &home)
+        .env("FLOTILLA_URL", &app.base)
+        .env("FLOTILLA_TOKEN", &token)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let out = child.stdout.take().unwrap();
+    let sink = lines.clone();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(out).lines().map_while(Result::ok) {
+            sink.lock().unwrap().push(line);
+        }
+    });
+    let produce = |n: usize| {
+        let pool = pool.clone();
+        async move {
+            for i in 0..n {
+                let mut tx = pool.begin().await.unwrap();
+                app::db::events::append(
+                    &mut tx,
+                    app::db::events::NewEvent::new(
+                        app::domain::event::EventKind::Marker,
+                        format!("probe/{i}"),
+                    ),
+                )
+                .await
+                .unwrap();
+                tx.commit().await.unwrap();
+            }
+        }
+    };
+    let admin = app.admin().await;
+    let all_seqs = || async {
+        app.settle_events(&admin).await;
+        let rest = app.get_json(&admin, "/api/v1/events?limit=1000").await;
+        rest["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["seq"].as_i64().unwrap())
+            .collect::<Vec<i64>>()
+    };
+    let seen = |lines: &std::sync::Arc<std::sync::Mutex<Vec<String>>>| -> Vec<i64> {
+        lines
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|l| {
+                serde_json::from_str::<Value>(l).unwrap()["seq"]
+                    .as_i64()
+                    .unwrap()
+            })
+            .collect()
+    };
+    let wait_until = |want: Vec<i64>| {
+        let lines = lines.clone();
+        async move {
+            for _ in 0..200 {
+                if seen(&lines).len() >= want.len() {
+                    break;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+            assert_eq!(seen(&lines), want);
+        }
+    };
+    produce(20).await;
+    wait_until(all_seqs().await).await;
+    // The server closes fred's stream (his role changed) while events keep coming.
+    let me = app.get_json(&member, "/api/v1/session").await;
+    let res = admin
+        .patch(app.url(&format!("/api/v1/users/{}", me["id"].as_str().unwrap())))
+        .json(&serde_json::json!({ "role": "viewer" }))
+        .send()
+        .await
+        .unwrap();
+    assert!(res.status().is_success());
+    produce(30).await;
+    tokio::time::sleep(std::time::Duration::from_secs(4)).await;
+    produce(30).await;
+    wait_until(all_seqs().await).await;
+    child.kill().unwrap();
+    let _ = child.wait();
+}

@@ -9,5 +9,7 @@ export SQLX_OFFLINE="${SQLX_OFFLINE:-true}"
 if [ -n "${CI:-}" ]; then export CARGO_INCREMENTAL=0; fi
 export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
 SITE_ROOT="$CARGO_TARGET_DIR/site"
-FLOTILLA_BIN="$CARGO_TARGET_DIR/debug/flotilla"
+# The tests use a debug server (faster to build); `.ci/dev` serves a release one.
+SERVER_PROFILE="${FLOTILLA_SERVER_PROFILE:-debug}"
+FLOTILLA_BIN="$CARGO_TARGET_DIR/$SERVER_PROFILE/flotilla"
 log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }

@@ -27,6 +27,15 @@ pub async fn security_headers(State(tls): State<bool>, req: Request, next: Next)
         header::REFERRER_POLICY,
         HeaderValue::from_static("same-origin"),
     );
+    // Pages are never cached: each carries its own nonce and the current bundle's name.
+    let html = h
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/html"));
+    if html {
+        h.entry(header::CACHE_CONTROL)
+            .or_insert(HeaderValue::from_static("no-cache"));
+    }
     if tls {
         h.insert(
             header::STRICT_TRANSPORT_SECURITY,

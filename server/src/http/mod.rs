@@ -3,6 +3,7 @@
 
 pub mod access;
 pub mod agents;
+pub mod assets;
 pub mod error;
 pub mod events;
 pub mod extract;
@@ -108,7 +109,7 @@ pub fn router(state: AppState, store: PostgresStore, local_addr: SocketAddr) -> 
     let leptos_options = LeptosOptions::builder()
         .output_name("flotilla")
         .site_root(config.site_root.to_string_lossy().into_owned())
-        .site_pkg_dir("pkg")
+        .site_pkg_dir(assets::pkg_dir(&config.site_root))
         .site_addr(local_addr)
         .build();
     let pages = Router::new()
@@ -144,6 +145,7 @@ pub fn router(state: AppState, store: PostgresStore, local_addr: SocketAddr) -> 
         )));
 
     Router::new()
+        .nest_service("/pkg", assets::service(&config.site_root))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(metrics::scrape))

@@ -81,7 +81,15 @@ async fn a_worker_killed_mid_subtask_loses_it_to_another_and_it_completes_once(p
 
     doomed.start_kill().expect("SIGKILL");
     doomed.wait().await.expect("reaped");
-    let _rescuer = worker(&pool, &[("FLOTILLA_SIM_LATENCY_MS", "0")]);
+    // The rescuer's own lease is long: on a loaded machine a 2 s lease of its own could expire
+    // too, and the attempt it runs would then (rightly) be lost as well.
+    let _rescuer = worker(
+        &pool,
+        &[
+            ("FLOTILLA_SIM_LATENCY_MS", "0"),
+            ("FLOTILLA_LEASE_SECS", "30"),
+        ],
+    );
 
     let task = app.finished(&c, &id).await;
     assert_eq!(task["status"], "completed", "{task:#}");

@@ -310,6 +310,15 @@ mod tests {
         assert!(!plain_message("x\ninternal detail").contains("internal"));
     }
 
+    proptest::proptest! {
+        /// Any decoder text comes out as one short line, never a panic.
+        #[test]
+        fn any_message_becomes_one_short_line(raw in "\\PC*|(struct|enum|tuple| |\n|[A-Za-z:_`])*") {
+            let out = plain_message(&raw);
+            proptest::prop_assert!(out.chars().count() <= 200 && !out.contains('\n'));
+        }
+    }
+
     #[test]
     fn errors_survive_the_wire_encoding() {
         let err = AppError::invalid("description too short");

@@ -254,20 +254,16 @@ async fn task(api: &Api, command: TaskCommand) -> Result<Exit, ClientError> {
         TaskCommand::List { status, json } => {
             let query = status.map_or_else(String::new, |s| format!("?status={}", segment(&s)));
             let list = api.get(&format!("/api/v1/tasks{query}")).await?;
-            if json {
-                output::json(&list);
-            } else {
-                for t in list["items"].as_array().into_iter().flatten() {
-                    println!(
-                        "{}  {:<11}  {}/{}  {}",
-                        output::field(t, "id"),
-                        output::field(t, "status"),
-                        output::field(t, "subtasks_completed"),
-                        output::field(t, "subtasks_total"),
-                        output::field(t, "description")
-                    );
-                }
-            }
+            output::list(&list, json, |t| {
+                format!(
+                    "{}  {:<11}  {}/{}  {}",
+                    output::field(t, "id"),
+                    output::field(t, "status"),
+                    output::field(t, "subtasks_completed"),
+                    output::field(t, "subtasks_total"),
+                    output::field(t, "description")
+                )
+            });
             Ok(Exit::Done)
         }
         TaskCommand::Get { id, json } => {
@@ -328,12 +324,7 @@ async fn watch(api: &Api, id: &str, json: bool) -> Result<Exit, ClientError> {
         match events.recv().await {
             Some(Ok(_)) => {}
             Some(Err(e)) => return Err(e),
-            None => {
-                return Err(ClientError::Unreachable {
-                    url: api.base.clone(),
-                    reason: "the event stream ended".into(),
-                });
-            }
+            None => return Err(stream_ended(api)),
         }
     }
 }
@@ -342,25 +333,21 @@ async fn agent(api: &Api, command: AgentCommand) -> Result<Exit, ClientError> {
     let (id, verb) = match command {
         AgentCommand::List { json } => {
             let list = api.get("/api/v1/agents").await?;
-            if json {
-                output::json(&list);
-            } else {
-                for a in list["items"].as_array().into_iter().flatten() {
-                    println!(
-                        "{}  {:<10}  {:<20}  {}",
-                        output::field(a, "id"),
-                        output::field(a, "state"),
-                        output::field(a, "name"),
-                        a["capabilities"]
-                            .as_array()
-                            .into_iter()
-                            .flatten()
-                            .filter_map(Value::as_str)
-                            .collect::<Vec<_>>()
-                            .join(",")
-                    );
-                }
-            }
+            output::list(&list, json, |a| {
+                format!(
+                    "{}  {:<10}  {:<20}  {}",
+                    output::field(a, "id"),
+                    output::field(a, "state"),
+                    output::field(a, "name"),
+                    a["capabilities"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .filter_map(Value::as_str)
+                        .collect::<Vec<_>>()
+                        .join(",")
+                )
+            });
             return Ok(Exit::Done);
         }
         AgentCommand::Get { id, json } => {
@@ -386,6 +373,13 @@ async fn agent(api: &Api, command: AgentCommand) -> Result<Exit, ClientError> {
     Ok(Exit::Done)
 }
 
+fn stream_ended(api: &Api) -> ClientError {
+    ClientError::Unreachable {
+        url: api.base.clone(),
+        reason: "the event stream ended unexpectedly".into(),
+    }
+}
+
 /// The history after `after` (pages of the REST list), or the live stream with `--follow`.
 async fn events(
     api: &Api,
@@ -409,7 +403,8 @@ async fn events(
                 print(&e);
             }
         }
-        return Ok(Exit::Done);
+        // The follower only stops by reporting an error; ending without one means it died.
+        return Err(stream_ended(api));
     }
     let mut cursor = after.unwrap_or(0);
     loop {

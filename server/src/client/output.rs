@@ -7,6 +7,17 @@ pub fn json(v: &Value) {
     println!("{v}");
 }
 
+/// A list response: the whole JSON for scripts, else one `line` per item.
+pub fn list(v: &Value, as_json: bool, line: impl Fn(&Value) -> String) {
+    if as_json {
+        json(v);
+    } else {
+        for item in v["items"].as_array().into_iter().flatten() {
+            println!("{}", line(item));
+        }
+    }
+}
+
 /// A text field, or `-`.
 pub fn field(v: &Value, key: &str) -> String {
     match &v[key] {

@@ -191,6 +191,24 @@ mod tests {
         );
     }
 
+    proptest::proptest! {
+        /// Whatever a client puts in X-Forwarded-For, the answer is the peer or one of the
+        /// addresses listed, and a stranger's header is never believed.
+        #[test]
+        fn any_forwarded_header_yields_the_peer_or_a_listed_hop(raw in "\\PC{0,80}|[0-9., :a-f]{0,60}") {
+            let proxy: SocketAddr = "10.0.0.9:4000".parse().unwrap();
+            let stranger: SocketAddr = "203.0.113.7:4000".parse().unwrap();
+            let mut h = axum::http::HeaderMap::new();
+            if let Ok(v) = axum::http::HeaderValue::from_str(&raw) {
+                h.insert("x-forwarded-for", v);
+            }
+            proptest::prop_assert_eq!(client_addr(stranger, &h, &[proxy.ip()]), stranger);
+            let got = client_addr(proxy, &h, &[proxy.ip()]);
+            let listed: Vec<IpAddr> = raw.split(',').filter_map(|s| s.trim().parse().ok()).collect();
+            proptest::prop_assert!(got == proxy || listed.contains(&got.ip()));
+        }
+    }
+
     #[test]
     fn an_address_gets_its_cap_and_its_slots_back() {
         let open = OpenConnections::default();

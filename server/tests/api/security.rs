@@ -432,6 +432,18 @@ async fn the_overview_shows_build_and_user_count_to_admins_only(pool: PgPool) {
     assert!(as_admin["database"]["version"].is_string());
 }
 
+/// Logs `username` in afresh and opens a stream on that session: its cookie and the stream.
+async fn session_stream(app: &TestApp, username: &str) -> (String, crate::stream::Ws) {
+    let res = app
+        .login(&client(), username, "a long enough password")
+        .await;
+    let cookie = session_cookie(&res);
+    let ws = crate::stream::connect(app, "", &[("cookie", &cookie)])
+        .await
+        .unwrap();
+    (cookie, ws)
+}
+
 /// Waits for the server to close `ws`; returns the close code and reason.
 async fn closed_within(ws: &mut crate::stream::Ws, secs: u64) -> (u16, String) {
     use futures_util::StreamExt;
@@ -486,15 +498,7 @@ async fn open_streams_close_when_their_credentials_end_even_in_another_process(p
 
     // A session, logged out.
     let member = holder.user_with_role("mia", "member").await;
-    let cookie = {
-        let res = holder
-            .login(&client(), "mia", "a long enough password")
-            .await;
-        session_cookie(&res)
-    };
-    let mut ws = crate::stream::connect(&holder, "", &[("cookie", &cookie)])
-        .await
-        .unwrap();
+    let (cookie, mut ws) = session_stream(&holder, "mia").await;
     let logout = client()
         .delete(other.url("/api/v1/session"))
         .header("cookie", &cookie)
@@ -507,15 +511,7 @@ async fn open_streams_close_when_their_credentials_end_even_in_another_process(p
     assert!(reason.contains("session"), "{reason}");
 
     // A role change.
-    let cookie = {
-        let res = holder
-            .login(&client(), "mia", "a long enough password")
-            .await;
-        session_cookie(&res)
-    };
-    let mut ws = crate::stream::connect(&holder, "", &[("cookie", &cookie)])
-        .await
-        .unwrap();
+    let (_, mut ws) = session_stream(&holder, "mia").await;
     let me: Value = member
         .get(holder.url("/api/v1/session"))
         .send()

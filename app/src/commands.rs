@@ -85,13 +85,20 @@ pub async fn retry_subtask(
 }
 
 /// What a caller may say when spawning an agent.
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Default, serde::Deserialize)]
 pub struct SpawnAgent {
+    #[cfg_attr(feature = "ssr", schema(schema_with = crate::api::schema::agent_name))]
     pub name: String,
+    #[cfg_attr(feature = "ssr", schema(schema_with = crate::api::schema::capabilities))]
     pub capabilities: Vec<String>,
+    #[cfg_attr(feature = "ssr", schema(schema_with = crate::api::schema::provider))]
     pub provider: Option<String>,
+    #[cfg_attr(feature = "ssr", schema(schema_with = crate::api::schema::model_name))]
     pub model: Option<String>,
+    #[cfg_attr(feature = "ssr", schema(schema_with = crate::api::schema::system_prompt))]
     pub system_prompt: Option<String>,
+    /// The agent that spawned this one, if any.
     pub parent_id: Option<AgentId>,
 }
 

@@ -10,6 +10,8 @@ pub mod logout;
 pub mod monitoring;
 pub mod overview;
 #[cfg(feature = "ssr")]
+pub mod schema;
+#[cfg(feature = "ssr")]
 pub mod ssr;
 pub mod tasks;
 pub mod users;

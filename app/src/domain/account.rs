@@ -5,6 +5,7 @@ use std::fmt;
 use uuid::Uuid;
 
 /// Identifies a user; never reused.
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct UserId(pub Uuid);
@@ -16,6 +17,7 @@ impl fmt::Display for UserId {
 }
 
 /// What a user may do. Ordered by power so `role >= Role::Member` reads as "may change things".
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
@@ -101,7 +103,7 @@ impl Username {
     pub const MAX: usize = 32;
 
     pub fn parse(raw: &str) -> Result<Self, CredentialError> {
-        let name = raw.trim().to_lowercase();
+        let name = raw.trim().to_ascii_lowercase();
         let len = name.chars().count();
         if !(Self::MIN..=Self::MAX).contains(&len) {
             return Err(CredentialError::UsernameLength);
@@ -170,6 +172,7 @@ impl fmt::Debug for NewPassword {
 }
 
 /// A user as every layer may see it: no password hash.
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct User {
     pub id: UserId,

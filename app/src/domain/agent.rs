@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 
 /// `spawning → idle ⇄ working`, `idle|working → paused → idle`, any live state `→ error →
 /// idle`, and anything `→ terminated` (final).
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum AgentState {
@@ -88,7 +89,7 @@ pub fn parse_capabilities(raw: &[String]) -> Result<Vec<String>, String> {
     }
     let mut out: Vec<String> = Vec::with_capacity(raw.len());
     for cap in raw {
-        let cap = cap.trim().to_lowercase();
+        let cap = cap.trim().to_owned();
         if !CAPABILITIES.contains(&cap.as_str()) {
             return Err(format!(
                 "unknown capability '{cap}' (known: {})",
@@ -149,6 +150,7 @@ mod tests {
 }
 
 /// An agent as every layer sees it.
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Agent {
     pub id: super::ids::AgentId,

@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
@@ -81,6 +82,7 @@ str_enum!(EventKind {
 });
 
 /// A stored event, in the shape of the REST contract.
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Event {
     pub seq: i64,
@@ -91,6 +93,8 @@ pub struct Event {
     pub severity: Severity,
     /// What it is about, e.g. `task/<id>`, `agent/<id>`, `subtask/<id>`.
     pub subject: String,
+    /// The event's own fields; their shape depends on `type`.
+    #[cfg_attr(feature = "ssr", schema(value_type = Object))]
     pub data: serde_json::Value,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub agent_id: Option<super::ids::AgentId>,

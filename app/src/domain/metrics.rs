@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 /// An agent's cumulative counters at one moment.
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct AgentSample {
     #[serde(with = "time::serde::rfc3339")]
@@ -30,6 +31,7 @@ pub struct ProcessSample {
 }
 
 /// What an agent did between two consecutive samples.
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct AgentInterval {
     /// The end of the interval.
@@ -78,6 +80,7 @@ pub struct WorkFigures {
 }
 
 /// How far back a metrics view looks.
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum MetricsRange {

@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 /// `pending → in_progress → completed | failed | cancelled`.
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RunStatus {
@@ -15,6 +16,7 @@ pub enum RunStatus {
 
 /// `queued → assigned → running → completed | failed | blocked | cancelled`; a lost lease or a
 /// retry sends `assigned|running → queued`, and a retried `failed|blocked` node is `queued` again.
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum NodeStatus {
@@ -175,6 +177,7 @@ mod tests {
 }
 
 /// A task in lists.
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct TaskSummary {
     pub id: super::ids::RunId,
@@ -190,6 +193,7 @@ pub struct TaskSummary {
 }
 
 /// A task with its subtasks, as the REST contract shows it.
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct TaskDetail {
     pub id: super::ids::RunId,
@@ -209,6 +213,7 @@ pub struct TaskDetail {
     pub subtasks: Vec<SubtaskView>,
 }
 
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct SubtaskView {
     pub id: super::ids::NodeId,

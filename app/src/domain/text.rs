@@ -36,6 +36,49 @@ pub fn prose(field: &str, raw: &str, max: usize) -> Result<String, String> {
     Ok(raw.to_owned())
 }
 
+/// The rules above as ECMA-262 regular expressions, for the OpenAPI document: a string
+/// matches exactly when the validator accepts it (trimming included), so a fuzzer reading the
+/// document neither sends "valid" input we refuse nor "invalid" input we take.
+pub mod pattern {
+    /// What `str::trim` removes: Unicode `White_Space`.
+    pub const WS: &str = r"\t\n\x0b\x0c\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000";
+    /// `char::is_control`, refused in one-line fields.
+    pub const CONTROL: &str = r"\x00-\x1f\x7f-\x9f";
+    /// Controls refused in prose (line breaks and tabs are allowed).
+    pub const PROSE_CONTROL: &str = r"\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f";
+
+    /// Trimmed, `min..=max` characters (`max >= 2`), none of `forbidden`; with `empty_ok`, a
+    /// blank string too.
+    pub fn trimmed(min: usize, max: usize, forbidden: &str, empty_ok: bool) -> String {
+        let edge = format!("[^{WS}{forbidden}]");
+        let inner = format!("[^{forbidden}]");
+        let body = if min <= 1 {
+            format!("{edge}(?:{inner}{{0,{}}}{edge})?", max.saturating_sub(2))
+        } else {
+            format!("{edge}{inner}{{{},{}}}{edge}", min - 2, max.saturating_sub(2))
+        };
+        let body = if empty_ok { format!("(?:{body})?") } else { body };
+        format!("^[{WS}]*{body}[{WS}]*$")
+    }
+
+    /// What [`super::one_line`] accepts.
+    pub fn one_line(max: usize) -> String {
+        trimmed(1, max, CONTROL, false)
+    }
+
+    /// What [`super::prose`] accepts (its length is `maxLength`).
+    pub fn prose() -> String {
+        format!("^[^{PROSE_CONTROL}]*$")
+    }
+
+    /// One of `words` (or blank when `empty_ok`), with surrounding whitespace trimmed.
+    pub fn one_of(words: &[&str], empty_ok: bool) -> String {
+        let alts: Vec<String> = words.iter().map(|w| w.replace('.', r"\.")).collect();
+        let q = if empty_ok { "?" } else { "" };
+        format!("^[{WS}]*(?:{}){q}[{WS}]*$", alts.join("|"))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

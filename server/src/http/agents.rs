@@ -8,17 +8,35 @@ use app::commands::{self, SpawnAgent};
 use app::domain::account::Actor;
 use app::domain::agent::{Agent, AgentState};
 use app::domain::ids::AgentId;
-use app::domain::metrics::{MetricsRange, agent_intervals};
+use app::domain::metrics::{AgentInterval, AgentSample, MetricsRange, agent_intervals};
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::{Extension, Json};
-use serde_json::{Value, json};
+use serde::Serialize;
+use utoipa::{IntoParams, ToSchema};
 
-pub async fn list(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
-    let items = app::db::agents::list(&state.ctx.pool).await?;
-    Ok(Json(json!({ "items": items, "next_cursor": null })))
+/// The whole fleet (one page: fleets are small).
+#[derive(Serialize, ToSchema)]
+pub struct AgentPage {
+    pub items: Vec<Agent>,
+    /// Always `null`: the fleet fits in one page.
+    pub next_cursor: Option<String>,
 }
 
+/// Every agent, terminated ones included.
+#[utoipa::path(get, path = "/agents", tag = "agents",
+    responses((status = 200, description = "The fleet", body = AgentPage)))]
+pub async fn list(State(state): State<AppState>) -> Result<Json<AgentPage>, ApiError> {
+    let items = app::db::agents::list(&state.ctx.pool).await?;
+    Ok(Json(AgentPage {
+        items,
+        next_cursor: None,
+    }))
+}
+
+/// Adds an agent to the fleet; it is idle and takes work at once.
+#[utoipa::path(post, path = "/agents", tag = "agents", request_body = SpawnAgent,
+    responses((status = 201, description = "Spawned", body = Agent)))]
 pub async fn spawn(
     State(state): State<AppState>,
     Extension(me): Extension<Actor>,
@@ -28,6 +46,8 @@ pub async fn spawn(
     Ok((StatusCode::CREATED, Json(agent)))
 }
 
+#[utoipa::path(get, path = "/agents/{id}", tag = "agents", params(("id" = AgentId, Path)),
+    responses((status = 200, description = "The agent", body = Agent)))]
 pub async fn get(
     State(state): State<AppState>,
     ApiPath(id): ApiPath<AgentId>,
@@ -38,40 +58,77 @@ pub async fn get(
         .ok_or_else(|| ApiError::new(ErrorKind::NotFound, "no such agent"))
 }
 
-pub async fn command(
+/// Stops the agent taking new work; what it is doing finishes.
+#[utoipa::path(post, path = "/agents/{id}/pause", tag = "agents", params(("id" = AgentId, Path)),
+    responses((status = 200, description = "Paused", body = Agent)))]
+pub async fn pause(
     State(state): State<AppState>,
     Extension(me): Extension<Actor>,
-    ApiPath((id, verb)): ApiPath<(AgentId, String)>,
+    ApiPath(id): ApiPath<AgentId>,
 ) -> Result<Json<Agent>, ApiError> {
-    let to = match verb.as_str() {
-        "pause" => AgentState::Paused,
-        "resume" => AgentState::Idle,
-        "terminate" => AgentState::Terminated,
-        _ => return Err(ApiError::new(ErrorKind::NotFound, "no such API route")),
-    };
+    command(&state, &me, id, AgentState::Paused).await
+}
+
+/// Lets a paused (or failed) agent take work again.
+#[utoipa::path(post, path = "/agents/{id}/resume", tag = "agents", params(("id" = AgentId, Path)),
+    responses((status = 200, description = "Idle again", body = Agent)))]
+pub async fn resume(
+    State(state): State<AppState>,
+    Extension(me): Extension<Actor>,
+    ApiPath(id): ApiPath<AgentId>,
+) -> Result<Json<Agent>, ApiError> {
+    command(&state, &me, id, AgentState::Idle).await
+}
+
+/// Retires the agent for good; its current subtask is queued for another.
+#[utoipa::path(post, path = "/agents/{id}/terminate", tag = "agents", params(("id" = AgentId, Path)),
+    responses((status = 200, description = "Terminated", body = Agent)))]
+pub async fn terminate(
+    State(state): State<AppState>,
+    Extension(me): Extension<Actor>,
+    ApiPath(id): ApiPath<AgentId>,
+) -> Result<Json<Agent>, ApiError> {
+    command(&state, &me, id, AgentState::Terminated).await
+}
+
+async fn command(
+    state: &AppState,
+    me: &Actor,
+    id: AgentId,
+    to: AgentState,
+) -> Result<Json<Agent>, ApiError> {
     Ok(Json(
-        commands::agent_command(&state.ctx.pool, &me, id, to).await?,
+        commands::agent_command(&state.ctx.pool, me, id, to).await?,
     ))
 }
 
-#[derive(serde::Deserialize)]
+#[derive(serde::Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct MetricsQuery {
-    range: Option<String>,
+    /// How far back (default `hour`).
+    range: Option<MetricsRange>,
+}
+
+/// An agent's counters over a range, and the per-interval figures drawn from them.
+#[derive(Serialize, ToSchema)]
+pub struct AgentMetrics {
+    pub agent_id: AgentId,
+    pub range: MetricsRange,
+    pub samples: Vec<AgentSample>,
+    pub intervals: Vec<AgentInterval>,
 }
 
 /// `GET /api/v1/agents/{id}/metrics?range=hour|day|week|month`: the agent's counter samples
 /// and the per-interval figures derived from them.
+#[utoipa::path(get, path = "/agents/{id}/metrics", tag = "agents",
+    params(("id" = AgentId, Path), MetricsQuery),
+    responses((status = 200, description = "Samples and intervals", body = AgentMetrics)))]
 pub async fn metrics(
     State(state): State<AppState>,
     ApiPath(id): ApiPath<AgentId>,
     ApiQuery(q): ApiQuery<MetricsQuery>,
-) -> Result<Json<Value>, ApiError> {
-    let range: MetricsRange = q
-        .range
-        .as_deref()
-        .unwrap_or("hour")
-        .parse()
-        .map_err(|e: String| ApiError::new(ErrorKind::Invalid, e))?;
+) -> Result<Json<AgentMetrics>, ApiError> {
+    let range = q.range.unwrap_or(MetricsRange::Hour);
     let pool = &state.ctx.pool;
     if app::db::agents::get(pool, id).await?.is_none() {
         return Err(ApiError::new(ErrorKind::NotFound, "no such agent"));
@@ -79,10 +136,10 @@ pub async fn metrics(
     let since = time::OffsetDateTime::now_utc() - range.duration();
     let samples = app::db::metrics::agent_series(pool, id, since).await?;
     let intervals = agent_intervals(&samples);
-    Ok(Json(json!({
-        "agent_id": id,
-        "range": range,
-        "samples": samples,
-        "intervals": intervals,
-    })))
+    Ok(Json(AgentMetrics {
+        agent_id: id,
+        range,
+        samples,
+        intervals,
+    }))
 }

@@ -5,7 +5,6 @@ use app::api::{AppError, ErrorKind};
 use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
 
 #[derive(Debug)]
 pub struct ApiError(pub AppError);
@@ -41,15 +40,35 @@ via_app_error!(
     sqlx::Error
 );
 
+/// The body of every error response.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct ErrorDetail {
+    /// Stable and machine-readable; the HTTP status follows from it.
+    pub code: ErrorKind,
+    /// Why, for a person.
+    pub message: String,
+    /// The input field refused, when one was.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status =
             StatusCode::from_u16(self.0.kind.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        let mut error = json!({ "code": self.0.kind.code(), "message": self.0.message });
-        if let Some(field) = &self.0.field {
-            error["field"] = json!(field);
-        }
-        let mut response = (status, Json(json!({ "error": error }))).into_response();
+        let body = ErrorBody {
+            error: ErrorDetail {
+                code: self.0.kind,
+                message: self.0.message,
+                field: self.0.field,
+            },
+        };
+        let mut response = (status, Json(body)).into_response();
         if let Some(secs) = self.0.retry_after_secs {
             response
                 .headers_mut()

@@ -135,6 +135,7 @@ pub(super) fn same_origin(headers: &HeaderMap, public_url: Option<&str>) -> bool
 fn is_public(method: &Method, path: &str) -> bool {
     match (method, path) {
         (&Method::POST, "/api/v1/session" | "/api/login") => true,
+        (&Method::GET, "/api/v1/openapi.json") => true,
         // `/metrics` is for the Prometheus scraper, like the probes; it shows counts, no content.
         (_, "/login" | "/healthz" | "/readyz" | "/metrics" | "/favicon.ico" | "/robots.txt") => {
             true

@@ -12,6 +12,7 @@ pub mod headers;
 pub mod health;
 pub mod limits;
 pub mod metrics;
+pub mod openapi;
 pub mod serve;
 pub mod session;
 pub mod stream;
@@ -23,8 +24,7 @@ use crate::config::Config;
 use app::api::ssr::ServerContext;
 use app::ui::{App, shell};
 use axum::Router;
-use axum::http::Method;
-use axum::routing::{MethodRouter, delete, get, patch, post};
+use axum::routing::get;
 use leptos::prelude::*;
 use leptos_axum::{LeptosRoutes, generate_route_list};
 use std::net::SocketAddr;
@@ -61,49 +61,6 @@ pub fn session_cookie(tls: bool) -> &'static str {
     }
 }
 
-/// One REST route under `/api/v1`. The router is built from [`api_routes`], so the list is
-/// complete by construction (the route-wide property test walks it).
-pub struct ApiRoute {
-    pub method: Method,
-    pub path: &'static str,
-    pub handler: MethodRouter<AppState>,
-}
-
-/// Every REST route, one method each.
-pub fn api_routes() -> Vec<ApiRoute> {
-    let route = |method: Method, path: &'static str, handler: MethodRouter<AppState>| ApiRoute {
-        method,
-        path,
-        handler,
-    };
-    vec![
-        route(Method::GET, "/session", get(session::current)),
-        route(Method::POST, "/session", post(session::login)),
-        route(Method::DELETE, "/session", delete(session::logout)),
-        route(Method::GET, "/users", get(users::list)),
-        route(Method::POST, "/users", post(users::create)),
-        route(Method::PATCH, "/users/{id}", patch(users::set_role)),
-        route(Method::POST, "/tokens", post(tokens::create)),
-        route(Method::DELETE, "/tokens/{id}", delete(tokens::revoke)),
-        route(Method::GET, "/tasks", get(tasks::list)),
-        route(Method::POST, "/tasks", post(tasks::submit)),
-        route(Method::GET, "/tasks/{id}", get(tasks::get)),
-        route(Method::POST, "/tasks/{id}/cancel", post(tasks::cancel)),
-        route(
-            Method::POST,
-            "/subtasks/{id}/retry",
-            post(tasks::retry_subtask),
-        ),
-        route(Method::GET, "/agents", get(agents::list)),
-        route(Method::POST, "/agents", post(agents::spawn)),
-        route(Method::GET, "/agents/{id}", get(agents::get)),
-        route(Method::GET, "/agents/{id}/metrics", get(agents::metrics)),
-        route(Method::POST, "/agents/{id}/{verb}", post(agents::command)),
-        route(Method::GET, "/events", get(events::list)),
-        route(Method::GET, "/events/stream", get(stream::stream)),
-    ]
-}
-
 pub fn router(state: AppState, store: PostgresStore, local_addr: SocketAddr) -> Router {
     let config = &state.config;
     let leptos_options = LeptosOptions::builder()
@@ -128,9 +85,8 @@ pub fn router(state: AppState, store: PostgresStore, local_addr: SocketAddr) -> 
         .fallback(leptos_axum::file_and_error_handler(shell))
         .with_state(leptos_options);
 
-    let api = api_routes()
-        .into_iter()
-        .fold(Router::new(), |r, route| r.route(route.path, route.handler))
+    let (api, _) = openapi::routes().split_for_parts();
+    let api = api
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed);
 
@@ -149,7 +105,7 @@ pub fn router(state: AppState, store: PostgresStore, local_addr: SocketAddr) -> 
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(metrics::scrape))
-        .nest("/api/v1", api)
+        .nest(openapi::PREFIX, api)
         .with_state(state.clone())
         .merge(pages)
         .layer(axum::middleware::from_fn(error::server_fn_status))

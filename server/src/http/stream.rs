@@ -33,19 +33,30 @@ use tokio::sync::oneshot;
 pub const MAX_MESSAGE: usize = 64 * 1024;
 const SEND_TIMEOUT: Duration = Duration::from_secs(10);
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct StreamQuery {
+    /// Replay what was released after this `seq` first (the last one a client saw).
     after: Option<i64>,
     #[serde(rename = "type")]
+    #[param(rename = "type", schema_with = super::events::type_filter)]
     kind: Option<String>,
     agent_id: Option<AgentId>,
     /// A task is one kind of run; `run_id` names the same filter for workflow runs.
     #[serde(alias = "run_id")]
     task_id: Option<RunId>,
+    #[param(schema_with = super::events::severity_filter)]
     severity: Option<String>,
+    #[param(schema_with = super::events::actor_filter)]
     actor: Option<String>,
 }
 
+/// The live event stream, a WebSocket: each text frame is one event (the shape of `GET
+/// /events` items), in release order. Reconnect with `after` = the last `seq` seen to resume
+/// with nothing missed and nothing twice. The server closes with 1008 (policy) when the
+/// session or token ends or the client falls too far behind, 1001 when it shuts down.
+#[utoipa::path(get, path = "/events/stream", tag = "events", params(StreamQuery),
+    responses((status = 101, description = "Switching to the WebSocket protocol")))]
 pub async fn stream(
     State(state): State<AppState>,
     Extension(user): Extension<User>,

@@ -12,11 +12,17 @@ use axum::{Extension, Json};
 use serde::Deserialize;
 use uuid::Uuid;
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, utoipa::ToSchema)]
 pub struct Create {
+    #[schema(schema_with = app::api::schema::token_name)]
     name: Option<String>,
 }
 
+/// Creates an API token for the logged-in user (from a session, not from another token). The
+/// secret is in this response only; the body is optional.
+#[utoipa::path(post, path = "/tokens", tag = "tokens",
+    request_body(content = Create, description = "Optional"),
+    responses((status = 201, description = "Created: `token` is shown this once", body = CreatedToken)))]
 pub async fn create(
     State(state): State<AppState>,
     Extension(me): Extension<User>,
@@ -49,6 +55,9 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(token)))
 }
 
+/// Revokes a token (your own; admins any).
+#[utoipa::path(delete, path = "/tokens/{id}", tag = "tokens", params(("id" = Uuid, Path)),
+    responses((status = 204, description = "Revoked")))]
 pub async fn revoke(
     State(state): State<AppState>,
     Extension(me): Extension<User>,

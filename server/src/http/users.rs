@@ -10,26 +10,46 @@ use app::domain::account::{Role, User, UserId};
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::{Extension, Json};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 use uuid::Uuid;
 
+/// Every account (one page).
+#[derive(Serialize, ToSchema)]
+pub struct UserPage {
+    pub items: Vec<User>,
+    /// Always `null`: accounts fit in one page.
+    pub next_cursor: Option<String>,
+}
+
+/// Every account (admins only).
+#[utoipa::path(get, path = "/users", tag = "users",
+    responses((status = 200, description = "The accounts", body = UserPage)))]
 pub async fn list(
     State(state): State<AppState>,
     Extension(me): Extension<User>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<UserPage>, ApiError> {
     require_role(&me, Role::Admin)?;
-    let users = app::db::users::list(&state.ctx.pool).await?;
-    Ok(Json(json!({ "items": users, "next_cursor": null })))
+    let items = app::db::users::list(&state.ctx.pool).await?;
+    Ok(Json(UserPage {
+        items,
+        next_cursor: None,
+    }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 pub struct CreateUser {
+    #[schema(schema_with = app::api::schema::username)]
     username: String,
+    #[schema(schema_with = app::api::schema::new_password)]
     password: String,
+    #[schema(value_type = Role)]
     role: String,
 }
 
+/// Creates an account (admins only).
+#[utoipa::path(post, path = "/users", tag = "users", request_body = CreateUser,
+    responses((status = 201, description = "Created", body = User)))]
 pub async fn create(
     State(state): State<AppState>,
     Extension(me): Extension<Actor>,
@@ -46,11 +66,16 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(user)))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 pub struct SetRole {
+    #[schema(value_type = Role)]
     role: String,
 }
 
+/// Changes a user's role (admins only; the last admin cannot be demoted).
+#[utoipa::path(patch, path = "/users/{id}", tag = "users", request_body = SetRole,
+    params(("id" = UserId, Path)),
+    responses((status = 200, description = "The user with the new role", body = User)))]
 pub async fn set_role(
     State(state): State<AppState>,
     Extension(me): Extension<Actor>,

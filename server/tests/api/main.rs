@@ -10,6 +10,7 @@ mod hardening;
 mod helpers;
 mod metrics;
 mod observability;
+mod openapi;
 mod pages;
 mod processes;
 mod security;

@@ -1,0 +1,98 @@
+//! OpenAPI schemas for request fields whose rules a type cannot state: each is the validator's
+//! rule written as a pattern ([`crate::domain::text::pattern`]), so the document and the
+//! server agree on what is accepted.
+
+use crate::domain::agent::CAPABILITIES;
+use crate::domain::text::pattern;
+use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, SchemaType, Type};
+use utoipa::openapi::{Object, RefOr, Schema};
+
+/// An optional field: absent and `null` both mean the default.
+fn nullable(b: ObjectBuilder) -> Object {
+    b.schema_type(SchemaType::from_iter([Type::String, Type::Null]))
+        .build()
+}
+
+fn text(pattern: String, description: &str) -> ObjectBuilder {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .pattern(Some(pattern))
+        .description(Some(description))
+}
+
+/// A trimmed one-line field of 1 to `max` characters.
+pub fn one_line(max: usize, description: &str) -> ObjectBuilder {
+    text(
+        pattern::one_line(max),
+        &format!("{description} 1 to {max} characters after trimming, no control characters."),
+    )
+}
+
+pub fn agent_name() -> Object {
+    one_line(64, "The agent's name.").build()
+}
+
+pub fn model_name() -> Object {
+    nullable(one_line(
+        crate::commands::MAX_MODEL,
+        "The model (default: the provider's name).",
+    ))
+}
+
+pub fn token_name() -> Object {
+    nullable(one_line(100, "What the token is for (default: `script`)."))
+}
+
+pub fn system_prompt() -> Object {
+    let b = text(
+        pattern::prose(),
+        "Instructions the agent starts from; line breaks and tabs allowed, no other controls.",
+    )
+    .max_length(Some(crate::commands::MAX_SYSTEM_PROMPT));
+    nullable(b)
+}
+
+pub fn task_description() -> Object {
+    text(
+        pattern::trimmed(10, 5000, pattern::PROSE_CONTROL, false),
+        "What to do: 10 to 5000 characters after trimming; line breaks and tabs allowed.",
+    )
+    .build()
+}
+
+pub fn username() -> Object {
+    text(
+        format!(
+            "^[{ws}]*[A-Za-z0-9][A-Za-z0-9._-]{{2,31}}[{ws}]*$",
+            ws = pattern::WS
+        ),
+        "3 to 32 of a-z, 0-9, `.`, `_`, `-`, starting with a letter or digit (stored lowercased).",
+    )
+    .build()
+}
+
+pub fn new_password() -> Object {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .min_length(Some(crate::domain::account::NewPassword::MIN))
+        .max_length(Some(crate::domain::account::NewPassword::MAX))
+        .description(Some("12 to 128 characters."))
+        .build()
+}
+
+pub fn provider() -> Object {
+    let b = text(
+        pattern::one_of(&crate::commands::PROVIDERS, false),
+        "The model provider (default: `simulated`, the built-in offline provider).",
+    );
+    nullable(b)
+}
+
+pub fn capabilities() -> RefOr<Schema> {
+    ArrayBuilder::new()
+        .items(text(pattern::one_of(&CAPABILITIES, false), "A capability.").build())
+        .min_items(Some(1))
+        .description(Some(format!("At least one of: {}.", CAPABILITIES.join(", "))))
+        .build()
+        .into()
+}

@@ -13,3 +13,6 @@ SITE_ROOT="$CARGO_TARGET_DIR/site"
 SERVER_PROFILE="${FLOTILLA_SERVER_PROFILE:-debug}"
 FLOTILLA_BIN="$CARGO_TARGET_DIR/$SERVER_PROFILE/flotilla"
 log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+# Schemathesis, in a virtualenv of its own (pinned in .ci/schemathesis.txt).
+ST_VENV="$HOME/.cache/flotilla/schemathesis"
+ST_BIN="$ST_VENV/bin/st"

@@ -81,18 +81,29 @@ pub fn new_password() -> Object {
 }
 
 pub fn provider() -> Object {
-    let b = text(
-        pattern::one_of(&crate::commands::PROVIDERS, false),
-        "The model provider (default: `simulated`, the built-in offline provider).",
-    );
-    nullable(b)
+    ObjectBuilder::new()
+        .schema_type(SchemaType::from_iter([Type::String, Type::Null]))
+        .enum_values(Some(
+            crate::commands::PROVIDERS
+                .iter()
+                .copied()
+                .map(Some)
+                .chain([None]),
+        ))
+        .description(Some(
+            "The model provider (default: `simulated`, the built-in offline provider).",
+        ))
+        .build()
 }
 
 pub fn capabilities() -> RefOr<Schema> {
     ArrayBuilder::new()
         .items(text(pattern::one_of(&CAPABILITIES, false), "A capability.").build())
         .min_items(Some(1))
-        .description(Some(format!("At least one of: {}.", CAPABILITIES.join(", "))))
+        .description(Some(format!(
+            "At least one of: {}.",
+            CAPABILITIES.join(", ")
+        )))
         .build()
         .into()
 }

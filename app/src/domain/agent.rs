@@ -141,8 +141,10 @@ mod tests {
 
     #[test]
     fn capabilities_are_checked_and_deduplicated() {
-        let caps = parse_capabilities(&["Data_Analysis".into(), "data_analysis".into()]);
+        let caps = parse_capabilities(&[" data_analysis".into(), "data_analysis".into()]);
         assert_eq!(caps, Ok(vec!["data_analysis".to_owned()]));
+        // Exact names (surrounding space aside), as the OpenAPI document lists them.
+        assert!(parse_capabilities(&["Data_Analysis".into()]).is_err());
         assert!(parse_capabilities(&[]).is_err());
         let err = parse_capabilities(&["telepathy".into()]).unwrap_err();
         assert!(err.contains("telepathy"));

@@ -41,7 +41,8 @@ pub fn prose(field: &str, raw: &str, max: usize) -> Result<String, String> {
 /// document neither sends "valid" input we refuse nor "invalid" input we take.
 pub mod pattern {
     /// What `str::trim` removes: Unicode `White_Space`.
-    pub const WS: &str = r"\t\n\x0b\x0c\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000";
+    pub const WS: &str =
+        r"\t\n\x0b\x0c\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000";
     /// `char::is_control`, refused in one-line fields.
     pub const CONTROL: &str = r"\x00-\x1f\x7f-\x9f";
     /// Controls refused in prose (line breaks and tabs are allowed).
@@ -55,9 +56,17 @@ pub mod pattern {
         let body = if min <= 1 {
             format!("{edge}(?:{inner}{{0,{}}}{edge})?", max.saturating_sub(2))
         } else {
-            format!("{edge}{inner}{{{},{}}}{edge}", min - 2, max.saturating_sub(2))
+            format!(
+                "{edge}{inner}{{{},{}}}{edge}",
+                min - 2,
+                max.saturating_sub(2)
+            )
         };
-        let body = if empty_ok { format!("(?:{body})?") } else { body };
+        let body = if empty_ok {
+            format!("(?:{body})?")
+        } else {
+            body
+        };
         format!("^[{WS}]*{body}[{WS}]*$")
     }
 
@@ -93,6 +102,64 @@ mod tests {
         assert!(one_line("name", "two\nlines", 64).is_err());
         assert!(one_line("name", "   ", 64).is_err());
         assert_eq!(one_line("name", "  ok  ", 64).as_deref(), Ok("ok"));
+    }
+
+    /// A pattern and its validator agree on every string: what the document promises is
+    /// exactly what the server accepts.
+    fn agrees(pattern: &str, accepts: impl Fn(&str) -> bool, s: &str) -> Result<(), TestCaseError> {
+        let re = regex::Regex::new(pattern).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        prop_assert_eq!(re.is_match(s), accepts(s), "{:?} against {}", s, pattern);
+        Ok(())
+    }
+
+    /// Strings made of the characters the rules turn on: spaces of every kind, controls,
+    /// line breaks, letters.
+    fn tricky() -> impl Strategy<Value = String> {
+        let c = prop_oneof![
+            Just(' '),
+            Just('\t'),
+            Just('\n'),
+            Just('\r'),
+            Just('\u{b}'),
+            Just('\u{85}'),
+            Just('\u{a0}'),
+            Just('\u{3000}'),
+            Just('\u{2028}'),
+            Just('\u{0}'),
+            Just('\u{7}'),
+            Just('\u{1c}'),
+            Just('\u{9f}'),
+            Just('a'),
+            Just('Z'),
+            Just('0'),
+            Just('.'),
+            Just('-'),
+            Just('\u{212a}'),
+            any::<char>(),
+        ];
+        proptest::collection::vec(c, 0..16).prop_map(|v| v.into_iter().collect())
+    }
+
+    proptest! {
+        #[test]
+        fn patterns_accept_exactly_what_the_validators_accept(s in tricky()) {
+            agrees(&pattern::one_line(8), |s| one_line("f", s, 8).is_ok(), &s)?;
+            agrees(&pattern::prose(), |s| prose("f", s, usize::MAX).is_ok(), &s)?;
+            agrees(
+                &pattern::trimmed(3, 12, pattern::PROSE_CONTROL, false),
+                |s| {
+                    let t = s.trim();
+                    (3..=12).contains(&t.chars().count()) && t.chars().all(allowed_in_prose)
+                },
+                &s,
+            )?;
+            agrees(
+                &pattern::trimmed(1, 8, pattern::CONTROL, true),
+                |s| s.trim().is_empty() || one_line("f", s, 8).is_ok(),
+                &s,
+            )?;
+            agrees(&pattern::one_of(&["a.b", "a"], true), |s| ["", "a.b", "a"].contains(&s.trim()), &s)?;
+        }
     }
 
     proptest! {

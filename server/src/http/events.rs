@@ -13,8 +13,8 @@ use app::domain::text::pattern;
 use axum::Json;
 use axum::extract::State;
 use serde::{Deserialize, Serialize};
-use utoipa::openapi::schema::{ObjectBuilder, Type};
 use utoipa::openapi::Object;
+use utoipa::openapi::schema::{ObjectBuilder, Type};
 use utoipa::{IntoParams, ToSchema};
 
 /// The `type` filter: an event type or a family (the part before the dot), or blank for all.
@@ -27,7 +27,9 @@ pub fn type_filter() -> Object {
     ObjectBuilder::new()
         .schema_type(Type::String)
         .pattern(Some(pattern::one_of(&words, true)))
-        .description(Some("An event type such as `task.submitted`, or a family such as `task`."))
+        .description(Some(
+            "An event type such as `task.submitted`, or a family such as `task`.",
+        ))
         .build()
 }
 

@@ -88,8 +88,14 @@ const ERRORS: [(u16, &str); 10] = [
     (409, "It conflicts with the current state"),
     (413, "The body is too large"),
     (415, "The body is not JSON"),
-    (422, "The input was refused; `message` says why and `field` which"),
-    (429, "Too many requests; `Retry-After` says when to try again"),
+    (
+        422,
+        "The input was refused; `message` says why and `field` which",
+    ),
+    (
+        429,
+        "Too many requests; `Retry-After` says when to try again",
+    ),
     (500, "An internal failure (logged on the server)"),
     (503, "Not ready, or shutting down"),
 ];
@@ -123,6 +129,13 @@ pub fn document() -> &'static Document {
                 &mut item.delete,
             ];
             for op in ops.into_iter().flatten() {
+                // Handler names repeat across modules (`list`, `get`): prefix the tag.
+                if let (Some(tag), Some(id)) = (
+                    op.tags.as_ref().and_then(|t| t.first()),
+                    op.operation_id.as_mut(),
+                ) {
+                    *id = format!("{tag}_{id}");
+                }
                 for (status, description) in ERRORS {
                     op.responses
                         .responses

@@ -20,6 +20,7 @@ pub struct Submit {
     description: String,
     /// 0 (lowest) to 10; default 5.
     #[schema(minimum = 0, maximum = 10)]
+    #[serde(default, deserialize_with = "super::extract::integral")]
     priority: Option<i64>,
 }
 

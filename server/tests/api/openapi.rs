@@ -11,7 +11,10 @@ const METHODS: [&str; 5] = ["get", "post", "put", "patch", "delete"];
 /// Follows a local `$ref` to the schema it names.
 fn resolve<'a>(doc: &'a Value, schema: &'a Value) -> &'a Value {
     match schema["$ref"].as_str() {
-        Some(r) => resolve(doc, &doc["components"]["schemas"][r.trim_start_matches("#/components/schemas/")]),
+        Some(r) => resolve(
+            doc,
+            &doc["components"]["schemas"][r.trim_start_matches("#/components/schemas/")],
+        ),
         None => schema,
     }
 }
@@ -27,15 +30,22 @@ async fn the_document_is_public_and_describes_every_route_concretely(pool: PgPoo
     assert_eq!(res.status(), 200);
     assert_eq!(res.headers()["content-type"], "application/json");
     let doc: Value = res.json().await.unwrap();
-    assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"), "{}", doc["openapi"]);
+    assert!(
+        doc["openapi"].as_str().unwrap().starts_with("3.1"),
+        "{}",
+        doc["openapi"]
+    );
 
     let paths = doc["paths"].as_object().unwrap();
     let mut operations = 0;
+    let mut ids = std::collections::HashSet::new();
     for (path, item) in paths {
         assert!(path.starts_with("/api/v1/"), "{path}");
         for method in METHODS {
             let Some(op) = item.get(method) else { continue };
             operations += 1;
+            let id = op["operationId"].as_str().unwrap();
+            assert!(ids.insert(id.to_owned()), "operationId {id} repeats");
             let responses = op["responses"].as_object().unwrap();
             let (status, ok) = responses
                 .iter()
@@ -51,7 +61,10 @@ async fn the_document_is_public_and_describes_every_route_concretely(pool: PgPoo
             for code in ["401", "404", "422", "500"] {
                 let err = &responses[code]["content"]["application/json"]["schema"];
                 let err = resolve(&doc, err);
-                assert!(err["properties"]["error"].is_object(), "{method} {path} {code}: {err}");
+                assert!(
+                    err["properties"]["error"].is_object(),
+                    "{method} {path} {code}: {err}"
+                );
             }
         }
     }
@@ -63,8 +76,7 @@ async fn the_document_is_public_and_describes_every_route_concretely(pool: PgPoo
     let client = Client::new();
     let mut answered = 0;
     for (path, item) in paths {
-        let concrete = path
-            .replace("{id}", "00000000-0000-0000-0000-000000000000");
+        let concrete = path.replace("{id}", "00000000-0000-0000-0000-000000000000");
         for method in METHODS {
             if item.get(method).is_none() {
                 continue;
@@ -78,7 +90,10 @@ async fn the_document_is_public_and_describes_every_route_concretely(pool: PgPoo
             let status = res.status();
             let body = res.text().await.unwrap();
             assert_ne!(status, 401, "{method} {path}: {body}");
-            assert!(!body.contains("no such API route"), "{method} {path}: {body}");
+            assert!(
+                !body.contains("no such API route"),
+                "{method} {path}: {body}"
+            );
             answered += 1;
         }
     }

@@ -95,6 +95,24 @@ pub enum AgentCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Adds an agent to the fleet.
+    Spawn {
+        name: String,
+        /// A capability it has (repeat for more), e.g. `--capability code_generation`.
+        #[arg(long = "capability", short = 'c', required = true)]
+        capabilities: Vec<String>,
+        #[arg(long)]
+        provider: Option<String>,
+        #[arg(long)]
+        model: Option<String>,
+        #[arg(long)]
+        system_prompt: Option<String>,
+        /// The agent that spawns it.
+        #[arg(long)]
+        parent: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
     Pause {
         id: String,
     },
@@ -361,6 +379,31 @@ async fn agent(api: &Api, command: AgentCommand) -> Result<Exit, ClientError> {
                     output::field(&a, "state"),
                     output::field(&a, "name")
                 );
+            }
+            return Ok(Exit::Done);
+        }
+        AgentCommand::Spawn {
+            name,
+            capabilities,
+            provider,
+            model,
+            system_prompt,
+            parent,
+            json,
+        } => {
+            let body = json!({
+                "name": name,
+                "capabilities": capabilities,
+                "provider": provider,
+                "model": model,
+                "system_prompt": system_prompt,
+                "parent_id": parent,
+            });
+            let a = api.post("/api/v1/agents", Some(body)).await?;
+            if json {
+                output::json(&a);
+            } else {
+                println!("{}", output::field(&a, "id"));
             }
             return Ok(Exit::Done);
         }

@@ -107,6 +107,46 @@ async fn login_then_submit_and_watch_a_task_to_completion(pool: PgPool) {
         5,
         "the default fleet, a line each"
     );
+    let spawned = run(
+        &home,
+        &[],
+        &[
+            "agent",
+            "spawn",
+            "scout",
+            "-c",
+            "web_scraping",
+            "-c",
+            "data_analysis",
+            "--json",
+        ],
+    )
+    .await;
+    assert_eq!(
+        spawned.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&spawned.stderr)
+    );
+    let scout: Value = serde_json::from_str(stdout(&spawned).trim()).unwrap();
+    assert_eq!(scout["state"], "idle");
+    assert_eq!(
+        scout["capabilities"],
+        serde_json::json!(["web_scraping", "data_analysis"])
+    );
+    let id = scout["id"].as_str().unwrap();
+    let paused = run(&home, &[], &["agent", "pause", id]).await;
+    assert_eq!(paused.status.code(), Some(0));
+    let got = run(&home, &[], &["agent", "get", id, "--json"]).await;
+    let got: Value = serde_json::from_str(stdout(&got).trim()).unwrap();
+    assert_eq!(got["state"], "paused");
+    let refused = run(&home, &[], &["agent", "spawn", "x", "-c", "telepathy"]).await;
+    assert_eq!(
+        refused.status.code(),
+        Some(1),
+        "a refused request is exit 1"
+    );
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("telepathy"));
 
     // The history through the CLI is exactly the REST pager's.
     let admin = app.admin().await;

@@ -13,7 +13,7 @@ use app::db::runs;
 use app::domain::ids::RunId;
 use app::domain::plan::{PlanDraft, SubtaskDraft, ValidatedPlan};
 use secrecy::ExposeSecret;
-use server::embedded_pg::{EmbeddedPostgres, find_bin_dir};
+use server::embedded_pg::EmbeddedPostgres;
 use server::engine::{Engine, EngineConfig};
 use sqlx::PgPool;
 use sqlx::postgres::PgPoolOptions;
@@ -51,23 +51,7 @@ async fn run(pg: &EmbeddedPostgres) -> anyhow::Result<()> {
             .execute(&pool)
             .await?;
     }
-    pg.ensure_database("pgbench").await?;
-    let bench_url = pg.url("pgbench");
-    let pgbench = find_bin_dir()
-        .map(|d| d.join("pgbench"))
-        .filter(|p| p.is_file());
-    let pgbench = pgbench.ok_or_else(|| anyhow::anyhow!("pgbench not found beside initdb"))?;
-    let init = tokio::process::Command::new(&pgbench)
-        .args(["-i", "-s", "1", "-q"])
-        .arg(bench_url.expose_secret())
-        .output()
-        .await?;
-    anyhow::ensure!(
-        init.status.success(),
-        "pgbench -i failed: {}",
-        String::from_utf8_lossy(&init.stderr)
-    );
-
+    let (pgbench, bench_url) = common::pgbench(pg).await?;
     println!("Flotilla engine benchmark — simulated provider at zero latency, durable Postgres");
     println!("(fsync on), {CONNECTIONS} connections; figures beside same-run baselines.\n");
 
@@ -120,7 +104,7 @@ async fn run(pg: &EmbeddedPostgres) -> anyhow::Result<()> {
     tokio::time::sleep(Duration::from_millis(500)).await;
     // The machine's pace this minute, for reading the latencies below: one `pgbench -N`
     // transaction (three updates, an insert and a durable commit) on one connection.
-    let commit_ms = pgbench_figure(
+    let commit_ms = common::pgbench_figure(
         &pgbench,
         bench_url.expose_secret(),
         1,
@@ -356,38 +340,7 @@ async fn engine_throughput(engine: &Engine, secs: u64) -> anyhow::Result<f64> {
 }
 
 async fn pgbench_tps(pgbench: &std::path::Path, url: &str, secs: u64) -> anyhow::Result<f64> {
-    pgbench_figure(pgbench, url, CONNECTIONS, secs, "tps = ").await
-}
-
-/// A figure from the summary of `pgbench -N` at `clients` connections: the number after
-/// `prefix` (e.g. "tps = ", "latency average = ").
-async fn pgbench_figure(
-    pgbench: &std::path::Path,
-    url: &str,
-    clients: u32,
-    secs: u64,
-    prefix: &str,
-) -> anyhow::Result<f64> {
-    let out = tokio::process::Command::new(pgbench)
-        .args([
-            "-N",
-            "-n",
-            "-c",
-            &clients.to_string(),
-            "-j",
-            &clients.min(2).to_string(),
-            "-T",
-            &secs.to_string(),
-        ])
-        .arg(url)
-        .output()
-        .await?;
-    let text = String::from_utf8_lossy(&out.stdout);
-    text.lines()
-        .find_map(|l| l.strip_prefix(prefix))
-        .and_then(|l| l.split_whitespace().next())
-        .and_then(|v| v.parse().ok())
-        .ok_or_else(|| anyhow::anyhow!("no {prefix:?} in pgbench output: {text}"))
+    common::pgbench_figure(pgbench, url, CONNECTIONS, secs, "tps = ").await
 }
 
 fn report(what: &str, samples: &mut [f64], target: &str) {

@@ -248,7 +248,10 @@ mod from_causes {
                         AppError::new(ErrorKind::Conflict, a.to_string())
                     }
                     AgentDbError::NotFound => AppError::new(ErrorKind::NotFound, a.to_string()),
-                    AgentDbError::ParentNotFound => AppError::invalid(a),
+                    // A well-formed reference to nothing: 404, naming the field.
+                    AgentDbError::ParentNotFound => {
+                        AppError::new(ErrorKind::NotFound, a.to_string()).with_field("parent_id")
+                    }
                     AgentDbError::Db(db) => db.into(),
                 },
                 CommandError::User(u) => u.into(),

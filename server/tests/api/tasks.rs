@@ -165,7 +165,7 @@ async fn agents_are_spawned_validated_and_terminated_for_good(pool: PgPool) {
         ),
         (
             json!({ "name": "x", "capabilities": ["data_analysis"], "parent_id": uuid::Uuid::new_v4() }),
-            422,
+            404,
         ),
     ] {
         let res = c

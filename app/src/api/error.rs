@@ -73,6 +73,9 @@ pub struct AppError {
     /// For `rate_limited`: when to try again, seconds (also sent as `Retry-After`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retry_after_secs: Option<u64>,
+    /// For a workflow refused by validation: every issue, each naming its node, edge or input.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub issues: Vec<crate::domain::workflow::Issue>,
 }
 
 impl AppError {
@@ -82,6 +85,7 @@ impl AppError {
             message: message.into(),
             field: None,
             retry_after_secs: None,
+            issues: Vec::new(),
         }
     }
 
@@ -186,6 +190,7 @@ mod from_causes {
     use crate::db::agents::AgentDbError;
     use crate::db::runs::RunDbError;
     use crate::db::users::UserDbError;
+    use crate::db::workflows::WorkflowDbError;
     use crate::domain::account::CredentialError;
 
     impl From<CredentialError> for AppError {
@@ -255,6 +260,19 @@ mod from_causes {
                     AgentDbError::Db(db) => db.into(),
                 },
                 CommandError::User(u) => u.into(),
+                CommandError::Workflow(w) => match w {
+                    WorkflowDbError::NotFound | WorkflowDbError::VersionNotFound(_) => {
+                        AppError::new(ErrorKind::NotFound, w.to_string())
+                    }
+                    WorkflowDbError::Stale { .. } => {
+                        AppError::new(ErrorKind::Conflict, w.to_string()).with_field("base_version")
+                    }
+                    WorkflowDbError::Db(db) => db.into(),
+                },
+                CommandError::Issues(issues) => AppError {
+                    issues: issues.clone(),
+                    ..AppError::invalid(CommandError::Issues(issues))
+                },
                 CommandError::Hash(h) => AppError::internal(h),
                 CommandError::Db(db) => db.into(),
             }

@@ -107,3 +107,26 @@ pub fn capabilities() -> RefOr<Schema> {
         .build()
         .into()
 }
+
+pub fn workflow_name() -> Object {
+    nullable(one_line(
+        crate::domain::workflow::MAX_NAME,
+        "The workflow's name (default: the template's, or \"Untitled workflow\").",
+    ))
+}
+
+/// A prose field of a workflow (description, version message).
+fn workflow_prose(max: usize, description: &str) -> Object {
+    nullable(text(pattern::prose(), description).max_length(Some(max)))
+}
+
+pub fn workflow_description() -> Object {
+    workflow_prose(
+        crate::domain::workflow::MAX_TEXT,
+        "What the workflow is for; line breaks and tabs allowed.",
+    )
+}
+
+pub fn version_message() -> Object {
+    workflow_prose(1000, "What changed in this version, for the history.")
+}

@@ -10,5 +10,6 @@ pub mod queue;
 pub mod runs;
 pub mod tokens;
 pub mod users;
+pub mod workflows;
 
 pub use sqlx::PgPool;

@@ -46,6 +46,9 @@ pub enum EventKind {
     AgentUnresponsive,
     AgentRecovered,
     AgentError,
+    WorkflowCreated,
+    /// A new version of a workflow was saved.
+    WorkflowSaved,
     /// An engine loop died and was restarted (critical).
     LoopRestarted,
     /// The first frame of a live stream: where to resume from (never stored).
@@ -76,6 +79,8 @@ str_enum!(EventKind {
     AgentUnresponsive => "agent.unresponsive",
     AgentRecovered => "agent.recovered",
     AgentError => "agent.error",
+    WorkflowCreated => "workflow.created",
+    WorkflowSaved => "workflow.saved",
     LoopRestarted => "engine.loop_restarted",
     StreamReady => "stream.ready",
     Marker => "marker",

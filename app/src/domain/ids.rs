@@ -43,3 +43,7 @@ id_type!(
     /// A worker process.
     WorkerId
 );
+id_type!(
+    /// A stored workflow (all its versions).
+    WorkflowId
+);

@@ -77,3 +77,4 @@ pub mod plan;
 pub mod run;
 pub mod simulated;
 pub mod text;
+pub mod workflow;

@@ -40,6 +40,13 @@ via_app_error!(
     sqlx::Error
 );
 
+/// A workflow lookup fails the way a workflow command does.
+impl From<app::db::workflows::WorkflowDbError> for ApiError {
+    fn from(e: app::db::workflows::WorkflowDbError) -> Self {
+        Self(app::commands::CommandError::from(e).into())
+    }
+}
+
 /// The body of every error response.
 #[derive(serde::Serialize, utoipa::ToSchema)]
 pub struct ErrorBody {
@@ -55,6 +62,9 @@ pub struct ErrorDetail {
     /// The input field refused, when one was.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub field: Option<String>,
+    /// For a workflow refused by validation: every issue found.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub issues: Vec<app::domain::workflow::Issue>,
 }
 
 impl IntoResponse for ApiError {
@@ -66,6 +76,7 @@ impl IntoResponse for ApiError {
                 code: self.0.kind,
                 message: self.0.message,
                 field: self.0.field,
+                issues: self.0.issues,
             },
         };
         let mut response = (status, Json(body)).into_response();

@@ -70,3 +70,28 @@ where
         _ => Err(serde::de::Error::custom(format!("{n} is not an integer"))),
     }
 }
+
+/// A `cursor` query parameter as the time it stands for (pages ordered by a timestamp).
+pub fn time_cursor(cursor: Option<&str>) -> Result<Option<time::OffsetDateTime>, ApiError> {
+    cursor
+        .map(|c| time::OffsetDateTime::parse(c, &time::format_description::well_known::Rfc3339))
+        .transpose()
+        .map_err(|_| ApiError::new(ErrorKind::Invalid, "cursor is not one this API returned"))
+}
+
+/// The `next_cursor` of a page of `limit` items ordered by `at`: the last item's time, or none
+/// when the page was not full (it is the last).
+pub fn next_time_cursor<T>(
+    items: &[T],
+    limit: i64,
+    at: impl Fn(&T) -> time::OffsetDateTime,
+) -> Option<String> {
+    (items.len() == usize::try_from(limit).unwrap_or(usize::MAX))
+        .then(|| items.last())
+        .flatten()
+        .and_then(|t| {
+            at(t)
+                .format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+}

@@ -19,6 +19,7 @@ pub mod stream;
 pub mod tasks;
 pub mod tokens;
 pub mod users;
+pub mod workflows;
 
 use crate::config::Config;
 use app::api::ssr::ServerContext;

@@ -2,7 +2,7 @@
 //! `#[utoipa::path]` of its handler, so none can exist undocumented.
 
 use super::error::ErrorBody;
-use super::{AppState, agents, events, session, stream, tasks, tokens, users};
+use super::{AppState, agents, events, session, stream, tasks, tokens, users, workflows};
 use axum::http::header;
 use axum::response::IntoResponse;
 use std::sync::OnceLock;
@@ -28,6 +28,7 @@ pub const PREFIX: &str = "/api/v1";
         (name = "session", description = "Logging in and out"),
         (name = "tasks", description = "Tasks and their subtasks"),
         (name = "agents", description = "The fleet"),
+        (name = "workflows", description = "Saved, versioned workflow graphs and their templates"),
         (name = "events", description = "The record of every state change, paged or live"),
         (name = "users", description = "Accounts (admins)"),
         (name = "tokens", description = "API tokens for scripts"),
@@ -75,6 +76,15 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(agents::pause))
         .routes(routes!(agents::resume))
         .routes(routes!(agents::terminate))
+        .routes(routes!(workflows::list, workflows::create))
+        .routes(routes!(workflows::validate_body))
+        .routes(routes!(workflows::import))
+        .routes(routes!(workflows::get, workflows::save))
+        .routes(routes!(workflows::validate_stored))
+        .routes(routes!(workflows::versions))
+        .routes(routes!(workflows::export))
+        .routes(routes!(workflows::save_as_template))
+        .routes(routes!(workflows::templates))
         .routes(routes!(events::list))
         .routes(routes!(stream::stream))
         .routes(routes!(openapi_json))

@@ -2,7 +2,7 @@
 
 use super::AppState;
 use super::error::ApiError;
-use super::extract::{ApiJson, ApiPath, ApiQuery, page_limit};
+use super::extract::{ApiJson, ApiPath, ApiQuery, next_time_cursor, page_limit, time_cursor};
 use app::api::ErrorKind;
 use app::commands;
 use app::domain::account::Actor;
@@ -79,20 +79,9 @@ pub async fn list(
 ) -> Result<Json<TaskPage>, ApiError> {
     let status = q.status;
     let limit = page_limit(q.limit, 50, 500)?;
-    let before = q
-        .cursor
-        .map(|c| time::OffsetDateTime::parse(&c, &time::format_description::well_known::Rfc3339))
-        .transpose()
-        .map_err(|_| ApiError::new(ErrorKind::Invalid, "cursor is not one this API returned"))?;
+    let before = time_cursor(q.cursor.as_deref())?;
     let items = app::db::runs::list(&state.ctx.pool, status, limit, before).await?;
-    let next = (items.len() == usize::try_from(limit).unwrap_or(usize::MAX))
-        .then(|| items.last())
-        .flatten()
-        .and_then(|t| {
-            t.created_at
-                .format(&time::format_description::well_known::Rfc3339)
-                .ok()
-        });
+    let next = next_time_cursor(&items, limit, |t| t.created_at);
     Ok(Json(TaskPage {
         items,
         next_cursor: next,

@@ -19,3 +19,4 @@ mod state_machines;
 mod stream;
 mod tasks;
 mod users;
+mod workflows;

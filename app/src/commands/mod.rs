@@ -14,6 +14,8 @@ use crate::domain::run::{parse_priority, parse_task_description};
 use crate::domain::text;
 use sqlx::PgPool;
 
+pub mod workflows;
+
 /// Why a command was refused; the transports map each to their status and shape.
 #[derive(Debug, thiserror::Error)]
 pub enum CommandError {
@@ -33,11 +35,24 @@ pub enum CommandError {
     Agent(#[from] AgentDbError),
     #[error(transparent)]
     User(#[from] UserDbError),
+    #[error(transparent)]
+    Workflow(#[from] crate::db::workflows::WorkflowDbError),
+    /// The workflow (or a run's inputs) broke rules: every issue, each naming what it is about.
+    #[error("{}", issues_message(.0))]
+    Issues(Vec<crate::domain::workflow::Issue>),
     /// Hashing a password failed (not the caller's doing).
     #[error(transparent)]
     Hash(#[from] LoginError),
     #[error(transparent)]
     Db(#[from] sqlx::Error),
+}
+
+fn issues_message(issues: &[crate::domain::workflow::Issue]) -> String {
+    match issues {
+        [one] => one.message.clone(),
+        [first, rest @ ..] => format!("{} (and {} more issues)", first.message, rest.len()),
+        [] => "the workflow is not valid".into(),
+    }
 }
 
 /// `field` refused for `reason`.

@@ -1,0 +1,310 @@
+//! Workflow commands shared by server functions and REST: create, save a version, instantiate
+//! a template, save as template, import, validate. Saving never requires a valid graph (authors
+//! save work in progress); the version records what validation found.
+
+use super::{CommandError, invalid};
+use crate::auth::require_role;
+use crate::db::events;
+use crate::db::workflows::{self, NewVersion};
+use crate::domain::account::{Actor, Role};
+use crate::domain::ids::WorkflowId;
+use crate::domain::text;
+use crate::domain::workflow::{
+    Catalog, Definition, Export, Issue, MAX_NAME, MAX_TEXT, SCHEMA_VERSION, Step, SubworkflowInfo,
+    WorkflowDetail, builtin_templates, validate,
+};
+use sqlx::{PgConnection, PgPool};
+use std::collections::{HashMap, HashSet};
+use uuid::Uuid;
+
+/// How deep sub-workflows may nest when their containment is resolved.
+const MAX_NESTING: usize = 16;
+
+/// A workflow version, as sub-workflow steps name it.
+type VersionKey = (Uuid, i32);
+
+/// A workflow as a person writes it: name, description and the graph.
+#[derive(Clone, Debug)]
+pub struct Draft {
+    pub name: String,
+    pub description: String,
+    pub definition: Definition,
+    pub message: String,
+}
+
+fn parse_name(raw: &str) -> Result<String, CommandError> {
+    text::one_line("name", raw, MAX_NAME).map_err(invalid("name"))
+}
+
+fn parse_description(raw: &str) -> Result<String, CommandError> {
+    text::prose("description", raw.trim(), MAX_TEXT).map_err(invalid("description"))
+}
+
+fn parse_message(raw: &str) -> Result<String, CommandError> {
+    text::prose("message", raw.trim(), 1000).map_err(invalid("message"))
+}
+
+/// Postgres cannot store NUL in `jsonb` text: refuse it before validation would only note it.
+fn refuse_nul(def: &Definition) -> Result<(), CommandError> {
+    let json = serde_json::to_string(def).map_err(|e| CommandError::Invalid {
+        field: "definition",
+        reason: e.to_string(),
+    })?;
+    if json.contains("\\u0000") {
+        return Err(CommandError::Invalid {
+            field: "definition",
+            reason: "the definition contains a NUL character".into(),
+        });
+    }
+    Ok(())
+}
+
+/// What a definition may name right now: the capabilities, the live agents' names, and the
+/// sub-workflow versions it runs with everything they run in turn.
+pub async fn catalog(
+    conn: &mut PgConnection,
+    workflow_id: Option<WorkflowId>,
+    def: &Definition,
+) -> Result<Catalog, sqlx::Error> {
+    let mut catalog = Catalog::standard();
+    catalog.agents = sqlx::query_scalar!("select name from agents where state <> 'terminated'")
+        .fetch_all(&mut *conn)
+        .await?;
+    catalog.workflow_id = workflow_id.map(|w| w.0);
+    // Load referenced versions level by level; remember what each runs directly.
+    let mut direct: HashMap<VersionKey, (Definition, Vec<VersionKey>)> = HashMap::new();
+    let mut frontier: Vec<VersionKey> = sub_steps(def);
+    for _ in 0..MAX_NESTING {
+        frontier.retain(|k| !direct.contains_key(k));
+        frontier.sort_unstable();
+        frontier.dedup();
+        if frontier.is_empty() {
+            break;
+        }
+        let found = workflows::definitions(&mut *conn, &frontier).await?;
+        frontier = Vec::new();
+        for (id, version, d) in found {
+            let subs = sub_steps(&d);
+            frontier.extend(subs.iter().copied());
+            direct.insert((id, version), (d, subs));
+        }
+    }
+    for (key, (d, _)) in &direct {
+        // Everything this version runs, at any depth (cycles among stored versions end).
+        let mut contains = HashSet::new();
+        let mut stack: Vec<VersionKey> = direct[key].1.clone();
+        while let Some(k) = stack.pop() {
+            if contains.insert(k.0)
+                && let Some((_, next)) = direct.get(&k)
+            {
+                stack.extend(next.iter().copied());
+            }
+        }
+        catalog.subworkflows.insert(
+            *key,
+            SubworkflowInfo {
+                inputs: d.inputs.clone(),
+                contains: contains.into_iter().collect(),
+            },
+        );
+    }
+    Ok(catalog)
+}
+
+fn sub_steps(def: &Definition) -> Vec<VersionKey> {
+    def.nodes
+        .iter()
+        .filter_map(|n| match &n.step {
+            Step::Workflow {
+                workflow_id,
+                version,
+                ..
+            } => Some((*workflow_id, *version)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Validates a definition (stored as `workflow_id`, or unsaved) against the live catalog.
+pub async fn check(
+    pool: &PgPool,
+    workflow_id: Option<WorkflowId>,
+    def: &Definition,
+) -> Result<Vec<Issue>, CommandError> {
+    let mut conn = pool.acquire().await?;
+    let catalog = catalog(&mut conn, workflow_id, def).await?;
+    Ok(validate(def, &catalog))
+}
+
+/// Creates a workflow (or a template) as version 1.
+pub async fn create(
+    pool: &PgPool,
+    actor: &Actor,
+    draft: Draft,
+    is_template: bool,
+) -> Result<WorkflowDetail, CommandError> {
+    require_role(actor, Role::Member)?;
+    let name = parse_name(&draft.name)?;
+    let description = parse_description(&draft.description)?;
+    let message = parse_message(&draft.message)?;
+    refuse_nul(&draft.definition)?;
+    let mut tx = pool.begin().await?;
+    events::act_as(&mut tx, actor).await?;
+    let catalog = catalog(&mut tx, None, &draft.definition).await?;
+    let issues = validate(&draft.definition, &catalog);
+    let first = NewVersion {
+        definition: &draft.definition,
+        message: &message,
+        issues: &issues,
+    };
+    let id = workflows::create(
+        &mut tx,
+        &name,
+        &description,
+        is_template,
+        first,
+        Some(actor.id.0),
+    )
+    .await?;
+    let detail = workflows::get(&mut *tx, id, None).await?;
+    tx.commit().await?;
+    Ok(detail)
+}
+
+/// A save: the version it is based on and what changes (name and description stay when absent).
+#[derive(Clone, Debug)]
+pub struct Save {
+    pub base_version: i32,
+    pub name: Option<String>,
+    pub description: Option<String>,
+    pub definition: Definition,
+    pub message: String,
+}
+
+/// Saves a new version on top of `base_version`; a stale base is a conflict naming the newer
+/// version.
+pub async fn save(
+    pool: &PgPool,
+    actor: &Actor,
+    id: WorkflowId,
+    save: Save,
+) -> Result<WorkflowDetail, CommandError> {
+    require_role(actor, Role::Member)?;
+    let name = save.name.as_deref().map(parse_name).transpose()?;
+    let description = save
+        .description
+        .as_deref()
+        .map(parse_description)
+        .transpose()?;
+    let message = parse_message(&save.message)?;
+    refuse_nul(&save.definition)?;
+    let mut tx = pool.begin().await?;
+    events::act_as(&mut tx, actor).await?;
+    let catalog = catalog(&mut tx, Some(id), &save.definition).await?;
+    let issues = validate(&save.definition, &catalog);
+    let next = NewVersion {
+        definition: &save.definition,
+        message: &message,
+        issues: &issues,
+    };
+    let labels = (name.as_deref(), description.as_deref());
+    workflows::save(
+        &mut tx,
+        id,
+        save.base_version,
+        labels,
+        next,
+        Some(actor.id.0),
+    )
+    .await?;
+    let detail = workflows::get(&mut *tx, id, None).await?;
+    tx.commit().await?;
+    Ok(detail)
+}
+
+/// A new workflow from a template: a built-in one by slug, or a saved template by id.
+pub async fn instantiate(
+    pool: &PgPool,
+    actor: &Actor,
+    template: &str,
+    name: Option<&str>,
+) -> Result<WorkflowDetail, CommandError> {
+    require_role(actor, Role::Member)?;
+    let (default_name, description, definition) =
+        if let Some(b) = builtin_templates().into_iter().find(|t| t.slug == template) {
+            (b.export.name, b.export.description, b.export.definition)
+        } else {
+            let not_found = || CommandError::Invalid {
+                field: "from_template",
+                reason: format!(
+                    "no template '{}' (a built-in slug or a template's id)",
+                    template.chars().take(64).collect::<String>()
+                ),
+            };
+            let id = template.parse::<Uuid>().map_err(|_| not_found())?;
+            let t = workflows::get(pool, WorkflowId(id), None)
+                .await
+                .map_err(|_| not_found())?;
+            if !t.is_template {
+                return Err(not_found());
+            }
+            (t.name, t.description, t.definition)
+        };
+    let draft = Draft {
+        name: name.map_or(default_name, str::to_owned),
+        description,
+        definition,
+        message: format!("from template {template}"),
+    };
+    create(pool, actor, draft, false).await
+}
+
+/// Saves a workflow's newest version as a new template.
+pub async fn save_as_template(
+    pool: &PgPool,
+    actor: &Actor,
+    id: WorkflowId,
+    name: Option<&str>,
+) -> Result<WorkflowDetail, CommandError> {
+    let source = workflows::get(pool, id, None).await?;
+    let draft = Draft {
+        name: name.map_or_else(|| format!("{} (template)", source.name), str::to_owned),
+        description: source.description,
+        definition: source.definition,
+        message: format!("template of workflow {id} version {}", source.version),
+    };
+    create(pool, actor, draft, true).await
+}
+
+/// The export of a version: what [`import`] reads back.
+pub fn export(detail: &WorkflowDetail) -> Export {
+    Export {
+        schema_version: SCHEMA_VERSION,
+        name: detail.name.clone(),
+        description: detail.description.clone(),
+        definition: detail.definition.clone(),
+    }
+}
+
+/// A new workflow from an export, refusing a schema version this build does not read.
+pub async fn import(
+    pool: &PgPool,
+    actor: &Actor,
+    raw: &serde_json::Value,
+) -> Result<WorkflowDetail, CommandError> {
+    let export = Export::parse(raw).map_err(|reason| CommandError::Invalid {
+        field: if reason.contains("schema_version") {
+            "schema_version"
+        } else {
+            "definition"
+        },
+        reason,
+    })?;
+    let draft = Draft {
+        name: export.name,
+        description: export.description,
+        definition: export.definition,
+        message: "imported".into(),
+    };
+    create(pool, actor, draft, false).await
+}

@@ -1,0 +1,232 @@
+//! Workflows: stored, versioned DAG definitions a person draws. This module holds the
+//! definition as saved and exported (schema version [`SCHEMA_VERSION`]); [`validate`] holds the
+//! one set of rules the browser and the server both run.
+
+mod builtin;
+mod condition;
+mod stored;
+mod template;
+mod validate;
+
+#[cfg(test)]
+mod tests;
+
+pub use builtin::{BuiltinTemplate, builtin_templates};
+pub use condition::{Condition, JsonPath, Test};
+pub use stored::{VersionSummary, WorkflowDetail, WorkflowState, WorkflowSummary};
+pub use template::{Reference, references, render};
+pub use validate::{
+    Catalog, Issue, IssueCode, SubworkflowInfo, Target, check_inputs, validate, would_close_cycle,
+};
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use uuid::Uuid;
+
+/// The export format this build writes and reads; an import naming another is refused.
+pub const SCHEMA_VERSION: u32 = 1;
+/// The most nodes a workflow may have (the editor is built for 500; validation is measured at
+/// 10,000).
+pub const MAX_NODES: usize = 10_000;
+/// The most edges a workflow may have.
+pub const MAX_EDGES: usize = 20_000;
+/// The most declared inputs.
+pub const MAX_INPUTS: usize = 64;
+/// The longest node key, input name or capability, in characters.
+pub const MAX_KEY: usize = 64;
+/// The longest workflow name, in characters.
+pub const MAX_NAME: usize = 200;
+/// The longest prompt template, description or templated argument, in characters.
+pub const MAX_TEXT: usize = 20_000;
+/// The tools a tool step may call (the agent tool loop's set, MCP-shaped).
+pub const TOOLS: [&str; 8] = [
+    "read_file",
+    "write_file",
+    "list_files",
+    "get_state",
+    "set_state",
+    "http_get",
+    "sql_query",
+    "run_command",
+];
+
+/// A workflow as stored in one version: everything needed to run or redraw it.
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Definition {
+    #[serde(default)]
+    pub inputs: Vec<InputDecl>,
+    #[serde(default)]
+    pub nodes: Vec<Node>,
+    #[serde(default)]
+    pub edges: Vec<Edge>,
+}
+
+/// A declared input: runs supply it (or take its default) and templates read it as
+/// `{{inputs.<name>}}`.
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct InputDecl {
+    pub name: String,
+    #[serde(rename = "type", default)]
+    pub ty: InputType,
+    /// A run must supply it when it has no default.
+    #[serde(default)]
+    pub required: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default: Option<Value>,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub description: String,
+}
+
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum InputType {
+    #[default]
+    String,
+    Number,
+    Boolean,
+    Json,
+}
+
+impl InputType {
+    /// Whether a JSON value is of this type.
+    pub fn admits(self, value: &Value) -> bool {
+        match self {
+            InputType::String => value.is_string(),
+            InputType::Number => value.is_number(),
+            InputType::Boolean => value.is_boolean(),
+            InputType::Json => true,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            InputType::String => "string",
+            InputType::Number => "number",
+            InputType::Boolean => "boolean",
+            InputType::Json => "json",
+        }
+    }
+}
+
+/// Where a node sits on the canvas (canvas units, not pixels).
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Position {
+    pub x: f64,
+    pub y: f64,
+}
+
+/// One node of the graph: a key unique in the workflow, its place on the canvas and its step.
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Node {
+    pub key: String,
+    #[serde(default)]
+    pub position: Position,
+    #[serde(flatten)]
+    pub step: Step,
+}
+
+/// What a node does, by `kind`.
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Step {
+    /// An agent answers a prompt: any idle agent with `capability`, or the agent named `agent`.
+    Agent {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        capability: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        agent: Option<String>,
+        prompt: String,
+    },
+    /// One tool call; string arguments are templates.
+    Tool {
+        tool: String,
+        #[serde(default)]
+        arguments: Map<String, Value>,
+    },
+    /// Waits for a person to approve or reject; `prompt` tells them what they decide.
+    Approval {
+        #[serde(default)]
+        prompt: String,
+    },
+    /// Runs a pinned version of another workflow; each of its inputs is a template here.
+    Workflow {
+        workflow_id: Uuid,
+        version: i32,
+        #[serde(default)]
+        inputs: Map<String, Value>,
+    },
+}
+
+impl Step {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Step::Agent { .. } => "agent",
+            Step::Tool { .. } => "tool",
+            Step::Approval { .. } => "approval",
+            Step::Workflow { .. } => "workflow",
+        }
+    }
+
+    /// The template texts of this step, with the field each sits in.
+    pub fn templates(&self) -> Vec<(String, &str)> {
+        match self {
+            Step::Agent { prompt, .. } | Step::Approval { prompt } => {
+                vec![("prompt".to_owned(), prompt.as_str())]
+            }
+            Step::Tool { arguments: map, .. } => map
+                .iter()
+                .filter_map(|(k, v)| v.as_str().map(|s| (format!("arguments.{k}"), s)))
+                .collect(),
+            Step::Workflow { inputs: map, .. } => map
+                .iter()
+                .filter_map(|(k, v)| v.as_str().map(|s| (format!("inputs.{k}"), s)))
+                .collect(),
+        }
+    }
+}
+
+/// A dependency: `to` runs after `from` and, with a condition, only when `from`'s output
+/// satisfies it (otherwise the edge is inactive, see [`validate`]).
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Edge {
+    pub from: String,
+    pub to: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub condition: Option<Condition>,
+}
+
+/// A workflow as exported: the definition with its name and the format's version.
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Export {
+    pub schema_version: u32,
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    pub definition: Definition,
+}
+
+impl Export {
+    /// Reads an export, refusing a format version this build does not know before anything
+    /// else is looked at.
+    pub fn parse(raw: &Value) -> Result<Self, String> {
+        match raw.get("schema_version").map(Value::as_u64) {
+            None => return Err("an export names its schema_version".into()),
+            Some(Some(v)) if v == u64::from(SCHEMA_VERSION) => {}
+            Some(Some(v)) => {
+                return Err(format!(
+                    "schema_version {v} is not supported (this Flotilla reads {SCHEMA_VERSION})"
+                ));
+            }
+            Some(None) => return Err("schema_version must be a whole number".into()),
+        }
+        serde_json::from_value(raw.clone()).map_err(|e| format!("not a workflow export: {e}"))
+    }
+}

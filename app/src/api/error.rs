@@ -190,6 +190,7 @@ mod from_causes {
     use crate::db::agents::AgentDbError;
     use crate::db::runs::RunDbError;
     use crate::db::users::UserDbError;
+    use crate::db::workflow_runs::DecisionError;
     use crate::db::workflows::WorkflowDbError;
     use crate::domain::account::CredentialError;
 
@@ -268,6 +269,15 @@ mod from_causes {
                         AppError::new(ErrorKind::Conflict, w.to_string()).with_field("base_version")
                     }
                     WorkflowDbError::Db(db) => db.into(),
+                },
+                CommandError::Decision(d) => match d {
+                    DecisionError::RunNotFound | DecisionError::NodeNotFound(_) => {
+                        AppError::new(ErrorKind::NotFound, d.to_string())
+                    }
+                    DecisionError::NotApproval(_) | DecisionError::NotWaiting { .. } => {
+                        AppError::new(ErrorKind::Conflict, d.to_string())
+                    }
+                    DecisionError::Db(db) => db.into(),
                 },
                 CommandError::Issues(issues) => AppError {
                     issues: issues.clone(),

@@ -130,3 +130,10 @@ pub fn workflow_description() -> Object {
 pub fn version_message() -> Object {
     workflow_prose(1000, "What changed in this version, for the history.")
 }
+
+pub fn decision_comment() -> Object {
+    workflow_prose(
+        2000,
+        "Why, for the run's record; line breaks and tabs allowed.",
+    )
+}

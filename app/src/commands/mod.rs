@@ -37,6 +37,8 @@ pub enum CommandError {
     User(#[from] UserDbError),
     #[error(transparent)]
     Workflow(#[from] crate::db::workflows::WorkflowDbError),
+    #[error(transparent)]
+    Decision(#[from] crate::db::workflow_runs::DecisionError),
     /// The workflow (or a run's inputs) broke rules: every issue, each naming what it is about.
     #[error("{}", issues_message(.0))]
     Issues(Vec<crate::domain::workflow::Issue>),

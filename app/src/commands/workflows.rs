@@ -5,13 +5,14 @@
 use super::{CommandError, invalid};
 use crate::auth::require_role;
 use crate::db::events;
+use crate::db::workflow_runs;
 use crate::db::workflows::{self, NewVersion};
 use crate::domain::account::{Actor, Role};
-use crate::domain::ids::WorkflowId;
+use crate::domain::ids::{AgentId, NodeId, RunId, WorkflowId};
 use crate::domain::text;
 use crate::domain::workflow::{
-    Catalog, Definition, Export, Issue, MAX_NAME, MAX_TEXT, SCHEMA_VERSION, Step, SubworkflowInfo,
-    WorkflowDetail, builtin_templates, validate,
+    Catalog, Definition, Export, Issue, IssueCode, MAX_NAME, MAX_TEXT, SCHEMA_VERSION, Step,
+    SubworkflowInfo, Target, WorkflowDetail, builtin_templates, check_inputs, validate,
 };
 use sqlx::{PgConnection, PgPool};
 use std::collections::{HashMap, HashSet};
@@ -307,4 +308,98 @@ pub async fn import(
         message: "imported".into(),
     };
     create(pool, actor, draft, false).await
+}
+
+/// Starts a run of a workflow version (the newest unless given) with `inputs`: the version is
+/// validated against the fleet as it is now and the inputs against its declarations, and
+/// every issue is returned at once.
+pub async fn run(
+    pool: &PgPool,
+    actor: &Actor,
+    id: WorkflowId,
+    version: Option<i32>,
+    inputs: &serde_json::Map<String, serde_json::Value>,
+) -> Result<RunId, CommandError> {
+    require_role(actor, Role::Member)?;
+    let mut tx = pool.begin().await?;
+    events::act_as(&mut tx, actor).await?;
+    let wf = workflows::get(&mut *tx, id, version).await?;
+    if wf.is_template {
+        return Err(CommandError::Conflict(
+            "a template is not run: create a workflow from it first",
+        ));
+    }
+    let catalog = catalog(&mut tx, Some(id), &wf.definition).await?;
+    let mut issues = validate(&wf.definition, &catalog);
+    for n in &wf.definition.nodes {
+        if matches!(n.step, Step::Tool { .. } | Step::Workflow { .. }) {
+            issues.push(Issue {
+                target: Target::Node { key: n.key.clone() },
+                code: IssueCode::Step,
+                message: format!(
+                    "node '{}': {} steps cannot run yet (they come with the agent tool loop)",
+                    n.key,
+                    n.step.kind()
+                ),
+                path: Vec::new(),
+            });
+        }
+    }
+    let inputs = match check_inputs(&wf.definition.inputs, inputs) {
+        Ok(inputs) => inputs,
+        Err(more) => {
+            issues.extend(more);
+            serde_json::Map::new()
+        }
+    };
+    if !issues.is_empty() {
+        return Err(CommandError::Issues(issues));
+    }
+    let agents =
+        sqlx::query!("select id, name, capabilities from agents where state <> 'terminated'")
+            .fetch_all(&mut *tx)
+            .await?
+            .into_iter()
+            .map(|a| (a.name, (AgentId(a.id), a.capabilities)))
+            .collect();
+    let run = workflow_runs::start(&mut tx, &wf, &inputs, &agents, Some(actor.id.0)).await?;
+    tx.commit().await?;
+    Ok(run)
+}
+
+/// Approves or rejects a waiting approval node as `actor` (members and admins).
+pub async fn decide(
+    pool: &PgPool,
+    actor: &Actor,
+    run: RunId,
+    key: &str,
+    approve: bool,
+    comment: Option<&str>,
+) -> Result<(), CommandError> {
+    require_role(actor, Role::Member)?;
+    let comment = comment
+        .map(|c| text::prose("comment", c.trim(), 2000).map_err(invalid("comment")))
+        .transpose()?
+        .filter(|c| !c.is_empty());
+    let mut tx = pool.begin().await?;
+    events::act_as(&mut tx, actor).await?;
+    workflow_runs::decide(&mut tx, run, key, approve, comment.as_deref(), actor.id.0).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Retries a failed or blocked node of a run by its key.
+pub async fn retry_node(
+    pool: &PgPool,
+    actor: &Actor,
+    run: RunId,
+    key: &str,
+) -> Result<NodeId, CommandError> {
+    require_role(actor, Role::Member)?;
+    let mut tx = pool.begin().await?;
+    events::act_as(&mut tx, actor).await?;
+    let node = workflow_runs::node_id(&mut tx, run, key).await?;
+    crate::db::runs::retry_node(&mut tx, node).await?;
+    tx.commit().await?;
+    Ok(node)
 }

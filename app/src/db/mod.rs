@@ -10,6 +10,7 @@ pub mod queue;
 pub mod runs;
 pub mod tokens;
 pub mod users;
+pub mod workflow_runs;
 pub mod workflows;
 
 pub use sqlx::PgPool;

@@ -198,7 +198,8 @@ pub async fn finish_completed(
         r#"select r.id from runs r
            where r.id = any($1) and r.status = 'in_progress'
              and exists (select 1 from nodes n where n.run_id = r.id)
-             and not exists (select 1 from nodes n where n.run_id = r.id and n.status <> 'completed')
+             and not exists (select 1 from nodes n where n.run_id = r.id
+                             and n.status not in ('completed', 'skipped'))
            for update of r skip locked"#,
         among
     )
@@ -213,7 +214,8 @@ pub async fn finish_completed(
 /// Completes the run if every node is completed, writing the aggregated result.
 pub async fn finish_if_done(conn: &mut PgConnection, run: RunId) -> Result<bool, sqlx::Error> {
     let open = sqlx::query_scalar!(
-        r#"select count(*) as "n!" from nodes where run_id = $1 and status <> 'completed'"#,
+        r#"select count(*) as "n!" from nodes
+           where run_id = $1 and status not in ('completed', 'skipped')"#,
         run.0
     )
     .fetch_one(&mut *conn)
@@ -222,7 +224,8 @@ pub async fn finish_if_done(conn: &mut PgConnection, run: RunId) -> Result<bool,
         return Ok(false);
     }
     let parts = sqlx::query!(
-        "select key, description, output from nodes where run_id = $1 order by position",
+        "select key, description, output from nodes
+         where run_id = $1 and status = 'completed' order by position",
         run.0
     )
     .fetch_all(&mut *conn)
@@ -375,7 +378,11 @@ pub async fn retry_node(conn: &mut PgConnection, node: NodeId) -> Result<RunId, 
     }
     sqlx::query!(
         r#"update nodes set status = 'queued', failures = 0, error = null, not_before = now(),
-               ready_at = now(), finished_at = null
+               ready_at = now(), finished_at = null,
+               -- A rejected approval asks again: its gate was never opened.
+               approval = case when approval = 'rejected' then null else approval end,
+               decided_by = case when approval = 'rejected' then null else decided_by end,
+               decided_at = case when approval = 'rejected' then null else decided_at end
            where run_id = $1 and status in ('failed', 'blocked')"#,
         run.0
     )

@@ -49,6 +49,12 @@ pub enum EventKind {
     WorkflowCreated,
     /// A new version of a workflow was saved.
     WorkflowSaved,
+    WorkflowRunStarted,
+    /// A workflow node finished without running: none of its incoming edges was active.
+    SubtaskSkipped,
+    /// An approval node is waiting for a person.
+    ApprovalRequested,
+    ApprovalDecided,
     /// An engine loop died and was restarted (critical).
     LoopRestarted,
     /// The first frame of a live stream: where to resume from (never stored).
@@ -81,6 +87,10 @@ str_enum!(EventKind {
     AgentError => "agent.error",
     WorkflowCreated => "workflow.created",
     WorkflowSaved => "workflow.saved",
+    WorkflowRunStarted => "workflow.run_started",
+    SubtaskSkipped => "subtask.skipped",
+    ApprovalRequested => "approval.requested",
+    ApprovalDecided => "approval.decided",
     LoopRestarted => "engine.loop_restarted",
     StreamReady => "stream.ready",
     Marker => "marker",

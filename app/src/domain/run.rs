@@ -27,6 +27,9 @@ pub enum NodeStatus {
     Failed,
     Blocked,
     Cancelled,
+    /// A workflow node whose incoming edges are all inactive (conditions false, or their
+    /// sources skipped): finished without running.
+    Skipped,
 }
 
 str_enum!(RunStatus {
@@ -45,6 +48,7 @@ str_enum!(NodeStatus {
     Failed => "failed",
     Blocked => "blocked",
     Cancelled => "cancelled",
+    Skipped => "skipped",
 });
 
 impl RunStatus {
@@ -75,6 +79,7 @@ impl NodeStatus {
                 | NodeStatus::Failed
                 | NodeStatus::Blocked
                 | NodeStatus::Cancelled
+                | NodeStatus::Skipped
         )
     }
 
@@ -83,7 +88,9 @@ impl NodeStatus {
         matches!(
             (self, to),
             // Assigned and started by one statement when the assigning process runs it.
-            (Queued, Assigned | Running | Blocked | Cancelled)
+            (Queued, Assigned | Running | Blocked | Cancelled | Skipped)
+                // An approval node is decided without ever being assigned.
+                | (Queued, Completed)
                 | (Assigned, Running | Queued | Cancelled)
                 | (Running, Completed | Failed | Queued | Cancelled)
                 | (Failed | Blocked, Queued)

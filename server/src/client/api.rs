@@ -37,6 +37,33 @@ impl Api {
         self.send(req).await
     }
 
+    /// `POST` returning the status and body whatever the status (a 4xx body is an answer too,
+    /// e.g. validation's list of issues).
+    pub async fn post_answer(&self, path: &str, body: &Value) -> Result<(u16, Value), ClientError> {
+        let res = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .json(body)
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .map_err(|e| ClientError::Unreachable {
+                url: self.base.clone(),
+                reason: e.to_string(),
+            })?;
+        let status = res.status().as_u16();
+        let body = res.json().await.unwrap_or(Value::Null);
+        match status {
+            401 | 403 => Err(ClientError::Unauthorised(
+                body["error"]["message"]
+                    .as_str()
+                    .unwrap_or("refused")
+                    .to_owned(),
+            )),
+            _ => Ok((status, body)),
+        }
+    }
+
     async fn send(&self, req: reqwest::RequestBuilder) -> Result<Value, ClientError> {
         let res =
             req.bearer_auth(&self.token)
@@ -51,10 +78,14 @@ impl Api {
         if status.is_success() {
             return Ok(body);
         }
-        let message = body["error"]["message"]
+        let mut message = body["error"]["message"]
             .as_str()
             .unwrap_or(status.canonical_reason().unwrap_or("error"))
             .to_owned();
+        // Validation lists every issue; show them all, one a line.
+        for issue in body["error"]["issues"].as_array().into_iter().flatten() {
+            message.push_str(&format!("\n  {}", super::output::issue_line(issue)));
+        }
         Err(match status.as_u16() {
             401 | 403 => ClientError::Unauthorised(message),
             _ => ClientError::Refused(message),

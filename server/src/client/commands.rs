@@ -28,6 +28,12 @@ pub enum ClientCommand {
     /// Agents: list, get, pause, resume, terminate.
     #[command(subcommand)]
     Agent(AgentCommand),
+    /// Workflows: list, get, validate a file, run.
+    #[command(subcommand)]
+    Workflow(super::workflow::WorkflowCommand),
+    /// Workflow runs: get, watch, cancel, retry a node, approve or reject an approval.
+    #[command(subcommand)]
+    Run(super::workflow::RunCommand),
     /// Events: the stored history, or `--follow` the live stream.
     Events {
         #[arg(long)]
@@ -136,7 +142,7 @@ pub async fn run(command: ClientCommand) -> Exit {
 }
 
 /// A path segment taken from the command line, percent-encoded.
-fn segment(raw: &str) -> String {
+pub(super) fn segment(raw: &str) -> String {
     raw.bytes()
         .map(|b| {
             if b.is_ascii_alphanumeric() || b == b'-' {
@@ -167,6 +173,8 @@ async fn execute(command: ClientCommand) -> Result<Exit, ClientError> {
             Ok(Exit::Done)
         }
         ClientCommand::Agent(a) => agent(&api, a).await,
+        ClientCommand::Workflow(w) => super::workflow::workflow(&api, w).await,
+        ClientCommand::Run(r) => super::workflow::run(&api, r).await,
         ClientCommand::Events {
             follow,
             after,
@@ -260,7 +268,7 @@ async fn task(api: &Api, command: TaskCommand) -> Result<Exit, ClientError> {
                 .await?;
             let id = output::field(&created, "id");
             if follow_it {
-                return watch(api, &id, json).await;
+                return watch(api, Watched::task(&id), json).await;
             }
             if json {
                 output::json(&created);
@@ -293,7 +301,7 @@ async fn task(api: &Api, command: TaskCommand) -> Result<Exit, ClientError> {
             }
             Ok(Exit::Done)
         }
-        TaskCommand::Watch { id, json } => watch(api, &id, json).await,
+        TaskCommand::Watch { id, json } => watch(api, Watched::task(&id), json).await,
         TaskCommand::Cancel { id } => {
             api.post(&format!("/api/v1/tasks/{}/cancel", segment(&id)), None)
                 .await?;
@@ -302,36 +310,59 @@ async fn task(api: &Api, command: TaskCommand) -> Result<Exit, ClientError> {
     }
 }
 
-/// Follows a task to its end on the event stream (no polling): a progress bar of completed
-/// subtasks, then the task; exit 0 if it completed, 1 otherwise.
-async fn watch(api: &Api, id: &str, json: bool) -> Result<Exit, ClientError> {
-    let path = format!("/api/v1/tasks/{}", segment(id));
-    // Subscribe first, then read the task: nothing between the two is missed.
-    let mut events = follow::spawn(api, format!("&task_id={}", segment(id)), None);
+/// What `watch` follows: a task (its subtasks) or a workflow run (its nodes).
+pub(super) struct Watched {
+    pub path: String,
+    pub run_id: String,
+    /// The field holding the DAG's nodes, and what the bar calls them.
+    pub items: &'static str,
+    pub block: fn(&Value) -> String,
+}
+
+impl Watched {
+    pub fn task(id: &str) -> Self {
+        Self {
+            path: format!("/api/v1/tasks/{}", segment(id)),
+            run_id: id.to_owned(),
+            items: "subtasks",
+            block: output::task_block,
+        }
+    }
+}
+
+/// Follows a task or run to its end on the event stream (no polling): a progress bar of
+/// finished nodes, then the run; exit 0 if it completed, 1 otherwise.
+pub(super) async fn watch(api: &Api, what: Watched, json: bool) -> Result<Exit, ClientError> {
+    // Subscribe first, then read the run: nothing between the two is missed.
+    let mut events = follow::spawn(api, format!("&task_id={}", segment(&what.run_id)), None);
     let bar = indicatif::ProgressBar::new(0);
+    let template = format!(
+        "{{spinner}} {{msg}} [{{bar:30}}] {{pos}}/{{len}} {}",
+        what.items
+    );
     bar.set_style(
-        indicatif::ProgressStyle::with_template("{spinner} {msg} [{bar:30}] {pos}/{len} subtasks")
+        indicatif::ProgressStyle::with_template(&template)
             .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     );
     loop {
-        let task = api.get(&path).await?;
-        let subtasks = task["subtasks"].as_array().map_or(0, Vec::len);
-        let done = task["subtasks"]
+        let run = api.get(&what.path).await?;
+        let nodes = run[what.items].as_array().map_or(0, Vec::len);
+        let done = run[what.items]
             .as_array()
             .into_iter()
             .flatten()
-            .filter(|s| s["status"] == "completed")
+            .filter(|s| matches!(s["status"].as_str(), Some("completed" | "skipped")))
             .count();
-        bar.set_length(subtasks as u64);
+        bar.set_length(nodes as u64);
         bar.set_position(done as u64);
-        bar.set_message(output::field(&task, "status"));
-        let status = task["status"].as_str().unwrap_or_default();
+        bar.set_message(output::field(&run, "status"));
+        let status = run["status"].as_str().unwrap_or_default();
         if matches!(status, "completed" | "failed" | "cancelled") {
             bar.finish_and_clear();
             if json {
-                output::json(&task);
+                output::json(&run);
             } else {
-                print!("{}", output::task_block(&task));
+                print!("{}", (what.block)(&run));
             }
             return Ok(if status == "completed" {
                 Exit::Done

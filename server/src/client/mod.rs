@@ -8,6 +8,7 @@ mod commands;
 mod credentials;
 mod follow;
 mod output;
+mod workflow;
 
 pub use commands::{ClientCommand, run};
 

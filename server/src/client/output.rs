@@ -64,3 +64,46 @@ pub fn task_block(t: &Value) -> String {
     }
     out
 }
+
+/// A validation issue as one line: what it is about, then why.
+pub fn issue_line(i: &Value) -> String {
+    let t = &i["target"];
+    let about = match t["kind"].as_str() {
+        Some("node") => format!("node {}", field(t, "key")),
+        Some("edge") => format!("edge {} → {}", field(t, "from"), field(t, "to")),
+        Some("input") => format!("input {}", field(t, "name")),
+        _ => "workflow".to_owned(),
+    };
+    format!("{about}: {} ({})", field(i, "message"), field(i, "code"))
+}
+
+/// A workflow run as a block: id, status, then each node with its state.
+pub fn run_block(r: &Value) -> String {
+    let mut out = format!(
+        "{}  {}  workflow {} v{}\n",
+        field(r, "id"),
+        field(r, "status"),
+        field(r, "workflow_id"),
+        field(r, "workflow_version")
+    );
+    for n in r["nodes"].as_array().into_iter().flatten() {
+        let state = if n["waiting_for_approval"] == true {
+            "waiting for approval".to_owned()
+        } else {
+            field(n, "status")
+        };
+        out.push_str(&format!(
+            "  {:<12} {:<9} {}\n",
+            field(n, "key"),
+            field(n, "kind"),
+            state
+        ));
+    }
+    if let Some(r) = r["result"].as_str() {
+        out.push_str(&format!("result: {r}\n"));
+    }
+    if let Some(e) = r["error"].as_str() {
+        out.push_str(&format!("error: {e}\n"));
+    }
+    out
+}

@@ -5,6 +5,7 @@
 //! `FOR UPDATE SKIP LOCKED`, the daemon is a single leader (advisory lock), and leases are kept
 //! in database time.
 
+mod advance;
 pub mod daemon;
 mod handoff;
 mod heartbeat;
@@ -196,6 +197,7 @@ impl Engine {
             supervised!("notifier", shutdown, |e, s| e.notifier(s));
             supervised!("planner", shutdown, |e, s| e.planner_loop(s));
             supervised!("daemon", shutdown, |e, s| e.daemon_loop(s));
+            supervised!("advancer", shutdown, |e, s| e.advance_loop(s));
             supervised!("heartbeat", shutdown, |e, s| e.heartbeat_loop(s));
             supervised!("retention", shutdown, |e, s| e.retention_loop(s));
             supervised!("sampler", shutdown, |e, s| e.metrics_loop(s));

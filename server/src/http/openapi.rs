@@ -2,7 +2,7 @@
 //! `#[utoipa::path]` of its handler, so none can exist undocumented.
 
 use super::error::ErrorBody;
-use super::{AppState, agents, events, session, stream, tasks, tokens, users, workflows};
+use super::{AppState, agents, events, runs, session, stream, tasks, tokens, users, workflows};
 use axum::http::header;
 use axum::response::IntoResponse;
 use std::sync::OnceLock;
@@ -29,6 +29,7 @@ pub const PREFIX: &str = "/api/v1";
         (name = "tasks", description = "Tasks and their subtasks"),
         (name = "agents", description = "The fleet"),
         (name = "workflows", description = "Saved, versioned workflow graphs and their templates"),
+        (name = "runs", description = "Runs of workflows: node states, approvals, retries"),
         (name = "events", description = "The record of every state change, paged or live"),
         (name = "users", description = "Accounts (admins)"),
         (name = "tokens", description = "API tokens for scripts"),
@@ -85,6 +86,12 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(workflows::export))
         .routes(routes!(workflows::save_as_template))
         .routes(routes!(workflows::templates))
+        .routes(routes!(runs::list, runs::start))
+        .routes(routes!(runs::get))
+        .routes(routes!(runs::cancel))
+        .routes(routes!(runs::retry))
+        .routes(routes!(runs::approve))
+        .routes(routes!(runs::reject))
         .routes(routes!(events::list))
         .routes(routes!(stream::stream))
         .routes(routes!(openapi_json))

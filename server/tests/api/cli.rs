@@ -291,3 +291,127 @@ async fn events_follow_resumes_across_a_server_side_close_without_loss_or_repeat
     child.kill().unwrap();
     let _ = child.wait();
 }
+
+#[sqlx::test(migrations = false)]
+async fn workflows_are_validated_run_watched_and_approved_from_the_cli(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    let home = tempdir();
+    let login = run(
+        &home,
+        &[("FLOTILLA_PASSWORD", ADMIN_PASSWORD)],
+        &["login", "--url", &app.base, "--username", "admin"],
+    )
+    .await;
+    assert_eq!(login.status.code(), Some(0));
+    let agent = |key: &str, prompt: &str| serde_json::json!({"key": key, "kind": "agent", "capability": "data_analysis", "prompt": prompt});
+    let cyclic = home.join("cyclic.json");
+    std::fs::write(
+        &cyclic,
+        serde_json::json!({"schema_version": 1, "name": "loop", "definition": {
+            "nodes": [agent("a", "x"), agent("b", "y")],
+            "edges": [{"from": "a", "to": "b"}, {"from": "b", "to": "a"}]}})
+        .to_string(),
+    )
+    .unwrap();
+    let refused = run(
+        &home,
+        &[],
+        &["workflow", "validate", cyclic.to_str().unwrap()],
+    )
+    .await;
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(
+        stdout(&refused).contains("form a cycle"),
+        "{}",
+        stdout(&refused)
+    );
+    let as_json = run(
+        &home,
+        &[],
+        &["workflow", "validate", cyclic.to_str().unwrap(), "--json"],
+    )
+    .await;
+    let verdict: Value = serde_json::from_str(&stdout(&as_json)).unwrap();
+    assert_eq!(verdict["valid"], false);
+    assert_eq!(verdict["issues"][0]["code"], "cycle");
+
+    // A workflow with an input and an approval, created over REST, run from the CLI.
+    let c = app.admin().await;
+    let definition = serde_json::json!({
+        "inputs": [{"name": "topic", "required": true}],
+        "nodes": [agent("draft", "draft {{inputs.topic}}"),
+                  {"key": "review", "kind": "approval", "prompt": "ok?"}, agent("ship", "ship")],
+        "edges": [{"from": "draft", "to": "review"}, {"from": "review", "to": "ship"}]
+    });
+    let valid = home.join("valid.json");
+    std::fs::write(
+        &valid,
+        serde_json::json!({ "definition": definition }).to_string(),
+    )
+    .unwrap();
+    let ok = run(
+        &home,
+        &[],
+        &["workflow", "validate", valid.to_str().unwrap()],
+    )
+    .await;
+    assert_eq!(ok.status.code(), Some(0), "{}", stdout(&ok));
+    let created: Value = c
+        .post(app.url("/api/v1/workflows"))
+        .json(&serde_json::json!({"name": "Ship it", "definition": definition}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = created["id"].as_str().unwrap();
+    let listed = run(&home, &[], &["workflow", "list", "--json"]).await;
+    let listed: Value = serde_json::from_str(&stdout(&listed)).unwrap();
+    assert_eq!(listed["items"][0]["id"], id);
+    let missing = run(&home, &[], &["workflow", "run", id]).await;
+    assert_eq!(missing.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&missing.stderr).contains("input topic: input 'topic' is required")
+    );
+
+    let started = run(
+        &home,
+        &[],
+        &["workflow", "run", id, "-i", "topic=tides", "--json"],
+    )
+    .await;
+    assert_eq!(
+        started.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&started.stderr)
+    );
+    let run_id = serde_json::from_str::<Value>(&stdout(&started)).unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    wait_for(&c, &app.url(&format!("/api/v1/runs/{run_id}")), 30, |r| {
+        r["nodes"][1]["waiting_for_approval"] == true
+    })
+    .await;
+    let approved = run(
+        &home,
+        &[],
+        &["run", "approve", &run_id, "review", "--comment", "fine"],
+    )
+    .await;
+    assert_eq!(
+        approved.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&approved.stderr)
+    );
+    let twice = run(&home, &[], &["run", "approve", &run_id, "review"]).await;
+    assert_eq!(twice.status.code(), Some(1), "a second decision is refused");
+    let watched = run(&home, &[], &["run", "watch", &run_id, "--json"]).await;
+    assert_eq!(watched.status.code(), Some(0));
+    let done: Value = serde_json::from_str(&stdout(&watched)).unwrap();
+    assert_eq!(done["status"], "completed");
+    assert_eq!(done["nodes"][0]["prompt"], "draft tides");
+}

@@ -15,6 +15,18 @@ pub struct TestApp {
 
 /// Builds and starts the application with `overrides` on top of the test defaults.
 pub async fn spawn_app_with(pool: PgPool, overrides: &[(&str, &str)]) -> TestApp {
+    spawn_app_until(pool, overrides, std::future::pending())
+        .await
+        .0
+}
+
+/// Like [`spawn_app_with`], running until `stop` resolves; the handle ends once it has
+/// shut down (the engine drained), as a process would.
+pub async fn spawn_app_until(
+    pool: PgPool,
+    overrides: &[(&str, &str)],
+    stop: impl std::future::Future<Output = ()> + Send + 'static,
+) -> (TestApp, tokio::task::JoinHandle<()>) {
     let mut env: Vec<(String, String)> = vec![
         ("FLOTILLA_ADDR".into(), "127.0.0.1:0".into()),
         ("FLOTILLA_ADMIN_PASSWORD".into(), ADMIN_PASSWORD.into()),
@@ -43,13 +55,18 @@ pub async fn spawn_app_with(pool: PgPool, overrides: &[(&str, &str)]) -> TestApp
         .expect("application builds");
     let base = format!("http://127.0.0.1:{}", app.port());
     let (engine, supervisor) = (app.engine(), app.supervisor());
-    tokio::spawn(app.run_until_stopped(std::future::pending()));
-    TestApp {
-        base,
-        pool,
-        engine,
-        supervisor,
-    }
+    let running = tokio::spawn(async move {
+        let _ = app.run_until_stopped(stop).await;
+    });
+    (
+        TestApp {
+            base,
+            pool,
+            engine,
+            supervisor,
+        },
+        running,
+    )
 }
 
 pub async fn spawn_app(pool: PgPool) -> TestApp {

@@ -19,4 +19,5 @@ mod state_machines;
 mod stream;
 mod tasks;
 mod users;
+mod workflow_runs;
 mod workflows;

@@ -4,6 +4,7 @@
 
 mod builtin;
 mod condition;
+mod runs;
 mod stored;
 mod template;
 mod validate;
@@ -13,6 +14,7 @@ mod tests;
 
 pub use builtin::{BuiltinTemplate, builtin_templates};
 pub use condition::{Condition, JsonPath, Test};
+pub use runs::{RunDetail, RunNode, RunSummary};
 pub use stored::{VersionSummary, WorkflowDetail, WorkflowState, WorkflowSummary};
 pub use template::{Reference, references, render};
 pub use validate::{

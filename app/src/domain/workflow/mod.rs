@@ -4,6 +4,7 @@
 
 mod builtin;
 mod condition;
+pub mod editor;
 mod runs;
 mod stored;
 mod template;
@@ -16,7 +17,7 @@ pub use builtin::{BuiltinTemplate, builtin_templates};
 pub use condition::{Condition, JsonPath, Test};
 pub use runs::{RunDetail, RunNode, RunSummary};
 pub use stored::{VersionSummary, WorkflowDetail, WorkflowState, WorkflowSummary};
-pub use template::{Reference, references, render};
+pub use template::{Reference, references, rename_nodes, render};
 pub use validate::{
     Catalog, Issue, IssueCode, SubworkflowInfo, Target, check_inputs, validate, would_close_cycle,
 };

@@ -76,6 +76,27 @@ pub fn render(
     out
 }
 
+/// The template with each `{{nodes.<old>.output}}` naming a key in `renamed` rewritten to the
+/// new key, in one pass (so a chain of renames never applies twice).
+pub fn rename_nodes(text: &str, renamed: &HashMap<String, String>) -> String {
+    let Ok(spans) = spans(text) else {
+        return text.to_owned();
+    };
+    let mut out = String::with_capacity(text.len());
+    let mut at = 0;
+    for (start, end, reference) in spans {
+        if let Reference::NodeOutput(key) = reference
+            && let Some(new) = renamed.get(&key)
+        {
+            out.push_str(&text[at..start]);
+            out.push_str(&format!("{{{{nodes.{new}.output}}}}"));
+            at = end;
+        }
+    }
+    out.push_str(&text[at..]);
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -131,6 +152,21 @@ mod tests {
                 &outputs
             ),
             "tides x3: the answer!"
+        );
+    }
+
+    #[test]
+    fn renames_apply_once_each() {
+        let renamed = HashMap::from([
+            ("a".to_owned(), "b".to_owned()),
+            ("b".to_owned(), "c".to_owned()),
+        ]);
+        assert_eq!(
+            rename_nodes(
+                "{{nodes.a.output}} {{ nodes.b.output }} {{inputs.a}}",
+                &renamed
+            ),
+            "{{nodes.b.output}} {{nodes.c.output}} {{inputs.a}}"
         );
     }
 

@@ -16,5 +16,6 @@ pub mod ssr;
 pub mod tasks;
 pub mod users;
 pub mod whoami;
+pub mod workflows;
 
 pub use error::{AppError, ErrorKind};

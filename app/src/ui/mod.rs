@@ -2,6 +2,7 @@
 
 pub mod components;
 pub mod contexts;
+pub mod dom;
 pub mod pages;
 
 use components::layout::Layout;
@@ -14,7 +15,7 @@ use leptos_router::{
 use pages::{
     agent_detail::AgentDetailPage, agents::AgentsPage, events::EventsPage, login::LoginPage,
     not_found::NotFound, overview::OverviewPage, task_detail::TaskDetailPage, tasks::TasksPage,
-    users::UsersPage,
+    users::UsersPage, workflow_editor::WorkflowEditorPage, workflows::WorkflowsPage,
 };
 
 /// The document around the app, rendered on the server only.
@@ -75,6 +76,8 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("tasks/:id") view=TaskDetailPage />
                     <Route path=path!("agents") view=AgentsPage />
                     <Route path=path!("agents/:id") view=AgentDetailPage />
+                    <Route path=path!("workflows") view=WorkflowsPage />
+                    <Route path=path!("workflows/:id") view=WorkflowEditorPage />
                     <Route path=path!("events") view=EventsPage />
                     <Route path=path!("users") view=UsersPage />
                 </ParentRoute>

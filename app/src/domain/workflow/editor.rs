@@ -219,6 +219,21 @@ impl EditorState {
         self.def != self.saved
     }
 
+    /// The topmost node whose box holds the canvas point `p`.
+    pub fn node_at(&self, p: Position) -> Option<&str> {
+        self.def
+            .nodes
+            .iter()
+            .rev()
+            .find(|n| {
+                p.x >= n.position.x
+                    && p.x <= n.position.x + NODE_W
+                    && p.y >= n.position.y
+                    && p.y <= n.position.y + NODE_H
+            })
+            .map(|n| n.key.as_str())
+    }
+
     pub fn can_undo(&self) -> bool {
         !self.undo.is_empty()
     }

@@ -23,6 +23,7 @@ pub fn Layout() -> impl IntoView {
                 </A>
                 <A href="/tasks">"Tasks"</A>
                 <A href="/agents">"Agents"</A>
+                <A href="/workflows">"Workflows"</A>
                 <A href="/events">"Events"</A>
                 <Transition fallback=|| ()>
                     {move || Suspend::new(async move {

@@ -7,3 +7,5 @@ pub mod overview;
 pub mod task_detail;
 pub mod tasks;
 pub mod users;
+pub mod workflow_editor;
+pub mod workflows;

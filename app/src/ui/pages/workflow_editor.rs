@@ -1,0 +1,602 @@
+//! The workflow editor: a canvas over the [`EditorState`] reducer. Components here only turn
+//! pointer, wheel and key events into [`Action`]s; every rule lives in the reducer and in the
+//! shared validation, which run in the browser as the author draws.
+
+use crate::api::AppError;
+use crate::api::workflows::{EditorPage, get_workflow, save_workflow};
+use crate::domain::agent::CAPABILITIES;
+use crate::domain::ids::WorkflowId;
+use crate::domain::workflow::editor::{Action, EditorState, NODE_H, NODE_W, NodeKind};
+use crate::domain::workflow::{Catalog, Definition, Position, Step, validate};
+use crate::ui::components::error_note::ErrorNote;
+use leptos::ev::{KeyboardEvent, PointerEvent, WheelEvent};
+use leptos::prelude::*;
+use leptos_meta::Title;
+use leptos_router::hooks::use_params_map;
+
+#[component]
+pub fn WorkflowEditorPage() -> impl IntoView {
+    let params = use_params_map();
+    let id = move || {
+        params
+            .read()
+            .get("id")
+            .and_then(|s| s.parse::<WorkflowId>().ok())
+    };
+    let page = Resource::new(id, |id| async move {
+        match id {
+            Some(id) => get_workflow(id).await,
+            None => Err(AppError::invalid("not a workflow id")),
+        }
+    });
+    view! {
+        <Title text="Workflow editor" />
+        <p>
+            <a href="/workflows">"← Workflows"</a>
+        </p>
+        <Transition fallback=|| view! { <p>"Loading…"</p> }>
+            {move || Suspend::new(async move {
+                match page.await {
+                    Ok(p) => view! { <Editor page=p /> }.into_any(),
+                    Err(e) => view! { <ErrorNote error=Signal::stored(Some(e)) /> }.into_any(),
+                }
+            })}
+        </Transition>
+    }
+}
+
+/// What the pointer is doing on the canvas.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Gesture {
+    Idle,
+    Moving {
+        last: Position,
+    },
+    Panning {
+        last: Position,
+    },
+    Boxing {
+        from: Position,
+        to: Position,
+    },
+    Drawing,
+    /// A palette item is being dragged onto the canvas.
+    Adding(NodeKind),
+}
+
+fn port_out(s: &EditorState, key: &str) -> Option<Position> {
+    let n = s.def.nodes.iter().find(|n| n.key == key)?;
+    Some(Position {
+        x: n.position.x + NODE_W / 2.0,
+        y: n.position.y + NODE_H,
+    })
+}
+
+fn port_in(s: &EditorState, key: &str) -> Option<Position> {
+    let n = s.def.nodes.iter().find(|n| n.key == key)?;
+    Some(Position {
+        x: n.position.x + NODE_W / 2.0,
+        y: n.position.y,
+    })
+}
+
+fn shortcut(ev: &KeyboardEvent) -> Option<Action> {
+    let ctrl = ev.ctrl_key() || ev.meta_key();
+    let key = ev.key();
+    Some(match (ctrl, key.as_str()) {
+        (false, "Delete" | "Backspace") => Action::Delete,
+        (true, "z" | "Z") if ev.shift_key() => Action::Redo,
+        (true, "z") => Action::Undo,
+        (true, "y") => Action::Redo,
+        (true, "a") => Action::SelectAll,
+        (true, "c") => Action::Copy,
+        (true, "v") => Action::Paste,
+        (true, "d") => Action::Duplicate,
+        (false, "Escape") => Action::CancelEdge,
+        _ => return None,
+    })
+}
+
+#[component]
+fn Editor(page: EditorPage) -> impl IntoView {
+    let wf = page.workflow;
+    let workflow_id = wf.id;
+    let state = RwSignal::new(EditorState::new(wf.definition.clone()));
+    let base = RwSignal::new(wf.version);
+    let gesture = RwSignal::new(Gesture::Idle);
+    let help = RwSignal::new(false);
+    let filter = RwSignal::new(String::new());
+    let message = RwSignal::new(String::new());
+    let catalog = StoredValue::new({
+        let mut c = Catalog::standard();
+        c.agents = page.agents;
+        c.workflow_id = Some(workflow_id.0);
+        c
+    });
+    // The shared validation, in the browser: issues appear as the graph changes.
+    let issues = Memo::new(move |_| state.with(|s| catalog.with_value(|c| validate(&s.def, c))));
+    let apply = move |a: Action| state.update(|s| s.apply(a));
+    let svg = NodeRef::<leptos::svg::Svg>::new();
+    let local = move |ev: &PointerEvent| -> Position {
+        let (left, top) = svg
+            .get_untracked()
+            .map(|e| {
+                let (l, t, _, _) = crate::ui::dom::client_rect(&e);
+                (l, t)
+            })
+            .unwrap_or_default();
+        Position {
+            x: f64::from(ev.client_x()) - left,
+            y: f64::from(ev.client_y()) - top,
+        }
+    };
+    let to_canvas = move |p: Position| state.with_untracked(|s| s.view.to_canvas(p));
+    let save =
+        leptos::prelude::Action::new(move |(version, def, note): &(i32, Definition, String)| {
+            let (version, def, note) = (*version, def.clone(), note.clone());
+            async move { save_workflow(workflow_id, version, def, note).await }
+        });
+    Effect::new(move |_| {
+        if let Some(Ok(saved)) = save.value().get() {
+            base.set(saved.version);
+            apply(Action::MarkSaved);
+            message.set(String::new());
+        }
+    });
+    let save_error = Signal::derive(move || save.value().get().and_then(Result::err));
+
+    let keydown = window_event_listener(leptos::ev::keydown, move |ev| {
+        if crate::ui::dom::in_form_field(&ev) {
+            return;
+        }
+        if ev.key() == "?" {
+            help.update(|h| *h = !*h);
+            return;
+        }
+        if (ev.key() == "f" || ev.key() == "F") && !ev.ctrl_key() && !ev.meta_key() {
+            let (w, h) = svg_size(svg);
+            apply(Action::FitToView {
+                width: w,
+                height: h,
+            });
+            return;
+        }
+        if let Some(a) = shortcut(&ev) {
+            ev.prevent_default();
+            apply(a);
+        }
+    });
+    // Unsaved changes are not lost to an accidental navigation.
+    let unload = window_event_listener(leptos::ev::beforeunload, move |ev| {
+        if state.with_untracked(EditorState::dirty) {
+            ev.prevent_default();
+            ev.set_return_value("unsaved changes");
+        }
+    });
+    on_cleanup(move || {
+        keydown.remove();
+        unload.remove();
+    });
+
+    let on_down = move |ev: PointerEvent| {
+        // A node or port under the pointer took this press already (delegated events may
+        // reach the canvas after them).
+        if matches!(
+            gesture.get_untracked(),
+            Gesture::Moving { .. } | Gesture::Drawing
+        ) {
+            return;
+        }
+        let p = local(&ev);
+        gesture.set(if ev.shift_key() {
+            Gesture::Boxing { from: p, to: p }
+        } else {
+            Gesture::Panning { last: p }
+        });
+    };
+    let on_move = move |ev: PointerEvent| {
+        let p = local(&ev);
+        match gesture.get_untracked() {
+            Gesture::Moving { last } => {
+                let zoom = state.with_untracked(|s| s.view.zoom);
+                apply(Action::MoveSelection {
+                    dx: (p.x - last.x) / zoom,
+                    dy: (p.y - last.y) / zoom,
+                });
+                gesture.set(Gesture::Moving { last: p });
+            }
+            Gesture::Panning { last } => {
+                apply(Action::Pan {
+                    dx: p.x - last.x,
+                    dy: p.y - last.y,
+                });
+                gesture.set(Gesture::Panning { last: p });
+            }
+            Gesture::Boxing { from, .. } => gesture.set(Gesture::Boxing { from, to: p }),
+            Gesture::Drawing => {
+                let at = to_canvas(p);
+                let over = state.with_untracked(|s| {
+                    let from = s.drawing.as_ref().map(|d| d.from.clone());
+                    s.node_at(at)
+                        .filter(|k| Some(*k) != from.as_deref())
+                        .map(str::to_owned)
+                });
+                apply(Action::DragEdge { at, over });
+            }
+            Gesture::Idle | Gesture::Adding(_) => {}
+        }
+    };
+    let on_up = move |ev: PointerEvent| {
+        let p = local(&ev);
+        match gesture.get_untracked() {
+            Gesture::Moving { .. } => apply(Action::EndMove),
+            Gesture::Boxing { from, to } => {
+                if (from.x - to.x).abs() + (from.y - to.y).abs() < 4.0 {
+                    apply(Action::ClearSelection);
+                } else {
+                    apply(Action::SelectBox {
+                        from: to_canvas(from),
+                        to: to_canvas(to),
+                        additive: true,
+                    });
+                }
+            }
+            Gesture::Drawing => apply(Action::EndEdge),
+            Gesture::Adding(kind) => {
+                let c = to_canvas(p);
+                apply(Action::AddNode {
+                    kind,
+                    at: Position {
+                        x: c.x - NODE_W / 2.0,
+                        y: c.y - NODE_H / 2.0,
+                    },
+                });
+            }
+            Gesture::Panning { .. } | Gesture::Idle => {}
+        }
+        gesture.set(Gesture::Idle);
+    };
+    let on_wheel = move |ev: WheelEvent| {
+        ev.prevent_default();
+        let (left, top) = svg
+            .get_untracked()
+            .map(|e| {
+                let (l, t, _, _) = crate::ui::dom::client_rect(&e);
+                (l, t)
+            })
+            .unwrap_or_default();
+        let at = Position {
+            x: f64::from(ev.client_x()) - left,
+            y: f64::from(ev.client_y()) - top,
+        };
+        let factor = if ev.delta_y() < 0.0 { 1.1 } else { 1.0 / 1.1 };
+        apply(Action::Zoom { factor, at });
+    };
+    let zoom_by = move |factor: f64| {
+        let (w, h) = svg_size(svg);
+        apply(Action::Zoom {
+            factor,
+            at: Position {
+                x: w / 2.0,
+                y: h / 2.0,
+            },
+        });
+    };
+
+    let node_keys = Memo::new(move |_| {
+        state.with(|s| {
+            s.def
+                .nodes
+                .iter()
+                .map(|n| n.key.clone())
+                .collect::<Vec<_>>()
+        })
+    });
+    let edge_count = Memo::new(move |_| state.with(|s| s.def.edges.len()));
+    let transform = move || {
+        state.with(|s| {
+            format!(
+                "translate({} {}) scale({})",
+                s.view.x, s.view.y, s.view.zoom
+            )
+        })
+    };
+
+    let head = view! {
+        <div class="editor-head">
+            <h1>{wf.name.clone()}</h1>
+            <span class="muted" data-testid="version">
+                {move || format!("version {}", base.get())}
+            </span>
+            <span class="muted" data-testid="dirty">
+                {move || if state.with(EditorState::dirty) { "unsaved changes" } else { "saved" }}
+            </span>
+        </div>
+        <div class="toolbar">
+            <button class="secondary" title="Undo (Ctrl+Z)" data-testid="undo"
+                disabled=move || !state.with(EditorState::can_undo)
+                on:click=move |_| apply(Action::Undo)>"Undo"</button>
+            <button class="secondary" title="Redo (Ctrl+Shift+Z)" data-testid="redo"
+                disabled=move || !state.with(EditorState::can_redo)
+                on:click=move |_| apply(Action::Redo)>"Redo"</button>
+            <button class="secondary" title="Zoom in" on:click=move |_| zoom_by(1.2)>"+"</button>
+            <button class="secondary" title="Zoom out" on:click=move |_| zoom_by(1.0 / 1.2)>"−"</button>
+            <button class="secondary" title="Fit to view (F)" on:click=move |_| {
+                let (w, h) = svg_size(svg);
+                apply(Action::FitToView { width: w, height: h });
+            }>"Fit"</button>
+            <button class="secondary" data-testid="layout" on:click=move |_| apply(Action::AutoLayout)>
+                "Auto-layout"
+            </button>
+            <button class="secondary" title="Keyboard shortcuts (?)" on:click=move |_| help.update(|h| *h = !*h)>
+                "?"
+            </button>
+            <input type="text" placeholder="What changed (optional)" aria-label="Version message"
+                prop:value=move || message.get()
+                on:input=move |ev| message.set(event_target_value(&ev)) />
+            <button data-testid="save" disabled=move || save.pending().get() on:click=move |_| {
+                let def = state.with_untracked(|s| s.def.clone());
+                save.dispatch((base.get_untracked(), def, message.get_untracked()));
+            }>"Save"</button>
+        </div>
+    }
+    .into_any();
+    let overlay = view! {
+        <ErrorNote error=save_error />
+        {move || help.get().then(|| view! {
+            <div class="help" data-testid="help">
+                <h2>"Keyboard shortcuts"</h2>
+                <ul>
+                    <li>"Delete / Backspace — delete the selection"</li>
+                    <li>"Ctrl/Cmd+Z — undo; Ctrl/Cmd+Shift+Z or Ctrl/Cmd+Y — redo"</li>
+                    <li>"Ctrl/Cmd+A — select all; Ctrl/Cmd+C, V — copy, paste; Ctrl/Cmd+D — duplicate"</li>
+                    <li>"F — fit to view; wheel — zoom; drag the background — pan; Shift+drag — box select"</li>
+                    <li>"Esc — stop drawing an edge; ? — this help"</li>
+                </ul>
+            </div>
+        })}
+    }
+    .into_any();
+    let palette = view! {
+            <aside class="palette" aria-label="Palette">
+                <input type="search" placeholder="Search steps" aria-label="Search steps"
+                    prop:value=move || filter.get()
+                    on:input=move |ev| filter.set(event_target_value(&ev)) />
+                {NodeKind::ALL
+                    .into_iter()
+                    .map(|kind| {
+                        let shown = move || kind.as_str().contains(filter.get().trim());
+                        view! {
+                            <button class="palette-item" data-kind=kind.as_str()
+                                hidden=move || !shown()
+                                on:pointerdown=move |ev: PointerEvent| {
+                                    ev.prevent_default();
+                                    gesture.set(Gesture::Adding(kind));
+                                }>
+                                {kind.as_str()}
+                            </button>
+                        }
+                    })
+                    .collect_view()}
+                <p class="muted">"Drag a step onto the canvas."</p>
+            </aside>
+    }
+    .into_any();
+    let canvas = view! {
+            <svg node_ref=svg class="canvas" data-testid="canvas"
+                on:pointerdown=on_down on:pointermove=on_move on:pointerup=on_up on:wheel=on_wheel>
+                <defs>
+                    <marker id="wf-arrow" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="8"
+                        markerHeight="8" orient="auto-start-reverse">
+                        <path d="M 0 0 L 10 5 L 0 10 z" class="dag-arrow"></path>
+                    </marker>
+                </defs>
+                <g transform=transform>
+                    {move || (0..edge_count.get()).map(|i| view! { <EdgeView state index=i /> }).collect_view()}
+                    <For each=move || node_keys.get() key=|k| k.clone() let:key>
+                        <NodeView state key gesture local />
+                    </For>
+                    {move || state.with(|s| {
+                        let d = s.drawing.as_ref()?;
+                        let from = port_out(s, &d.from)?;
+                        let refused = d.refusal.is_some();
+                        Some(view! {
+                            <g class="ghost" data-refused=refused.to_string() data-testid="ghost-edge">
+                                <line x1=from.x y1=from.y x2=d.at.x y2=d.at.y></line>
+                                {d.refusal.clone().map(|why| view! {
+                                    <text x=d.at.x + 12.0 y=d.at.y - 8.0 class="refusal" data-testid="refusal">{why}</text>
+                                })}
+                            </g>
+                        })
+                    })}
+                </g>
+                {move || match gesture.get() {
+                    Gesture::Boxing { from, to } => Some(view! {
+                        <rect class="box-select" x=from.x.min(to.x) y=from.y.min(to.y)
+                            width=(from.x - to.x).abs() height=(from.y - to.y).abs()></rect>
+                    }),
+                    _ => None,
+                }}
+            </svg>
+    }
+    .into_any();
+    let details = view! {
+            <aside class="details" aria-label="Details">
+                <Details state />
+                <h2>"Validation"</h2>
+                {move || {
+                    let list = issues.get();
+                    if list.is_empty() {
+                        view! { <p class="ok" data-testid="valid">"Ready to run."</p> }.into_any()
+                    } else {
+                        view! {
+                            <ul class="issues" data-testid="issues">
+                                {list.into_iter().map(|i| view! { <li>{i.message}</li> }).collect_view()}
+                            </ul>
+                        }.into_any()
+                    }
+                }}
+            </aside>
+    }
+    .into_any();
+    view! {
+        {head}
+        {overlay}
+        <div class="editor">{palette} {canvas} {details}</div>
+        <p class="notice" data-testid="notice">{move || state.with(|s| s.notice.clone())}</p>
+    }
+}
+
+fn svg_size(svg: NodeRef<leptos::svg::Svg>) -> (f64, f64) {
+    svg.get_untracked()
+        .map(|e| {
+            let (_, _, w, h) = crate::ui::dom::client_rect(&e);
+            (w, h)
+        })
+        .unwrap_or((800.0, 600.0))
+}
+
+#[component]
+fn EdgeView(state: RwSignal<EditorState>, index: usize) -> impl IntoView {
+    move || {
+        state.with(|s| {
+            let e = s.def.edges.get(index)?;
+            let (a, b) = (port_out(s, &e.from)?, port_in(s, &e.to)?);
+            let mid = (a.y + b.y) / 2.0;
+            let d = format!(
+                "M {} {} C {} {} {} {} {} {}",
+                a.x, a.y, a.x, mid, b.x, mid, b.x, b.y
+            );
+            Some(view! {
+                <path class="wf-edge" d=d marker-end="url(#wf-arrow)" data-from=e.from.clone()
+                    data-to=e.to.clone() data-conditional=e.condition.is_some().to_string()></path>
+            })
+        })
+    }
+}
+
+#[component]
+fn NodeView(
+    state: RwSignal<EditorState>,
+    key: String,
+    gesture: RwSignal<Gesture>,
+    local: impl Fn(&PointerEvent) -> Position + Copy + Send + Sync + 'static,
+) -> impl IntoView {
+    let k = StoredValue::new(key.clone());
+    let pos = Memo::new(move |_| {
+        state.with(|s| {
+            s.def
+                .nodes
+                .iter()
+                .find(|n| n.key == k.get_value())
+                .map(|n| (n.position, n.step.kind()))
+        })
+    });
+    let selected = Memo::new(move |_| state.with(|s| s.selected.contains(&k.get_value())));
+    let target = Memo::new(move |_| {
+        state.with(|s| s.drawing.as_ref().and_then(|d| d.over.clone()) == Some(k.get_value()))
+    });
+    let down = move |ev: PointerEvent| {
+        ev.stop_propagation();
+        let additive = ev.shift_key();
+        state.update(|s| {
+            s.apply(Action::Select {
+                key: k.get_value(),
+                additive,
+            });
+            s.apply(Action::BeginMove);
+        });
+        gesture.set(Gesture::Moving { last: local(&ev) });
+    };
+    let port_down = move |ev: PointerEvent| {
+        ev.stop_propagation();
+        let at = state
+            .with_untracked(|s| port_out(s, &k.get_value()))
+            .unwrap_or_default();
+        state.update(|s| {
+            s.apply(Action::StartEdge {
+                from: k.get_value(),
+                at,
+            })
+        });
+        gesture.set(Gesture::Drawing);
+    };
+    move || {
+        let (p, kind) = pos.get()?;
+        Some(view! {
+            <g class="wf-node" data-key=k.get_value() data-kind=kind
+                data-selected=move || selected.get().to_string()
+                data-target=move || target.get().to_string()>
+                <rect x=p.x y=p.y width=NODE_W height=NODE_H rx="8" on:pointerdown=down></rect>
+                <text x=p.x + 12.0 y=p.y + 22.0 class="wf-key">{k.get_value()}</text>
+                <text x=p.x + 12.0 y=p.y + 40.0 class="wf-kind">{kind}</text>
+                <circle class="port port-in" cx=p.x + NODE_W / 2.0 cy=p.y r="6"></circle>
+                <circle class="port port-out" data-testid=format!("out-{}", k.get_value())
+                    cx=p.x + NODE_W / 2.0 cy=p.y + NODE_H r="7" on:pointerdown=port_down></circle>
+            </g>
+        })
+    }
+}
+
+/// The selected node's step, editable; each change is one undoable action.
+#[component]
+fn Details(state: RwSignal<EditorState>) -> impl IntoView {
+    let chosen = Memo::new(move |_| {
+        state.with(|s| {
+            if s.selected.len() != 1 {
+                return None;
+            }
+            let key = s.selected.iter().next()?;
+            s.def.nodes.iter().find(|n| &n.key == key).cloned()
+        })
+    });
+    move || {
+        let Some(node) = chosen.get() else {
+            return view! { <p class="muted">"Select a node to edit it."</p> }.into_any();
+        };
+        let key = node.key.clone();
+        let update = move |step: Step| {
+            state.update(|s| {
+                s.apply(Action::UpdateStep {
+                    key: key.clone(),
+                    step,
+                })
+            })
+        };
+        match node.step.clone() {
+            Step::Agent { capability, agent, prompt } => {
+                let (c2, a2, p2) = (capability.clone(), agent.clone(), prompt.clone());
+                let update2 = update.clone();
+                view! {
+                    <h2>{format!("{} (agent step)", node.key)}</h2>
+                    <label>"Capability"
+                        <select data-testid="capability" on:change=move |ev| update(Step::Agent {
+                            capability: Some(event_target_value(&ev)), agent: None, prompt: p2.clone() })>
+                            {CAPABILITIES.iter().map(|c| view! {
+                                <option value=*c selected=c2.as_deref() == Some(*c)>{*c}</option>
+                            }).collect_view()}
+                        </select>
+                    </label>
+                    <label>"Prompt (use {{inputs.name}} and {{nodes.key.output}})"
+                        <textarea rows="6" data-testid="prompt" prop:value=prompt
+                            on:change=move |ev| update2(Step::Agent {
+                                capability: c2.clone(), agent: a2.clone(), prompt: event_target_value(&ev) })>
+                        </textarea>
+                    </label>
+                }.into_any()
+            }
+            Step::Approval { prompt } => view! {
+                <h2>{format!("{} (approval)", node.key)}</h2>
+                <label>"What the approver decides"
+                    <textarea rows="4" data-testid="prompt" prop:value=prompt
+                        on:change=move |ev| update(Step::Approval { prompt: event_target_value(&ev) })>
+                    </textarea>
+                </label>
+            }.into_any(),
+            other => view! {
+                <h2>{format!("{} ({} step)", node.key, other.kind())}</h2>
+                <p class="muted">"Edit this step's arguments in the JSON export for now."</p>
+            }.into_any(),
+        }
+    }
+}

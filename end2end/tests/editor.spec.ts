@@ -1,0 +1,100 @@
+import { expect, logIn, test, watchConsole } from "./helpers";
+import type { Page } from "@playwright/test";
+
+/** The centre of an element's box on the page. */
+async function centre(page: Page, selector: string) {
+  const box = await page.locator(selector).boundingBox();
+  if (!box) throw new Error(`${selector} has no box`);
+  return { x: box.x + box.width / 2, y: box.y + box.height / 2 };
+}
+
+/** Drags with real pointer input: press, move in steps, release. */
+async function drag(page: Page, from: { x: number; y: number }, to: { x: number; y: number }) {
+  await page.mouse.move(from.x, from.y);
+  await page.mouse.down();
+  await page.mouse.move(to.x, to.y, { steps: 12 });
+  await page.mouse.up();
+}
+
+test("draw a workflow with the mouse: the cycle is refused while drawing, undo/redo, save and reload", async ({ page }) => {
+  const errors = watchConsole(page);
+  await logIn(page);
+  await page.goto("/workflows");
+  await page.getByRole("button", { name: "New workflow" }).click();
+  await expect(page).toHaveURL(/\/workflows\/[0-9a-f-]{36}$/);
+  const id = page.url().split("/").pop();
+  const canvas = page.getByTestId("canvas");
+  await expect(canvas).toBeVisible();
+  await expect(page.getByTestId("version")).toHaveText("version 1");
+
+  // Three agent steps dragged from the palette onto the canvas.
+  const box = await canvas.boundingBox();
+  if (!box) throw new Error("no canvas box");
+  const palette = await centre(page, '.palette-item[data-kind="agent"]');
+  for (const y of [70, 220, 370]) {
+    await drag(page, palette, { x: box.x + box.width / 2, y: box.y + y });
+  }
+  await expect(page.locator(".wf-node")).toHaveCount(3);
+  for (const key of ["agent_1", "agent_2", "agent_3"]) {
+    await expect(page.locator(`.wf-node[data-key="${key}"]`)).toBeVisible();
+  }
+
+  // Connect 1 → 2 → 3 from output ports to the nodes below.
+  await drag(page, await centre(page, '[data-testid="out-agent_1"]'), await centre(page, '.wf-node[data-key="agent_2"] rect'));
+  await drag(page, await centre(page, '[data-testid="out-agent_2"]'), await centre(page, '.wf-node[data-key="agent_3"] rect'));
+  await expect(page.locator(".wf-edge")).toHaveCount(2);
+  await expect(page.getByTestId("valid")).toBeVisible();
+
+  // 3 → 1 would close a cycle: refused while the edge is still being drawn, with no server
+  // to ask (every request from the page fails from here).
+  await page.route("**/*", (route) => route.abort());
+  const from = await centre(page, '[data-testid="out-agent_3"]');
+  const target = await centre(page, '.wf-node[data-key="agent_1"] rect');
+  await page.mouse.move(from.x, from.y);
+  await page.mouse.down();
+  await page.mouse.move(target.x, target.y, { steps: 12 });
+  await expect(page.getByTestId("ghost-edge")).toHaveAttribute("data-refused", "true");
+  await expect(page.getByTestId("refusal")).toHaveText(
+    "would close a cycle: agent_3 → agent_1 → agent_2 → agent_3",
+  );
+  await page.mouse.up();
+  await expect(page.locator(".wf-edge")).toHaveCount(2);
+  await expect(page.getByTestId("notice")).toContainText("would close a cycle");
+  await page.unroute("**/*");
+
+  // Undo and redo, by button and by keyboard.
+  await page.getByTestId("undo").click();
+  await expect(page.locator(".wf-edge")).toHaveCount(1);
+  await page.getByTestId("redo").click();
+  await expect(page.locator(".wf-edge")).toHaveCount(2);
+  await page.keyboard.press("Control+z");
+  await expect(page.locator(".wf-edge")).toHaveCount(1);
+  await page.keyboard.press("Control+Shift+z");
+  await expect(page.locator(".wf-edge")).toHaveCount(2);
+
+  // Move a node by dragging it; it snaps to the grid.
+  const second = await centre(page, '.wf-node[data-key="agent_2"] rect');
+  await drag(page, second, { x: second.x + 93, y: second.y + 7 });
+
+  await expect(page.getByTestId("dirty")).toHaveText("unsaved changes");
+  await page.getByTestId("save").click();
+  await expect(page.getByTestId("dirty")).toHaveText("saved");
+  await expect(page.getByTestId("version")).toHaveText("version 2");
+
+  // The saved model, read back over REST, and the graph after a reload.
+  const saved = await (await page.request.get(`/api/v1/workflows/${id}`)).json();
+  expect(saved.state).toBe("ready");
+  expect(saved.definition.nodes.map((n: { key: string }) => n.key)).toEqual(["agent_1", "agent_2", "agent_3"]);
+  expect(saved.definition.edges.map((e: { from: string; to: string }) => `${e.from}>${e.to}`)).toEqual([
+    "agent_1>agent_2",
+    "agent_2>agent_3",
+  ]);
+  for (const n of saved.definition.nodes) {
+    expect(n.position.x % 20).toBe(0);
+    expect(n.position.y % 20).toBe(0);
+  }
+  await page.reload();
+  await expect(page.locator(".wf-node")).toHaveCount(3);
+  await expect(page.locator(".wf-edge")).toHaveCount(2);
+  expect(errors).toEqual([]);
+});

@@ -19,7 +19,8 @@ async function drag(page: Page, from: { x: number; y: number }, to: { x: number;
 test("draw a workflow with the mouse: the cycle is refused while drawing, undo/redo, save and reload", async ({ page }) => {
   const errors = watchConsole(page);
   await logIn(page);
-  await page.goto("/workflows");
+  await page.getByRole("link", { name: "Workflows" }).click();
+  await page.waitForLoadState("networkidle");
   await page.getByRole("button", { name: "New workflow" }).click();
   await expect(page).toHaveURL(/\/workflows\/[0-9a-f-]{36}$/);
   const id = page.url().split("/").pop();

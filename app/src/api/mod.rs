@@ -19,3 +19,7 @@ pub mod whoami;
 pub mod workflows;
 
 pub use error::{AppError, ErrorKind};
+
+/// Server functions whose arguments are nested data (a workflow graph), sent as JSON; every
+/// other server function takes form encoding.
+pub const JSON_SERVER_FNS: &[&str] = &["/api/workflows/save"];

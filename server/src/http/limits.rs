@@ -42,7 +42,7 @@ fn check(req: &Request) -> Result<(), ApiError> {
         return Ok(());
     }
     let path = req.uri().path();
-    let expected = if path.starts_with("/api/v1/") {
+    let expected = if path.starts_with("/api/v1/") || app::api::JSON_SERVER_FNS.contains(&path) {
         "application/json"
     } else if path.starts_with("/api/") {
         "application/x-www-form-urlencoded"

@@ -99,3 +99,48 @@ test("draw a workflow with the mouse: the cycle is refused while drawing, undo/r
   await expect(page.locator(".wf-edge")).toHaveCount(2);
   expect(errors).toEqual([]);
 });
+
+test("a run's node states arrive live on the canvas, and an approval is given from it", async ({ page }) => {
+  const errors = watchConsole(page);
+  await logIn(page);
+  await page.getByRole("link", { name: "Workflows" }).click();
+  await page.waitForLoadState("networkidle");
+  const agent = (key: string, y: number) => ({
+    key, kind: "agent", capability: "data_analysis", prompt: `do ${key}`, position: { x: 200, y },
+  });
+  const created = await page.request.post("/api/v1/workflows", {
+    data: {
+      name: "Live overlay",
+      definition: {
+        nodes: [agent("first", 40), { key: "gate", kind: "approval", prompt: "go on?", position: { x: 200, y: 160 } },
+          agent("last", 280)],
+        edges: [{ from: "first", to: "gate" }, { from: "gate", to: "last" }],
+      },
+    },
+  });
+  expect(created.status()).toBe(201);
+  const { id } = await created.json();
+  await page.reload();
+  await page.getByRole("link", { name: "Live overlay" }).click();
+  await expect(page).toHaveURL(new RegExp(`/workflows/${id}$`));
+  await expect(page.locator(".wf-node")).toHaveCount(3);
+
+  await page.getByTestId("run").click();
+  const first = page.locator('.wf-node[data-key="first"]');
+  const gate = page.locator('.wf-node[data-key="gate"]');
+  const last = page.locator('.wf-node[data-key="last"]');
+  // While `first` runs, the edge into it has no source; the run moves on without a reload.
+  await expect(first).toHaveAttribute("data-run-state", "running");
+  await expect(first).toHaveAttribute("data-run-state", "completed");
+  await expect(gate).toHaveAttribute("data-run-state", "waiting_for_approval");
+  await expect(last).toHaveAttribute("data-run-state", "queued");
+
+  await gate.locator("rect").click();
+  await expect(page.getByTestId("node-state")).toHaveText("waiting for approval");
+  await page.getByTestId("approve").click();
+  await expect(gate).toHaveAttribute("data-run-state", "completed");
+  await expect(page.locator('.wf-edge[data-to="last"]')).toHaveAttribute("data-active", "true");
+  await expect(last).toHaveAttribute("data-run-state", "completed");
+  await expect(page.getByTestId("run-status")).toHaveText("run completed");
+  expect(errors).toEqual([]);
+});

@@ -85,3 +85,64 @@ pub async fn save_workflow(
     })
     .await
 }
+
+/// Starts a run of the workflow's newest version; `inputs` is a JSON object (blank: none).
+#[server(endpoint = "workflows/run")]
+pub async fn start_run(
+    id: WorkflowId,
+    inputs: String,
+) -> Result<crate::domain::ids::RunId, AppError> {
+    use super::ssr::{context, current_user, run};
+    run(async {
+        let inputs: serde_json::Map<String, serde_json::Value> = if inputs.trim().is_empty() {
+            serde_json::Map::new()
+        } else {
+            serde_json::from_str(&inputs).map_err(|e| {
+                AppError::invalid(format!("the inputs are not a JSON object: {e}"))
+                    .with_field("inputs")
+            })?
+        };
+        let me = current_user().await?.into();
+        Ok(crate::commands::workflows::run(&context()?.pool, &me, id, None, &inputs).await?)
+    })
+    .await
+}
+
+#[server(endpoint = "runs/get", input = GetUrl)]
+pub async fn get_run(
+    id: crate::domain::ids::RunId,
+) -> Result<crate::domain::workflow::RunDetail, AppError> {
+    use super::ssr::{context, run};
+    run(async {
+        let mut conn = context()?.pool.acquire().await?;
+        crate::db::workflow_runs::get(&mut conn, id)
+            .await?
+            .ok_or_else(|| AppError::new(super::ErrorKind::NotFound, "no such workflow run"))
+    })
+    .await
+}
+
+/// Approves or rejects a waiting approval node from the canvas.
+#[server(endpoint = "runs/decide")]
+pub async fn decide_approval(
+    run_id: crate::domain::ids::RunId,
+    key: String,
+    approve: bool,
+    comment: String,
+) -> Result<(), AppError> {
+    use super::ssr::{context, current_user, run};
+    run(async {
+        let me = current_user().await?.into();
+        let comment = Some(comment.as_str()).filter(|c| !c.trim().is_empty());
+        Ok(crate::commands::workflows::decide(
+            &context()?.pool,
+            &me,
+            run_id,
+            &key,
+            approve,
+            comment,
+        )
+        .await?)
+    })
+    .await
+}

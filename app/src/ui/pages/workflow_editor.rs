@@ -3,16 +3,21 @@
 //! shared validation, which run in the browser as the author draws.
 
 use crate::api::AppError;
-use crate::api::workflows::{EditorPage, get_workflow, save_workflow};
+use crate::api::workflows::{
+    EditorPage, decide_approval, get_run, get_workflow, save_workflow, start_run,
+};
 use crate::domain::agent::CAPABILITIES;
-use crate::domain::ids::WorkflowId;
+use crate::domain::ids::{RunId, WorkflowId};
+use crate::domain::workflow::RunNode;
 use crate::domain::workflow::editor::{Action, EditorState, NODE_H, NODE_W, NodeKind};
 use crate::domain::workflow::{Catalog, Definition, Position, Step, validate};
 use crate::ui::components::error_note::ErrorNote;
+use crate::ui::contexts::live::{Connection, use_live_events};
 use leptos::ev::{KeyboardEvent, PointerEvent, WheelEvent};
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_params_map;
+use std::collections::HashMap;
 
 #[component]
 pub fn WorkflowEditorPage() -> impl IntoView {
@@ -144,6 +149,61 @@ fn Editor(page: EditorPage) -> impl IntoView {
         }
     });
     let save_error = Signal::derive(move || save.value().get().and_then(Result::err));
+
+    // The live overlay: a run started here, re-read on each of its events (pushed over the
+    // stream, never polled) and again whenever the stream comes back, so a node that changed
+    // while the socket was down is not left stale.
+    let run_id = RwSignal::new(None::<RunId>);
+    let run_inputs = RwSignal::new(default_inputs(&wf.definition));
+    let start = leptos::prelude::Action::new(move |inputs: &String| {
+        let inputs = inputs.clone();
+        async move { start_run(workflow_id, inputs).await }
+    });
+    Effect::new(move |_| {
+        if let Some(Ok(id)) = start.value().get() {
+            run_id.set(Some(id));
+        }
+    });
+    let decide =
+        leptos::prelude::Action::new(move |(run, key, approve): &(RunId, String, bool)| {
+            let (run, key, approve) = (*run, key.clone(), *approve);
+            async move { decide_approval(run, key, approve, String::new()).await }
+        });
+    let live = use_live_events();
+    let ticks = live.ticks(move |e| e.task_id.is_some() && e.task_id == run_id.get());
+    let connection = live.connection;
+    let run = LocalResource::new(move || {
+        let (id, _, _, _) = (
+            run_id.get(),
+            ticks.get(),
+            connection.get() == Connection::Live,
+            decide.version().get(),
+        );
+        async move {
+            match id {
+                Some(id) => get_run(id).await.ok(),
+                None => None,
+            }
+        }
+    });
+    let run_nodes = Memo::new(move |_| {
+        run.get()
+            .flatten()
+            .map(|r| {
+                r.nodes
+                    .into_iter()
+                    .map(|n| (n.key.clone(), n))
+                    .collect::<HashMap<String, RunNode>>()
+            })
+            .unwrap_or_default()
+    });
+    let run_error = Signal::derive(move || {
+        start
+            .value()
+            .get()
+            .and_then(Result::err)
+            .or_else(|| decide.value().get().and_then(Result::err))
+    });
 
     let keydown = window_event_listener(leptos::ev::keydown, move |ev| {
         if crate::ui::dom::in_form_field(&ev) {
@@ -339,6 +399,18 @@ fn Editor(page: EditorPage) -> impl IntoView {
                 save.dispatch((base.get_untracked(), def, message.get_untracked()));
             }>"Save"</button>
         </div>
+        <div class="toolbar">
+            <input type="text" aria-label="Run inputs (JSON)" data-testid="run-inputs"
+                prop:value=move || run_inputs.get()
+                on:input=move |ev| run_inputs.set(event_target_value(&ev)) />
+            <button data-testid="run" disabled=move || state.with(EditorState::dirty)
+                title="Runs the saved version"
+                on:click=move |_| { start.dispatch(run_inputs.get_untracked()); }>"Run"</button>
+            <span class="muted" data-testid="run-status">
+                {move || run.get().flatten().map(|r| format!("run {}", r.status))}
+            </span>
+        </div>
+        <ErrorNote error=run_error />
     }
     .into_any();
     let overlay = view! {
@@ -392,9 +464,9 @@ fn Editor(page: EditorPage) -> impl IntoView {
                     </marker>
                 </defs>
                 <g transform=transform>
-                    {move || (0..edge_count.get()).map(|i| view! { <EdgeView state index=i /> }).collect_view()}
+                    {move || (0..edge_count.get()).map(|i| view! { <EdgeView state index=i run_nodes /> }).collect_view()}
                     <For each=move || node_keys.get() key=|k| k.clone() let:key>
-                        <NodeView state key gesture local />
+                        <NodeView state key gesture local run_nodes />
                     </For>
                     {move || state.with(|s| {
                         let d = s.drawing.as_ref()?;
@@ -423,6 +495,7 @@ fn Editor(page: EditorPage) -> impl IntoView {
     let details = view! {
             <aside class="details" aria-label="Details">
                 <Details state />
+                <RunPanel state run_nodes run_id decide />
                 <h2>"Validation"</h2>
                 {move || {
                     let list = issues.get();
@@ -457,10 +530,19 @@ fn svg_size(svg: NodeRef<leptos::svg::Svg>) -> (f64, f64) {
 }
 
 #[component]
-fn EdgeView(state: RwSignal<EditorState>, index: usize) -> impl IntoView {
+fn EdgeView(
+    state: RwSignal<EditorState>,
+    index: usize,
+    run_nodes: Memo<HashMap<String, RunNode>>,
+) -> impl IntoView {
     move || {
         state.with(|s| {
             let e = s.def.edges.get(index)?;
+            // An edge into a node that is running now is the active one.
+            let active = run_nodes.with(|r| {
+                r.get(&e.to)
+                    .is_some_and(|n| matches!(n.status.as_str(), "assigned" | "running"))
+            });
             let (a, b) = (port_out(s, &e.from)?, port_in(s, &e.to)?);
             let mid = (a.y + b.y) / 2.0;
             let d = format!(
@@ -469,7 +551,8 @@ fn EdgeView(state: RwSignal<EditorState>, index: usize) -> impl IntoView {
             );
             Some(view! {
                 <path class="wf-edge" d=d marker-end="url(#wf-arrow)" data-from=e.from.clone()
-                    data-to=e.to.clone() data-conditional=e.condition.is_some().to_string()></path>
+                    data-to=e.to.clone() data-conditional=e.condition.is_some().to_string()
+                    data-active=active.to_string()></path>
             })
         })
     }
@@ -481,8 +564,12 @@ fn NodeView(
     key: String,
     gesture: RwSignal<Gesture>,
     local: impl Fn(&PointerEvent) -> Position + Copy + Send + Sync + 'static,
+    run_nodes: Memo<HashMap<String, RunNode>>,
 ) -> impl IntoView {
     let k = StoredValue::new(key.clone());
+    let run_state = Memo::new(move |_| {
+        run_nodes.with(|r| r.get(&k.get_value()).map(overlay_state).unwrap_or_default())
+    });
     let pos = Memo::new(move |_| {
         state.with(|s| {
             s.def
@@ -526,10 +613,16 @@ fn NodeView(
         Some(view! {
             <g class="wf-node" data-key=k.get_value() data-kind=kind
                 data-selected=move || selected.get().to_string()
-                data-target=move || target.get().to_string()>
+                data-target=move || target.get().to_string()
+                data-run-state=move || run_state.get()>
                 <rect x=p.x y=p.y width=NODE_W height=NODE_H rx="8" on:pointerdown=down></rect>
                 <text x=p.x + 12.0 y=p.y + 22.0 class="wf-key">{k.get_value()}</text>
-                <text x=p.x + 12.0 y=p.y + 40.0 class="wf-kind">{kind}</text>
+                <text x=p.x + 12.0 y=p.y + 40.0 class="wf-kind">
+                    {move || {
+                        let state = run_state.get();
+                        if state.is_empty() { kind.to_owned() } else { format!("{kind} · {}", state.replace('_', " ")) }
+                    }}
+                </text>
                 <circle class="port port-in" cx=p.x + NODE_W / 2.0 cy=p.y r="6"></circle>
                 <circle class="port port-out" data-testid=format!("out-{}", k.get_value())
                     cx=p.x + NODE_W / 2.0 cy=p.y + NODE_H r="7" on:pointerdown=port_down></circle>
@@ -598,5 +691,69 @@ fn Details(state: RwSignal<EditorState>) -> impl IntoView {
                 <p class="muted">"Edit this step's arguments in the JSON export for now."</p>
             }.into_any(),
         }
+    }
+}
+
+/// A run node's state as the overlay names it.
+fn overlay_state(n: &RunNode) -> String {
+    if n.waiting_for_approval {
+        "waiting_for_approval".into()
+    } else {
+        n.status.as_str().to_owned()
+    }
+}
+
+/// The declared inputs with their defaults, as the run form's starting JSON.
+fn default_inputs(def: &Definition) -> String {
+    let map: serde_json::Map<String, serde_json::Value> = def
+        .inputs
+        .iter()
+        .map(|i| {
+            (
+                i.name.clone(),
+                i.default
+                    .clone()
+                    .unwrap_or(serde_json::Value::String(String::new())),
+            )
+        })
+        .collect();
+    serde_json::Value::Object(map).to_string()
+}
+
+/// The selected node in the open run: its state, output or error, tokens, and the decision
+/// buttons while it waits for approval.
+#[component]
+fn RunPanel(
+    state: RwSignal<EditorState>,
+    run_nodes: Memo<HashMap<String, RunNode>>,
+    run_id: RwSignal<Option<RunId>>,
+    decide: leptos::prelude::Action<(RunId, String, bool), Result<(), AppError>>,
+) -> impl IntoView {
+    let node = Memo::new(move |_| {
+        let key = state.with(|s| {
+            (s.selected.len() == 1)
+                .then(|| s.selected.iter().next().cloned())
+                .flatten()
+        })?;
+        run_nodes.with(|r| r.get(&key).cloned())
+    });
+    move || {
+        let n = node.get()?;
+        let run = run_id.get()?;
+        let key = n.key.clone();
+        let key2 = key.clone();
+        Some(view! {
+            <h2>"In this run"</h2>
+            <p data-testid="node-state">{overlay_state(&n).replace('_', " ")}</p>
+            {n.output.clone().map(|o| view! { <pre class="result" data-testid="node-output">{o}</pre> })}
+            {n.error.clone().map(|e| view! { <p class="error">{e}</p> })}
+            <p class="muted">{format!("{} tokens, attempt {}", n.tokens, n.attempt)}</p>
+            {n.waiting_for_approval.then(|| view! {
+                <div class="buttons">
+                    <button data-testid="approve" on:click=move |_| { decide.dispatch((run, key.clone(), true)); }>"Approve"</button>
+                    <button class="danger" on:click=move |_| { decide.dispatch((run, key2.clone(), false)); }>"Reject"</button>
+                </div>
+            })}
+        })
     }
 }

@@ -144,3 +144,33 @@ test("a run's node states arrive live on the canvas, and an approval is given fr
   await expect(page.getByTestId("run-status")).toHaveText("run completed");
   expect(errors).toEqual([]);
 });
+
+test("the browser's validation (WASM) and the server's say the same about one fixture", async ({ page }) => {
+  await logIn(page);
+  await page.getByRole("link", { name: "Workflows" }).click();
+  await page.waitForLoadState("networkidle");
+  const fixture = {
+    inputs: [{ name: "topic", type: "number", default: "not a number" }],
+    nodes: [
+      { key: "a", kind: "agent", capability: "astrology", prompt: "{{inputs.missing}}", position: { x: 0, y: 0 } },
+      { key: "b", kind: "agent", agent: "nobody", prompt: "{{nodes.c.output}}", position: { x: 0, y: 120 } },
+      { key: "c", kind: "tool", tool: "teleport", position: { x: 0, y: 240 } },
+      { key: "lonely", kind: "approval", position: { x: 300, y: 0 } },
+    ],
+    edges: [
+      { from: "a", to: "b" }, { from: "b", to: "a" }, { from: "c", to: "ghost" },
+      { from: "a", to: "c", condition: { op: "matches", pattern: "((" } },
+    ],
+  };
+  const created = await page.request.post("/api/v1/workflows", { data: { name: "Broken on purpose", definition: fixture } });
+  expect(created.status()).toBe(201);
+  const { id } = await created.json();
+  const server = await page.request.post(`/api/v1/workflows/${id}/validate`, { data: {} });
+  expect(server.status()).toBe(422);
+  const serverMessages = (await server.json()).error.issues.map((i: { message: string }) => i.message);
+  expect(serverMessages.length).toBeGreaterThan(6);
+  await page.reload();
+  await page.getByRole("link", { name: "Broken on purpose" }).click();
+  await expect(page.getByTestId("issues").locator("li")).toHaveCount(serverMessages.length);
+  expect(await page.getByTestId("issues").locator("li").allTextContents()).toEqual(serverMessages);
+});

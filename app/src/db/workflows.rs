@@ -167,11 +167,7 @@ pub async fn list(
             name: r.name,
             description: r.description,
             is_template: r.is_template,
-            state: if r.ready {
-                WorkflowState::Ready
-            } else {
-                WorkflowState::Draft
-            },
+            state: WorkflowState::ready_if(r.ready),
             version: r.latest_version,
             nodes: r.nodes,
             created_at: r.created_at,
@@ -252,11 +248,7 @@ pub async fn versions(
         .into_iter()
         .map(|r| VersionSummary {
             version: r.version,
-            state: if r.ready {
-                WorkflowState::Ready
-            } else {
-                WorkflowState::Draft
-            },
+            state: WorkflowState::ready_if(r.ready),
             message: r.message,
             saved_by: r.username,
             saved_at: r.created_at,

@@ -312,7 +312,22 @@ fn cycle_path(graph: &DiGraphMap<usize, ()>, subtasks: &[SubtaskDraft]) -> Vec<S
     let Some(component) = tarjan_scc(graph).into_iter().find(|c| c.len() > 1) else {
         return Vec::new();
     };
-    let start = component[0];
+    walk_cycle(graph, &component)
+        .into_iter()
+        .map(|i| subtasks[i].key.clone())
+        .collect()
+}
+
+/// One cycle inside a strongly connected component (of more than one node): its nodes in edge
+/// order, the first repeated at the end. Any petgraph graph; plans and workflows share it.
+pub(crate) fn walk_cycle<G>(graph: G, component: &[G::NodeId]) -> Vec<G::NodeId>
+where
+    G: petgraph::visit::IntoNeighbors,
+    G::NodeId: PartialEq + Copy,
+{
+    let Some(&start) = component.first() else {
+        return Vec::new();
+    };
     let mut path = vec![start];
     let mut current = start;
     while let Some(next) = graph.neighbors(current).find(|n| component.contains(n)) {
@@ -324,7 +339,7 @@ fn cycle_path(graph: &DiGraphMap<usize, ()>, subtasks: &[SubtaskDraft]) -> Vec<S
         path.push(next);
         current = next;
     }
-    path.into_iter().map(|i| subtasks[i].key.clone()).collect()
+    path
 }
 
 #[cfg(test)]

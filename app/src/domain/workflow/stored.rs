@@ -16,7 +16,11 @@ pub enum WorkflowState {
 
 impl WorkflowState {
     pub fn of(issues: &[Issue]) -> Self {
-        if issues.is_empty() {
+        Self::ready_if(issues.is_empty())
+    }
+
+    pub fn ready_if(ready: bool) -> Self {
+        if ready {
             WorkflowState::Ready
         } else {
             WorkflowState::Draft

@@ -416,8 +416,7 @@ fn check_cycles(def: &Definition, graph: &DiGraph<(), ()>, issues: &mut Vec<Issu
     let mut acyclic = true;
     for component in tarjan_scc(graph).into_iter().filter(|c| c.len() > 1) {
         acyclic = false;
-        let members: HashSet<NodeIndex> = component.iter().copied().collect();
-        let path = walk_cycle(graph, component[0], &members);
+        let path = crate::domain::plan::walk_cycle(graph, &component);
         let keys: Vec<String> = path
             .iter()
             .map(|n| def.nodes[n.index()].key.clone())
@@ -433,26 +432,6 @@ fn check_cycles(def: &Definition, graph: &DiGraph<(), ()>, issues: &mut Vec<Issu
         issues.push(issue);
     }
     acyclic
-}
-
-/// One cycle inside a strongly connected component, first node repeated at the end.
-fn walk_cycle(
-    graph: &DiGraph<(), ()>,
-    start: NodeIndex,
-    members: &HashSet<NodeIndex>,
-) -> Vec<NodeIndex> {
-    let mut path = vec![start];
-    let mut current = start;
-    while let Some(next) = graph.neighbors(current).find(|n| members.contains(n)) {
-        if let Some(pos) = path.iter().position(|&p| p == next) {
-            path.drain(..pos);
-            path.push(next);
-            break;
-        }
-        path.push(next);
-        current = next;
-    }
-    path
 }
 
 /// In a workflow of several nodes, a node no edge touches can never be reached from the rest:

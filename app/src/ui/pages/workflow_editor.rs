@@ -123,13 +123,7 @@ fn Editor(page: EditorPage) -> impl IntoView {
     let apply = move |a: Action| state.update(|s| s.apply(a));
     let svg = NodeRef::<leptos::svg::Svg>::new();
     let local = move |ev: &PointerEvent| -> Position {
-        let (left, top) = svg
-            .get_untracked()
-            .map(|e| {
-                let (l, t, _, _) = crate::ui::dom::client_rect(&e);
-                (l, t)
-            })
-            .unwrap_or_default();
+        let (left, top) = svg_origin(svg);
         Position {
             x: f64::from(ev.client_x()) - left,
             y: f64::from(ev.client_y()) - top,
@@ -318,13 +312,7 @@ fn Editor(page: EditorPage) -> impl IntoView {
     };
     let on_wheel = move |ev: WheelEvent| {
         ev.prevent_default();
-        let (left, top) = svg
-            .get_untracked()
-            .map(|e| {
-                let (l, t, _, _) = crate::ui::dom::client_rect(&e);
-                (l, t)
-            })
-            .unwrap_or_default();
+        let (left, top) = svg_origin(svg);
         let at = Position {
             x: f64::from(ev.client_x()) - left,
             y: f64::from(ev.client_y()) - top,
@@ -518,6 +506,16 @@ fn Editor(page: EditorPage) -> impl IntoView {
         <div class="editor">{palette} {canvas} {details}</div>
         <p class="notice" data-testid="notice">{move || state.with(|s| s.notice.clone())}</p>
     }
+}
+
+/// The canvas's top-left corner in the viewport, to turn pointer positions into its own.
+fn svg_origin(svg: NodeRef<leptos::svg::Svg>) -> (f64, f64) {
+    svg.get_untracked()
+        .map(|e| {
+            let (l, t, _, _) = crate::ui::dom::client_rect(&e);
+            (l, t)
+        })
+        .unwrap_or_default()
 }
 
 fn svg_size(svg: NodeRef<leptos::svg::Svg>) -> (f64, f64) {

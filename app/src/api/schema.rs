@@ -137,3 +137,30 @@ pub fn decision_comment() -> Object {
         "Why, for the run's record; line breaks and tabs allowed.",
     )
 }
+
+/// `from_template`: a built-in template's slug or a saved template's id.
+pub fn template_ref() -> Object {
+    let slugs: Vec<&str> = crate::domain::workflow::builtin_templates()
+        .iter()
+        .map(|t| t.slug)
+        .collect();
+    let hex = |n: usize| format!("[0-9a-fA-F]{{{n}}}");
+    let uuid = format!("{}-{}-{}-{}-{}", hex(8), hex(4), hex(4), hex(4), hex(12));
+    nullable(text(
+        format!("^({}|{uuid})$", slugs.join("|")),
+        "A built-in template's slug (see `GET /workflow-templates`) or a saved template's id.",
+    ))
+}
+
+pub fn export_name() -> Object {
+    one_line(crate::domain::workflow::MAX_NAME, "The workflow's name.").build()
+}
+
+pub fn export_description() -> Object {
+    text(
+        pattern::prose(),
+        "What the workflow is for; line breaks and tabs allowed.",
+    )
+    .max_length(Some(crate::domain::workflow::MAX_TEXT))
+    .build()
+}

@@ -30,7 +30,7 @@ pub async fn create_workflow(template: String) -> Result<WorkflowId, AppError> {
             };
             cmd::create(pool, &me, draft, false).await?
         } else {
-            cmd::instantiate(pool, &me, template.trim(), None).await?
+            cmd::instantiate(pool, &me, template.trim(), None, None, None).await?
         };
         leptos_axum::redirect(&format!("/workflows/{}", detail.id));
         Ok(detail.id)

@@ -229,33 +229,39 @@ pub async fn instantiate(
     actor: &Actor,
     template: &str,
     name: Option<&str>,
+    description: Option<&str>,
+    message: Option<&str>,
 ) -> Result<WorkflowDetail, CommandError> {
     require_role(actor, Role::Member)?;
-    let (default_name, description, definition) =
+    let (default_name, description_default, definition) =
         if let Some(b) = builtin_templates().into_iter().find(|t| t.slug == template) {
             (b.export.name, b.export.description, b.export.definition)
         } else {
-            let not_found = || CommandError::Invalid {
+            let unknown = || CommandError::Invalid {
                 field: "from_template",
                 reason: format!(
                     "no template '{}' (a built-in slug or a template's id)",
                     template.chars().take(64).collect::<String>()
                 ),
             };
-            let id = template.parse::<Uuid>().map_err(|_| not_found())?;
-            let t = workflows::get(pool, WorkflowId(id), None)
-                .await
-                .map_err(|_| not_found())?;
+            let id = template.parse::<Uuid>().map_err(|_| unknown())?;
+            // A well-formed id of nothing is a 404, as for any other reference.
+            let t = workflows::get(pool, WorkflowId(id), None).await?;
             if !t.is_template {
-                return Err(not_found());
+                return Err(CommandError::Conflict(
+                    "that workflow is not a template: save it as one first",
+                ));
             }
             (t.name, t.description, t.definition)
         };
     let draft = Draft {
         name: name.map_or(default_name, str::to_owned),
-        description,
+        // A description given with the template replaces the template's.
+        description: description.map_or(description_default, str::to_owned),
         definition,
-        message: format!("from template {template}"),
+        message: message
+            .filter(|m| !m.trim().is_empty())
+            .map_or_else(|| format!("from template {template}"), str::to_owned),
     };
     create(pool, actor, draft, false).await
 }

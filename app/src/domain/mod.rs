@@ -73,6 +73,7 @@ pub mod delegation;
 pub mod event;
 pub mod ids;
 pub mod metrics;
+pub mod number;
 pub mod plan;
 pub mod run;
 pub mod simulated;

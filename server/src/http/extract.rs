@@ -51,25 +51,7 @@ pub fn page_limit(limit: Option<i64>, default: i64, max: i64) -> Result<i64, Api
     }
 }
 
-/// An optional integer field that also takes integral JSON numbers written as floats (`4.0`),
-/// which JSON Schema's `integer` admits; `4.5` is refused.
-pub fn integral<'de, D>(de: D) -> Result<Option<i64>, D::Error>
-where
-    D: serde::Deserializer<'de>,
-{
-    use serde::Deserialize;
-    let Some(n) = Option::<serde_json::Number>::deserialize(de)? else {
-        return Ok(None);
-    };
-    if let Some(i) = n.as_i64() {
-        return Ok(Some(i));
-    }
-    match n.as_f64() {
-        // Beyond i64 the value is out of every range we take: saturate and let the caller refuse it.
-        Some(f) if f.fract() == 0.0 => Ok(Some(f.clamp(i64::MIN as f64, i64::MAX as f64) as i64)),
-        _ => Err(serde::de::Error::custom(format!("{n} is not an integer"))),
-    }
-}
+pub use app::domain::number::integral;
 
 /// A `cursor` query parameter as the time it stands for (pages ordered by a timestamp).
 pub fn time_cursor(cursor: Option<&str>) -> Result<Option<time::OffsetDateTime>, ApiError> {

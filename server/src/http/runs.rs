@@ -26,6 +26,7 @@ pub struct StartRun {
     inputs: serde_json::Map<String, serde_json::Value>,
     /// A past version to run (default: the newest).
     #[schema(minimum = 1)]
+    #[serde(default, deserialize_with = "app::domain::number::integral_i32_opt")]
     version: Option<i32>,
 }
 

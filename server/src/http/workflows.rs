@@ -64,7 +64,7 @@ pub struct Create {
     /// The graph; empty when starting from a template.
     definition: Option<Definition>,
     /// A built-in template's slug or a saved template's id (instead of `definition`).
-    #[schema(max_length = 64)]
+    #[schema(schema_with = app::api::schema::template_ref)]
     from_template: Option<String>,
     /// A note on this first version.
     #[schema(schema_with = app::api::schema::version_message)]
@@ -88,7 +88,10 @@ pub async fn create(
                     .into(),
             );
         }
-        (Some(t), None) => cmd::instantiate(pool, &me, &t, body.name.as_deref()).await?,
+        (Some(t), None) => {
+            let (name, description) = (body.name.as_deref(), body.description.as_deref());
+            cmd::instantiate(pool, &me, &t, name, description, body.message.as_deref()).await?
+        }
         (None, definition) => {
             let draft = Draft {
                 name: body.name.unwrap_or_else(|| "Untitled workflow".into()),
@@ -128,6 +131,7 @@ pub async fn get(
 pub struct SaveBody {
     /// The version this edit started from; 409 when a newer one was saved meanwhile.
     #[schema(minimum = 1)]
+    #[serde(deserialize_with = "app::domain::number::integral_i32")]
     base_version: i32,
     #[schema(schema_with = app::api::schema::workflow_name)]
     name: Option<String>,
@@ -182,7 +186,8 @@ fn verdict(issues: Vec<Issue>) -> Result<Json<Validation>, ApiError> {
 #[derive(Deserialize, ToSchema)]
 pub struct ValidateBody {
     /// When given (as in an export), it must be the version this server reads.
-    #[schema(minimum = 1)]
+    #[schema(minimum = 1, maximum = 1)]
+    #[serde(default, deserialize_with = "app::domain::number::integral_u32_opt")]
     schema_version: Option<u32>,
     definition: Definition,
 }

@@ -125,12 +125,47 @@ pub struct Position {
 /// One node of the graph: a key unique in the workflow, its place on the canvas and its step.
 #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "NodeIn")]
 pub struct Node {
     pub key: String,
     #[serde(default)]
     pub position: Position,
     #[serde(flatten)]
     pub step: Step,
+}
+
+/// A node as read, before its step's tag is checked.
+#[derive(Deserialize)]
+struct NodeIn {
+    key: String,
+    #[serde(default)]
+    position: Position,
+    #[serde(flatten)]
+    step: Map<String, Value>,
+}
+
+/// serde reads an internally tagged enum's tag as the variant's index when it is a number
+/// (`"kind": 0` would be an agent step); here a tag must be its name.
+fn named_tag(fields: &Map<String, Value>, tag: &str) -> Result<(), String> {
+    match fields.get(tag) {
+        Some(Value::String(_)) => Ok(()),
+        Some(_) => Err(format!("`{tag}` must be a string")),
+        None => Err(format!("missing field `{tag}`")),
+    }
+}
+
+impl TryFrom<NodeIn> for Node {
+    type Error = String;
+
+    fn try_from(n: NodeIn) -> Result<Self, String> {
+        named_tag(&n.step, "kind")?;
+        let step = serde_json::from_value(Value::Object(n.step)).map_err(|e| e.to_string())?;
+        Ok(Node {
+            key: n.key,
+            position: n.position,
+            step,
+        })
+    }
 }
 
 /// What a node does, by `kind`.
@@ -160,6 +195,7 @@ pub enum Step {
     /// Runs a pinned version of another workflow; each of its inputs is a template here.
     Workflow {
         workflow_id: Uuid,
+        #[serde(deserialize_with = "crate::domain::number::integral_i32")]
         version: i32,
         #[serde(default)]
         inputs: Map<String, Value>,
@@ -198,6 +234,7 @@ impl Step {
 /// satisfies it (otherwise the edge is inactive, see [`validate`]).
 #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "EdgeIn")]
 pub struct Edge {
     pub from: String,
     pub to: String,
@@ -205,13 +242,46 @@ pub struct Edge {
     pub condition: Option<Condition>,
 }
 
+/// An edge as read, before its condition's tag is checked.
+#[derive(Deserialize)]
+struct EdgeIn {
+    from: String,
+    to: String,
+    #[serde(default)]
+    condition: Option<Map<String, Value>>,
+}
+
+impl TryFrom<EdgeIn> for Edge {
+    type Error = String;
+
+    fn try_from(e: EdgeIn) -> Result<Self, String> {
+        let condition = match e.condition {
+            None => None,
+            Some(c) => {
+                named_tag(&c, "op")?;
+                Some(serde_json::from_value(Value::Object(c)).map_err(|e| e.to_string())?)
+            }
+        };
+        Ok(Edge {
+            from: e.from,
+            to: e.to,
+            condition,
+        })
+    }
+}
+
 /// A workflow as exported: the definition with its name and the format's version.
 #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Export {
+    /// The format's version; this build reads 1.
+    #[cfg_attr(feature = "ssr", schema(minimum = 1, maximum = 1))]
+    #[serde(deserialize_with = "crate::domain::number::integral_u32")]
     pub schema_version: u32,
+    #[cfg_attr(feature = "ssr", schema(schema_with = crate::api::schema::export_name))]
     pub name: String,
     #[serde(default)]
+    #[cfg_attr(feature = "ssr", schema(schema_with = crate::api::schema::export_description))]
     pub description: String,
     pub definition: Definition,
 }
@@ -220,9 +290,10 @@ impl Export {
     /// Reads an export, refusing a format version this build does not know before anything
     /// else is looked at.
     pub fn parse(raw: &Value) -> Result<Self, String> {
-        match raw.get("schema_version").map(Value::as_u64) {
+        let whole = |v: &Value| v.as_f64().filter(|f| f.fract() == 0.0);
+        match raw.get("schema_version").map(whole) {
             None => return Err("an export names its schema_version".into()),
-            Some(Some(v)) if v == u64::from(SCHEMA_VERSION) => {}
+            Some(Some(v)) if v == f64::from(SCHEMA_VERSION) => {}
             Some(Some(v)) => {
                 return Err(format!(
                     "schema_version {v} is not supported (this Flotilla reads {SCHEMA_VERSION})"

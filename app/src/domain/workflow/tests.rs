@@ -255,6 +255,24 @@ fn exports_of_another_schema_version_are_refused_with_a_reason() {
 }
 
 #[test]
+fn tags_must_be_names_not_variant_indices() {
+    let by_index =
+        json!({"nodes": [{"key": "a", "kind": 0, "prompt": "x", "capability": "data_analysis"}]});
+    let err = serde_json::from_value::<Definition>(by_index)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("`kind` must be a string"), "{err}");
+    let op = json!({"nodes": [], "edges": [{"from": "a", "to": "b", "condition": {"op": 0, "value": ""}}]});
+    let err = serde_json::from_value::<Definition>(op)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("`op` must be a string"), "{err}");
+    let fine = json!({"nodes": [agent("a", "x")], "edges": [{"from": "a", "to": "a",
+                      "condition": {"op": "equals", "value": "y"}}]});
+    assert!(serde_json::from_value::<Definition>(fine).is_ok());
+}
+
+#[test]
 fn every_builtin_template_parses_and_validates() {
     let templates = builtin_templates();
     assert_eq!(templates.len(), 3);

@@ -36,6 +36,7 @@ test("draw a workflow with the mouse: the cycle is refused while drawing, undo/r
     await drag(page, palette, { x: box.x + box.width / 2, y: box.y + y });
   }
   await expect(page.locator(".wf-node")).toHaveCount(3);
+  await expect(page.getByTestId("minimap").locator(".mini-node")).toHaveCount(3);
   for (const key of ["agent_1", "agent_2", "agent_3"]) {
     await expect(page.locator(`.wf-node[data-key="${key}"]`)).toBeVisible();
   }
@@ -121,7 +122,7 @@ test("a run's node states arrive live on the canvas, and an approval is given fr
   expect(created.status()).toBe(201);
   const { id } = await created.json();
   await page.reload();
-  await page.getByRole("link", { name: "Live overlay" }).click();
+  await page.locator(`a[href="/workflows/${id}"]`).click();
   await expect(page).toHaveURL(new RegExp(`/workflows/${id}$`));
   await expect(page.locator(".wf-node")).toHaveCount(3);
 
@@ -170,7 +171,7 @@ test("the browser's validation (WASM) and the server's say the same about one fi
   const serverMessages = (await server.json()).error.issues.map((i: { message: string }) => i.message);
   expect(serverMessages.length).toBeGreaterThan(6);
   await page.reload();
-  await page.getByRole("link", { name: "Broken on purpose" }).click();
+  await page.locator(`a[href="/workflows/${id}"]`).click();
   await expect(page.getByTestId("issues").locator("li")).toHaveCount(serverMessages.length);
   expect(await page.getByTestId("issues").locator("li").allTextContents()).toEqual(serverMessages);
 });

@@ -503,7 +503,11 @@ fn Editor(page: EditorPage) -> impl IntoView {
     view! {
         {head}
         {overlay}
-        <div class="editor">{palette} {canvas} {details}</div>
+        <div class="editor">
+            {palette}
+            <div class="canvas-wrap">{canvas} <Minimap state svg /></div>
+            {details}
+        </div>
         <p class="notice" data-testid="notice">{move || state.with(|s| s.notice.clone())}</p>
     }
 }
@@ -753,5 +757,71 @@ fn RunPanel(
                 </div>
             })}
         })
+    }
+}
+
+/// The whole graph in small with the visible part outlined; a click there centres the canvas
+/// on that point.
+#[component]
+fn Minimap(state: RwSignal<EditorState>, svg: NodeRef<leptos::svg::Svg>) -> impl IntoView {
+    const W: f64 = 160.0;
+    const H: f64 = 110.0;
+    // The canvas region drawn: every node and the viewport, with a margin.
+    let frame = Memo::new(move |_| {
+        state.with(|s| {
+            let (vw, vh) = svg_size(svg);
+            let view = [
+                s.view.to_canvas(Position { x: 0.0, y: 0.0 }),
+                s.view.to_canvas(Position { x: vw, y: vh }),
+            ];
+            let (mut x0, mut y0, mut x1, mut y1) = (view[0].x, view[0].y, view[1].x, view[1].y);
+            for n in &s.def.nodes {
+                x0 = x0.min(n.position.x);
+                y0 = y0.min(n.position.y);
+                x1 = x1.max(n.position.x + NODE_W);
+                y1 = y1.max(n.position.y + NODE_H);
+            }
+            let scale = (W / (x1 - x0).max(1.0)).min(H / (y1 - y0).max(1.0));
+            (x0, y0, scale, view)
+        })
+    });
+    let click = move |ev: PointerEvent| {
+        ev.stop_propagation();
+        let (x0, y0, scale, _) = frame.get_untracked();
+        let target = Position {
+            x: x0 + f64::from(ev.offset_x()) / scale,
+            y: y0 + f64::from(ev.offset_y()) / scale,
+        };
+        let (vw, vh) = svg_size(svg);
+        state.update(|s| {
+            let centre = s.view.to_canvas(Position {
+                x: vw / 2.0,
+                y: vh / 2.0,
+            });
+            let zoom = s.view.zoom;
+            s.apply(Action::Pan {
+                dx: (centre.x - target.x) * zoom,
+                dy: (centre.y - target.y) * zoom,
+            });
+        });
+    };
+    view! {
+        <svg class="minimap" width=W height=H aria-label="Minimap" data-testid="minimap"
+            on:pointerdown=click>
+            {move || {
+                let (x0, y0, scale, view) = frame.get();
+                let nodes = state.with(|s| {
+                    s.def.nodes.iter().map(|n| view! {
+                        <rect class="mini-node" x=(n.position.x - x0) * scale y=(n.position.y - y0) * scale
+                            width=NODE_W * scale height=NODE_H * scale></rect>
+                    }).collect_view()
+                });
+                view! {
+                    {nodes}
+                    <rect class="mini-view" x=(view[0].x - x0) * scale y=(view[0].y - y0) * scale
+                        width=(view[1].x - view[0].x) * scale height=(view[1].y - view[0].y) * scale></rect>
+                }
+            }}
+        </svg>
     }
 }

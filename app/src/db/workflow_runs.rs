@@ -65,10 +65,19 @@ pub async fn start(
         .map(|(i, n)| (n.key.as_str(), i))
         .collect();
     let ids: Vec<Uuid> = def.nodes.iter().map(|_| Uuid::new_v4()).collect();
-    let mut indegree = vec![0i32; def.nodes.len()];
+    // One pass over the edges: the dependency rows and each node's count of prerequisites.
+    let mut prerequisites = vec![0i32; def.nodes.len()];
+    let (mut dependent, mut prerequisite, mut conditions) = (Vec::new(), Vec::new(), Vec::new());
     for e in &def.edges {
-        if let Some(&to) = index.get(e.to.as_str()) {
-            indegree[to] += 1;
+        if let (Some(&a), Some(&b)) = (index.get(e.from.as_str()), index.get(e.to.as_str())) {
+            prerequisites[b] += 1;
+            dependent.push(ids[b]);
+            prerequisite.push(ids[a]);
+            conditions.push(
+                e.condition
+                    .as_ref()
+                    .and_then(|c| serde_json::to_value(c).ok()),
+            );
         }
     }
     let order = topological(def.nodes.len(), &def.edges, &index);
@@ -103,7 +112,8 @@ pub async fn start(
         reserved.push(agent);
         steps.push(serde_json::to_value(&n.step).unwrap_or(Value::Null));
     }
-    let pending: Vec<i32> = indegree.iter().map(|d| d + 1).collect();
+    // The gate: one pending dependency more than the node has prerequisites.
+    let pending: Vec<i32> = prerequisites.iter().map(|d| d + 1).collect();
     sqlx::query!(
         r#"insert into nodes (id, run_id, key, position, description, required_capabilities,
                               priority, pending_deps, reserved_for, step, gated)
@@ -125,23 +135,11 @@ pub async fn start(
     )
     .execute(&mut *conn)
     .await?;
-    let (mut from, mut to, mut conditions) = (Vec::new(), Vec::new(), Vec::new());
-    for e in &def.edges {
-        if let (Some(&a), Some(&b)) = (index.get(e.from.as_str()), index.get(e.to.as_str())) {
-            from.push(ids[b]);
-            to.push(ids[a]);
-            conditions.push(
-                e.condition
-                    .as_ref()
-                    .and_then(|c| serde_json::to_value(c).ok()),
-            );
-        }
-    }
     sqlx::query!(
         "insert into node_deps (node_id, depends_on, condition)
          select * from unnest($1::uuid[], $2::uuid[], $3::jsonb[])",
-        &from,
-        &to,
+        &dependent,
+        &prerequisite,
         &conditions as &[Option<Value>]
     )
     .execute(&mut *conn)

@@ -8,6 +8,7 @@ pub mod embedded_pg;
 pub mod engine;
 pub mod event_hub;
 pub mod http;
+pub mod llm;
 pub mod startup;
 pub mod supervisor;
 pub mod telemetry;

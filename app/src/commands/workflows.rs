@@ -9,11 +9,11 @@ use crate::db::workflow_runs;
 use crate::db::workflows::{self, NewVersion};
 use crate::domain::account::{Actor, Role};
 use crate::domain::ids::{AgentId, NodeId, RunId, WorkflowId};
-use crate::domain::text;
 use crate::domain::workflow::{
     Catalog, Definition, Export, Issue, IssueCode, MAX_NAME, MAX_TEXT, SCHEMA_VERSION, Step,
     SubworkflowInfo, Target, WorkflowDetail, builtin_templates, check_inputs, validate,
 };
+use crate::domain::{stored_json, text};
 use sqlx::{PgConnection, PgPool};
 use std::collections::{HashMap, HashSet};
 use uuid::Uuid;
@@ -45,19 +45,17 @@ fn parse_message(raw: &str) -> Result<String, CommandError> {
     text::prose("message", raw.trim(), 1000).map_err(invalid("message"))
 }
 
-/// Postgres cannot store NUL in `jsonb` text: refuse it before validation would only note it.
-fn refuse_nul(def: &Definition) -> Result<(), CommandError> {
-    let json = serde_json::to_string(def).map_err(|e| CommandError::Invalid {
-        field: "definition",
+/// Refuses what `jsonb` would not give back unchanged (NUL, numbers past f64's exact range)
+/// before validation would only note it.
+fn refuse_unstorable(
+    field: &'static str,
+    value: &impl serde::Serialize,
+) -> Result<(), CommandError> {
+    let value = serde_json::to_value(value).map_err(|e| CommandError::Invalid {
+        field,
         reason: e.to_string(),
     })?;
-    if json.contains("\\u0000") {
-        return Err(CommandError::Invalid {
-            field: "definition",
-            reason: "the definition contains a NUL character".into(),
-        });
-    }
-    Ok(())
+    stored_json::check(&value).map_err(|reason| CommandError::Invalid { field, reason })
 }
 
 /// What a definition may name right now: the capabilities, the live agents' names, and the
@@ -148,7 +146,7 @@ pub async fn create(
     let name = parse_name(&draft.name)?;
     let description = parse_description(&draft.description)?;
     let message = parse_message(&draft.message)?;
-    refuse_nul(&draft.definition)?;
+    refuse_unstorable("definition", &draft.definition)?;
     let mut tx = pool.begin().await?;
     events::act_as(&mut tx, actor).await?;
     let catalog = catalog(&mut tx, None, &draft.definition).await?;
@@ -198,7 +196,7 @@ pub async fn save(
         .map(parse_description)
         .transpose()?;
     let message = parse_message(&save.message)?;
-    refuse_nul(&save.definition)?;
+    refuse_unstorable("definition", &save.definition)?;
     let mut tx = pool.begin().await?;
     events::act_as(&mut tx, actor).await?;
     let catalog = catalog(&mut tx, Some(id), &save.definition).await?;
@@ -327,6 +325,7 @@ pub async fn run(
     inputs: &serde_json::Map<String, serde_json::Value>,
 ) -> Result<RunId, CommandError> {
     require_role(actor, Role::Member)?;
+    refuse_unstorable("inputs", inputs)?;
     let mut tx = pool.begin().await?;
     events::act_as(&mut tx, actor).await?;
     let wf = workflows::get(&mut *tx, id, version).await?;

@@ -57,6 +57,8 @@ pub enum EventKind {
     ApprovalDecided,
     /// An engine loop died and was restarted (critical).
     LoopRestarted,
+    /// A provider's circuit breaker opened, half-opened for a probe, or closed again.
+    ProviderBreaker,
     /// The first frame of a live stream: where to resume from (never stored).
     StreamReady,
     /// A marker that records no state change (benchmarks and probes of the pipeline).
@@ -92,6 +94,7 @@ str_enum!(EventKind {
     ApprovalRequested => "approval.requested",
     ApprovalDecided => "approval.decided",
     LoopRestarted => "engine.loop_restarted",
+    ProviderBreaker => "provider.breaker",
     StreamReady => "stream.ready",
     Marker => "marker",
 });

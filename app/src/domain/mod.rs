@@ -77,5 +77,7 @@ pub mod number;
 pub mod plan;
 pub mod run;
 pub mod simulated;
+pub mod stored_json;
 pub mod text;
+pub mod usage;
 pub mod workflow;

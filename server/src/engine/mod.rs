@@ -6,6 +6,7 @@
 //! in database time.
 
 mod advance;
+mod breakers;
 pub mod daemon;
 mod handoff;
 mod heartbeat;
@@ -201,6 +202,7 @@ impl Engine {
             supervised!("heartbeat", shutdown, |e, s| e.heartbeat_loop(s));
             supervised!("retention", shutdown, |e, s| e.retention_loop(s));
             supervised!("sampler", shutdown, |e, s| e.metrics_loop(s));
+            supervised!("breakers", shutdown, |e, s| e.breaker_loop(s));
             {
                 let (handed, reports) = (handed.clone(), reports.clone());
                 supervised!("worker", shutdown, |e, s| e.worker_loop(

@@ -1,7 +1,7 @@
 //! The planner: turns a pending task into a validated DAG of subtasks, or one fallback subtask.
 
-use super::provider::{CompletionRequest, Purpose};
 use super::{Engine, Outcome};
+use crate::llm::{ChatRequest, Purpose};
 use app::db::runs;
 use app::domain::agent::CAPABILITIES;
 use app::domain::plan::{MAX_NODES, PlanDraft, ValidatedPlan, plan_schema};
@@ -105,22 +105,22 @@ impl Engine {
     /// Asks the planner model for a plan and checks it. A panic anywhere in the call or the
     /// parsing is this task's failure, with the panic's message as the reason.
     async fn propose(&self, claim: &runs::PlanningClaim) -> Result<ValidatedPlan, String> {
-        let req = CompletionRequest {
-            model: self.config.planner_model.clone(),
-            system: PLANNER_SYSTEM.into(),
-            prompt: planner_prompt(&claim.description),
-            purpose: Purpose::Plan {
-                description: claim.description.clone(),
-                priority: claim.priority,
-            },
-        };
+        let mut req = ChatRequest::new(
+            self.config.planner_model.clone(),
+            PLANNER_SYSTEM,
+            planner_prompt(&claim.description),
+        );
+        req.purpose = Some(Purpose::Plan {
+            description: claim.description.clone(),
+            priority: claim.priority,
+        });
         let attempt = async {
             let provider = self
                 .providers
                 .get(&self.config.planner_provider)
                 .map_err(|e| e.to_string())?;
-            let answer = provider.complete(&req).await.map_err(|e| e.to_string())?;
-            parse_plan(&answer.text)
+            let answer = provider.model.chat(&req).await.map_err(|e| e.to_string())?;
+            parse_plan(&answer.text())
         };
         match std::panic::AssertUnwindSafe(attempt).catch_unwind().await {
             Ok(result) => result,

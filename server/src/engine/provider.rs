@@ -1,125 +1,162 @@
-//! The LLM provider seam. Today only the built-in `simulated` provider exists (deterministic,
-//! offline, always labelled as simulated); real providers (Anthropic Messages, OpenAI-compatible
-//! Chat Completions) join as variants behind the same call.
+//! The providers this process can call, by the name agents refer to: the built-in `simulated`
+//! model and the real ones (Anthropic, OpenAI-compatible), each behind its retries and circuit
+//! breaker.
 
-use app::domain::simulated;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use crate::llm::resilient::{BreakerChange, Resilient, RetryPolicy};
+use crate::llm::simulated::Simulated;
+use crate::llm::{HttpSettings, LlmError, Model, anthropic, openai};
+use app::domain::usage::Prices;
+use std::collections::HashMap;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
+use tokio::sync::mpsc;
 
-/// What a call is for. Real models read only `system` and `prompt`; the simulated model
-/// answers from the structured purpose so its output is a pure function of the input.
-#[derive(Debug, Clone)]
-pub enum Purpose {
-    Plan {
-        description: String,
-        priority: i16,
-    },
-    Execute {
-        description: String,
-        context: Vec<String>,
-        attempt: i32,
-    },
-}
-
-#[derive(Debug, Clone)]
-pub struct CompletionRequest {
-    pub model: String,
-    pub system: String,
-    pub prompt: String,
-    pub purpose: Purpose,
-}
-
-#[derive(Debug, Clone)]
-pub struct Completion {
-    pub text: String,
-    pub input_tokens: i64,
-    pub output_tokens: i64,
-}
+pub const SIMULATED: &str = "simulated";
 
 #[derive(Debug, thiserror::Error)]
 pub enum ProviderError {
     #[error("unknown provider '{0}'")]
     Unknown(String),
-    #[error("the model failed: {0}")]
-    Model(String),
 }
 
-/// One configured provider.
-#[derive(Debug, Clone)]
-pub enum Provider {
-    Simulated {
-        latency: Duration,
-        /// Calls made to it, for the process's figures (and tests that must see none).
-        calls: Arc<AtomicU64>,
-    },
+/// How to reach a real provider.
+#[derive(Clone, Debug)]
+pub enum Endpoint {
+    Anthropic { base_url: String, api_key: String },
+    OpenAi(openai::OpenAiConfig),
 }
 
-impl Provider {
-    pub async fn complete(&self, req: &CompletionRequest) -> Result<Completion, ProviderError> {
-        match self {
-            Provider::Simulated { latency, calls } => {
-                calls.fetch_add(1, Ordering::Relaxed);
-                if let Purpose::Execute { description, .. } = &req.purpose {
-                    if simulated::hangs(description) {
-                        // A model that never answers: only a stop or a timeout ends the call.
-                        std::future::pending::<()>().await;
-                    }
-                    // The latency models an agent's step; planning text is instant either way.
-                    if !latency.is_zero() {
-                        tokio::time::sleep(*latency).await;
-                    }
-                }
-                let text = match &req.purpose {
-                    Purpose::Plan {
-                        description,
-                        priority,
-                    } => serde_json::to_string(&simulated::plan(description, *priority))
-                        .map_err(|e| ProviderError::Model(e.to_string()))?,
-                    Purpose::Execute {
-                        description,
-                        context,
-                        attempt,
-                    } => simulated::execute(description, context, *attempt)
-                        .map_err(ProviderError::Model)?,
-                };
-                Ok(Completion {
-                    input_tokens: simulated::tokens(&req.system) + simulated::tokens(&req.prompt),
-                    output_tokens: simulated::tokens(&text),
-                    text,
-                })
-            }
-        }
+/// A real provider as configured.
+#[derive(Clone, Debug)]
+pub struct ProviderConfig {
+    pub name: String,
+    pub endpoint: Endpoint,
+    pub default_model: String,
+    /// Prices by model; a model not listed costs nothing (a local server).
+    pub prices: HashMap<String, Prices>,
+}
+
+/// A provider ready to call.
+#[derive(Clone, Debug)]
+pub struct Handle {
+    pub model: Arc<dyn Model>,
+    pub default_model: String,
+    pub prices: HashMap<String, Prices>,
+    pub simulated: bool,
+}
+
+impl Handle {
+    pub fn prices(&self, model: &str) -> Prices {
+        self.prices.get(model).copied().unwrap_or_default()
     }
 }
 
-/// The providers this process can call, by the name agents refer to.
+/// Real providers by name, each with the resilient wrapper that owns its breaker.
+type Registry = HashMap<String, (Handle, Arc<Resilient>)>;
+
 #[derive(Debug, Clone)]
 pub struct Providers {
-    simulated: Provider,
+    simulated: Arc<Simulated>,
+    real: Arc<RwLock<Registry>>,
+    http: HttpSettings,
+    retry: RetryPolicy,
+    changes: mpsc::UnboundedSender<BreakerChange>,
+    /// Read by the engine's `breakers` loop, which records each change as an event.
+    pub(super) changes_rx: Arc<tokio::sync::Mutex<mpsc::UnboundedReceiver<BreakerChange>>>,
 }
 
 impl Providers {
     pub fn new(simulated_latency: Duration) -> Self {
+        let (changes, rx) = mpsc::unbounded_channel();
         Self {
-            simulated: Provider::Simulated {
+            simulated: Arc::new(Simulated {
                 latency: simulated_latency,
-                calls: Arc::default(),
-            },
+                ..Simulated::default()
+            }),
+            real: Arc::default(),
+            http: HttpSettings::default(),
+            retry: RetryPolicy::default(),
+            changes,
+            changes_rx: Arc::new(tokio::sync::Mutex::new(rx)),
         }
+    }
+
+    pub fn with_http(mut self, http: HttpSettings, retry: RetryPolicy) -> Self {
+        self.http = http;
+        self.retry = retry;
+        self
     }
 
     /// Calls made to the simulated model so far.
     pub fn simulated_calls(&self) -> u64 {
-        match &self.simulated {
-            Provider::Simulated { calls, .. } => calls.load(Ordering::Relaxed),
-        }
+        self.simulated.calls.load(Ordering::Relaxed)
     }
 
-    pub fn get(&self, name: &str) -> Result<&Provider, ProviderError> {
-        match name {
-            "simulated" => Ok(&self.simulated),
-            other => Err(ProviderError::Unknown(other.to_owned())),
+    /// Builds the client for `config` without registering it (a connection test).
+    pub fn build(&self, config: &ProviderConfig) -> Result<Arc<dyn Model>, LlmError> {
+        Ok(match &config.endpoint {
+            Endpoint::Anthropic { base_url, api_key } => {
+                Arc::new(anthropic::Anthropic::new(base_url, api_key, &self.http)?)
+            }
+            Endpoint::OpenAi(c) => Arc::new(openai::OpenAi::new(c, &self.http)?),
+        })
+    }
+
+    /// Adds or replaces a real provider; its breaker starts closed.
+    pub fn register(&self, config: &ProviderConfig) -> Result<(), LlmError> {
+        let client = self.build(config)?;
+        let resilient = Arc::new(Resilient::new(
+            config.name.clone(),
+            client,
+            self.retry,
+            Some(self.changes.clone()),
+        ));
+        let handle = Handle {
+            model: resilient.clone(),
+            default_model: config.default_model.clone(),
+            prices: config.prices.clone(),
+            simulated: false,
+        };
+        self.write()
+            .insert(config.name.clone(), (handle, resilient));
+        Ok(())
+    }
+
+    pub fn remove(&self, name: &str) {
+        self.write().remove(name);
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, Registry> {
+        self.real
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// A real provider's breaker state, by name.
+    pub fn breaker(&self, name: &str) -> Option<crate::llm::breaker::BreakerState> {
+        let real = self
+            .real
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        real.get(name).map(|(_, r)| r.breaker.state())
+    }
+
+    pub fn get(&self, name: &str) -> Result<Handle, ProviderError> {
+        if name == SIMULATED {
+            return Ok(Handle {
+                model: self.simulated.clone(),
+                default_model: "simulated".into(),
+                prices: HashMap::new(),
+                simulated: true,
+            });
         }
+        let real = self
+            .real
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        real.get(name)
+            .map(|(h, _)| h.clone())
+            .ok_or_else(|| ProviderError::Unknown(name.to_owned()))
     }
 }

@@ -3,8 +3,8 @@
 //! In the loop, outcomes are recorded in batches: one transaction (and one commit) for all that
 //! finished meanwhile, which is what keeps the engine near the database's commit ceiling.
 
-use super::provider::{Completion, CompletionRequest, Purpose};
 use super::{Engine, Outcome};
+use crate::llm::{ChatRequest, ChatResponse, Purpose};
 use app::db::queue::{self, ClaimedNode, ReportError, Success};
 use app::domain::ids::NodeId;
 use backon::{ExponentialBuilder, Retryable};
@@ -71,8 +71,8 @@ impl Engine {
         let busy_ms = i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX);
         match result {
             Ok(c) => Report::Done(Success {
-                tokens: c.input_tokens + c.output_tokens,
-                output: c.text,
+                tokens: c.usage.total(),
+                output: c.text(),
                 node,
                 busy_ms,
             }),
@@ -85,22 +85,22 @@ impl Engine {
     }
 
     /// One call of the node's model.
-    async fn attempt(&self, node: &ClaimedNode) -> Result<Completion, String> {
-        let req = CompletionRequest {
-            model: node.model.clone(),
-            system: node.system_prompt.clone(),
-            prompt: execution_prompt(node),
-            purpose: Purpose::Execute {
-                description: node.description.clone(),
-                context: node.context.clone(),
-                attempt: node.attempt,
-            },
-        };
+    async fn attempt(&self, node: &ClaimedNode) -> Result<ChatResponse, String> {
         let provider = self
             .providers
             .get(&node.provider)
             .map_err(|e| e.to_string())?;
-        provider.complete(&req).await.map_err(|e| e.to_string())
+        let mut req = ChatRequest::new(
+            node.model.clone(),
+            node.system_prompt.clone(),
+            execution_prompt(node),
+        );
+        req.purpose = Some(Purpose::Execute {
+            description: node.description.clone(),
+            context: node.context.clone(),
+            attempt: node.attempt,
+        });
+        provider.model.chat(&req).await.map_err(|e| e.to_string())
     }
 
     /// Records outcomes in one transaction. A stale outcome (the node was re-queued or

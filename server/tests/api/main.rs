@@ -5,9 +5,11 @@
 mod cli;
 mod engine;
 mod engine_steps;
+mod fake_llm;
 mod fuzz_routes;
 mod hardening;
 mod helpers;
+mod llm_wire;
 mod metrics;
 mod observability;
 mod openapi;

@@ -76,6 +76,9 @@ async fn inputs_fill_templates_and_outputs_flow_downstream(pool: PgPool) {
         .map(|i| i["code"].as_str().unwrap())
         .collect();
     assert_eq!(codes, vec!["missing_input", "input"], "{err}");
+    let (status, err) = start(&app, &c, &wf, json!({"topic": "t", "depth": 1e300})).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{err}");
+    assert_eq!(err["error"]["field"], "inputs", "{err}");
 
     let (status, started) = start(&app, &c, &wf, json!({"topic": "tides"})).await;
     assert_eq!(status, StatusCode::CREATED, "{started}");

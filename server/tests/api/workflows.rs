@@ -19,6 +19,10 @@ fn chain() -> Value {
     })
 }
 
+fn export_of_chain() -> Value {
+    json!({"schema_version": 1, "name": "Edge", "description": "", "definition": chain()})
+}
+
 async fn post(app: &TestApp, c: &reqwest::Client, path: &str, body: Value) -> (StatusCode, Value) {
     let res = c.post(app.url(path)).json(&body).send().await.unwrap();
     let status = res.status();
@@ -408,6 +412,28 @@ async fn templates_instantiate_and_exports_round_trip(pool: PgPool) {
             .unwrap()
             .contains("schema_version 2 is not supported")
     );
+
+    // A number Postgres would print back past f64's range is refused by path, not stored
+    // (it once made every later read of the version a 500).
+    let mut huge = export_of_chain();
+    huge["definition"]["nodes"][1]["position"]["y"] = json!(1.797_693_134_862_315_5e308);
+    let (status, err) = post(&app, &c, "/api/v1/workflows/import", huge).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{err}");
+    assert_eq!(err["error"]["field"], "definition");
+    let message = err["error"]["message"].as_str().unwrap();
+    assert!(message.contains("$.nodes[1].position.y"), "{message}");
+    // The largest exact magnitude round-trips through the database unchanged.
+    let mut edge = export_of_chain();
+    edge["definition"]["nodes"][1]["position"]["y"] = json!(-9_007_199_254_740_991.0);
+    let (status, stored) = post(&app, &c, "/api/v1/workflows/import", edge.clone()).await;
+    assert_eq!(status, StatusCode::CREATED, "{stored}");
+    let back = app
+        .get_json(
+            &c,
+            &format!("/api/v1/workflows/{}", stored["id"].as_str().unwrap()),
+        )
+        .await;
+    assert_eq!(back["definition"], edge["definition"]);
 }
 
 #[sqlx::test(migrations = false)]

@@ -11,6 +11,11 @@ pub fn toast_text(e: &Event) -> Option<String> {
         EventKind::SubtaskFailed => "Subtask failed",
         EventKind::TaskFailed => "Task failed",
         EventKind::LoopRestarted => "Engine loop restarted",
+        EventKind::ProviderBreaker
+            if e.data.get("state").and_then(|v| v.as_str()) == Some("open") =>
+        {
+            "Provider circuit breaker open"
+        }
         _ => return None,
     };
     let detail = e

@@ -16,3 +16,7 @@ log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 # Schemathesis, in a virtualenv of its own (pinned in .ci/schemathesis.txt).
 ST_VENV="$HOME/.cache/flotilla/schemathesis"
 ST_BIN="$ST_VENV/bin/st"
+# llama.cpp's OpenAI-compatible server with SmolLM2-135M (both from PyPI): the real model the
+# provider tests run against.
+LLAMA_VENV="$HOME/.cache/flotilla/llama"
+export FLOTILLA_LLAMA_PYTHON="$LLAMA_VENV/bin/python"

@@ -175,6 +175,7 @@ async fn client(
     big: uuid::Uuid,
     started: Instant,
 ) -> anyhow::Result<([Vec<f64>; 3], usize)> {
+    server::install_tls_provider();
     let http = reqwest::Client::new();
     let mut samples: [Vec<f64>; 3] = Default::default();
     let mut errors = 0;

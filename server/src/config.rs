@@ -2,9 +2,12 @@
 //! the matching flags, parsed by clap.
 
 use crate::engine::EngineConfig;
+use crate::engine::provider::{Endpoint, ProviderConfig};
+use crate::llm::openai::OpenAiConfig;
 use anyhow::bail;
 use app::auth::LoginPolicy;
 use app::domain::run::RetryPolicy;
+use app::domain::usage::Prices;
 use secrecy::SecretString;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -151,6 +154,92 @@ pub struct Settings {
     /// How often metric samples are taken, seconds.
     #[arg(long, env = "FLOTILLA_METRICS_SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
     metrics_secs: u64,
+    /// Model calls one subtask attempt may make (tool steps included) before it fails.
+    #[arg(long, env = "FLOTILLA_AGENT_MAX_STEPS", default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    agent_max_steps: u32,
+    /// Characters of prerequisites' outputs passed to one call; each is cut with a marker
+    /// beyond its share.
+    #[arg(long, env = "FLOTILLA_CONTEXT_BUDGET", default_value_t = 32_000, value_parser = clap::value_parser!(u32).range(100..))]
+    context_budget: u32,
+    #[command(flatten)]
+    models: ModelSettings,
+}
+
+/// Providers declared by environment, for the zero-setup start: with one set, the default
+/// fleet and the planner use it; with none, everything runs on the simulated model.
+#[derive(clap::Args, Clone, Debug)]
+pub struct ModelSettings {
+    /// An Anthropic API key: declares the provider `anthropic`.
+    #[arg(long, env = "ANTHROPIC_API_KEY", hide_env_values = true)]
+    anthropic_api_key: Option<String>,
+    /// Where the Anthropic Messages API is.
+    #[arg(long, env = "ANTHROPIC_BASE_URL", default_value = "https://api.anthropic.com", value_parser = public_url)]
+    anthropic_base_url: String,
+    /// The model agents and the planner use on `anthropic`.
+    #[arg(
+        long,
+        env = "FLOTILLA_ANTHROPIC_MODEL",
+        default_value = "claude-sonnet-4-5"
+    )]
+    anthropic_model: String,
+    /// Its prices per million tokens: input,output[,cache_read,cache_write].
+    #[arg(long, env = "FLOTILLA_ANTHROPIC_PRICES", default_value = "3,15,0.30,3.75", value_parser = prices)]
+    anthropic_prices: Prices,
+    /// An OpenAI-compatible server up to its version path (OpenRouter, Ollama, vLLM,
+    /// llama.cpp): declares the provider `openai`.
+    #[arg(long, env = "OPENAI_BASE_URL", value_parser = public_url)]
+    openai_base_url: Option<String>,
+    /// Its API key (a local server may need none); alone, it means api.openai.com.
+    #[arg(long, env = "OPENAI_API_KEY", hide_env_values = true)]
+    openai_api_key: Option<String>,
+    /// The model agents and the planner use on `openai`.
+    #[arg(long, env = "FLOTILLA_OPENAI_MODEL", default_value = "gpt-4o-mini")]
+    openai_model: String,
+    /// Its prices per million tokens: input,output[,cache_read,cache_write] (default: free, as a
+    /// local server is).
+    #[arg(long, env = "FLOTILLA_OPENAI_PRICES", default_value = "0,0", value_parser = prices)]
+    openai_prices: Prices,
+}
+
+fn prices(raw: &str) -> Result<Prices, String> {
+    Prices::parse_list(raw)
+}
+
+impl ModelSettings {
+    /// The providers these settings declare, Anthropic first.
+    fn providers(self) -> Vec<ProviderConfig> {
+        let mut out = Vec::new();
+        if let Some(key) = self.anthropic_api_key.filter(|k| !k.is_empty()) {
+            out.push(ProviderConfig {
+                name: "anthropic".into(),
+                endpoint: Endpoint::Anthropic {
+                    base_url: self.anthropic_base_url,
+                    api_key: SecretString::from(key),
+                },
+                prices: [(self.anthropic_model.clone(), self.anthropic_prices)].into(),
+                default_model: self.anthropic_model,
+            });
+        }
+        let key = self.openai_api_key.filter(|k| !k.is_empty());
+        let base = match (self.openai_base_url, &key) {
+            (Some(base), _) => Some(base),
+            (None, Some(_)) => Some("https://api.openai.com/v1".to_owned()),
+            (None, None) => None,
+        };
+        if let Some(base_url) = base {
+            out.push(ProviderConfig {
+                name: "openai".into(),
+                endpoint: Endpoint::OpenAi(OpenAiConfig {
+                    base_url,
+                    api_key: key.map(SecretString::from),
+                    extra_headers: Vec::new(),
+                }),
+                prices: [(self.openai_model.clone(), self.openai_prices)].into(),
+                default_model: self.openai_model,
+            });
+        }
+        out
+    }
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -225,8 +314,12 @@ impl TryFrom<Settings> for Config {
             },
             retention_days: s.retention_days,
             metrics_interval: Duration::from_secs(s.metrics_secs),
+            workspaces_dir: s.data_dir.join("workspaces"),
+            max_steps: usize::try_from(s.agent_max_steps)?,
+            context_budget: usize::try_from(s.context_budget)?,
             ..defaults
-        };
+        }
+        .with_providers(s.models.providers());
         if engine.heartbeat_secs >= engine.lease_secs {
             bail!("FLOTILLA_HEARTBEAT_SECS must be shorter than FLOTILLA_LEASE_SECS");
         }

@@ -12,3 +12,14 @@ pub mod llm;
 pub mod startup;
 pub mod supervisor;
 pub mod telemetry;
+pub mod tools;
+
+/// Makes rustls' ring provider the process default, once: reqwest is built without one of its
+/// own, and building any client before this panics.
+pub fn install_tls_provider() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        // Fails only when a provider is already installed, which is as good.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    });
+}

@@ -5,6 +5,7 @@ use clap::Parser;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    server::install_tls_provider();
     let cli = server::cli::Cli::try_parse().unwrap_or_else(|e| {
         if e.get(clap::error::ContextKind::InvalidArg).is_some() {
             eprintln!("{}", server::config::naming_the_variable(&e));

@@ -98,12 +98,13 @@ impl Application {
     pub async fn build(config: Config, db: Database) -> anyhow::Result<Self> {
         migrate(&db.pool).await?;
         let bootstrap = ensure_admin(&db.pool, &config.bootstrap_admin).await?;
-        let fleet = app::db::agents::ensure_default_fleet(&db.pool).await?;
+        let (provider, model) = (
+            config.engine.planner_provider.as_str(),
+            config.engine.planner_model.as_str(),
+        );
+        let fleet = app::db::agents::ensure_default_fleet(&db.pool, provider, model).await?;
         if fleet > 0 {
-            tracing::info!(
-                agents = fleet,
-                "created the default fleet (simulated provider)"
-            );
+            tracing::info!(agents = fleet, provider, model, "created the default fleet");
         }
         let metrics = crate::http::metrics::Metrics::new();
         let supervisor = Supervisor::new(

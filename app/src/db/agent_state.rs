@@ -108,3 +108,33 @@ pub async fn recover_agents(conn: &mut PgConnection) -> Result<usize, sqlx::Erro
     }
     Ok(back.len())
 }
+
+/// Puts `agent` in the `error` state with `reason` (its provider refused its configuration),
+/// unless it was terminated meanwhile; the daemon gives it nothing until it is resumed.
+pub async fn mark_error(
+    conn: &mut PgConnection,
+    agent: AgentId,
+    node: NodeId,
+    reason: &str,
+) -> Result<(), sqlx::Error> {
+    let changed = sqlx::query_scalar!(
+        r#"update agents set state = 'error', error = $2, current_node = null, updated_at = now()
+           where id = $1 and state <> 'terminated' returning id"#,
+        agent.0,
+        reason
+    )
+    .fetch_optional(&mut *conn)
+    .await?;
+    if changed.is_some() {
+        events::append(
+            conn,
+            NewEvent::new(EventKind::AgentError, format!("agent/{agent}"))
+                .severity(Severity::Error)
+                .agent(agent)
+                .node(node)
+                .data(json!({ "reason": reason })),
+        )
+        .await?;
+    }
+    Ok(())
+}

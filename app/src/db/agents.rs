@@ -51,6 +51,7 @@ struct Row {
     busy_ms: i64,
     last_heartbeat: Option<time::OffsetDateTime>,
     unresponsive_since: Option<time::OffsetDateTime>,
+    error: Option<String>,
     created_at: time::OffsetDateTime,
 }
 
@@ -74,6 +75,7 @@ impl From<Row> for Agent {
             busy_ms: r.busy_ms,
             last_heartbeat: r.last_heartbeat,
             unresponsive_since: r.unresponsive_since,
+            error: r.error,
             created_at: r.created_at,
         }
     }
@@ -91,7 +93,7 @@ pub async fn insert(conn: &mut PgConnection, new: &NewAgent) -> Result<Agent, Ag
                      state as "state: AgentState",
                      current_node, null::text as "current_subtask?", null::uuid as "current_run?",
                      tasks_completed, tasks_failed, tokens_used, busy_ms,
-                     last_heartbeat, unresponsive_since, created_at"#,
+                     last_heartbeat, unresponsive_since, error, created_at"#,
         Uuid::new_v4(),
         new.name,
         &new.capabilities,
@@ -132,7 +134,7 @@ pub async fn list(db: impl PgExecutor<'_>) -> Result<Vec<Agent>, sqlx::Error> {
                   a.parent_id, a.state as "state: AgentState", a.current_node,
                   n.description as "current_subtask?", n.run_id as "current_run?",
                   a.tasks_completed, a.tasks_failed, a.tokens_used, a.busy_ms,
-                  a.last_heartbeat, a.unresponsive_since, a.created_at
+                  a.last_heartbeat, a.unresponsive_since, a.error, a.created_at
            from agents a left join nodes n on n.id = a.current_node
            order by a.name"#
     )
@@ -150,7 +152,7 @@ pub async fn get(db: impl PgExecutor<'_>, id: AgentId) -> Result<Option<Agent>, 
                   a.parent_id, a.state as "state: AgentState", a.current_node,
                   n.description as "current_subtask?", n.run_id as "current_run?",
                   a.tasks_completed, a.tasks_failed, a.tokens_used, a.busy_ms,
-                  a.last_heartbeat, a.unresponsive_since, a.created_at
+                  a.last_heartbeat, a.unresponsive_since, a.error, a.created_at
            from agents a left join nodes n on n.id = a.current_node
            where a.id = $1"#,
         id.0
@@ -191,6 +193,8 @@ pub async fn command(
     // A paused agent keeps its current node (it finishes the step); others drop it.
     sqlx::query!(
         r#"update agents set state = $2, updated_at = now(),
+               -- Leaving the error state (resume) clears its reason.
+               error = case when $2 = 'error' then error else null end,
                current_node = case when $2 = 'terminated' then null else current_node end
            where id = $1"#,
         id.0,
@@ -219,9 +223,13 @@ pub async fn command(
     get(&mut *conn, id).await?.ok_or(AgentDbError::NotFound)
 }
 
-/// Creates the default fleet when there are no agents at all (first start). Concurrent first
-/// starts are serialised by an advisory lock.
-pub async fn ensure_default_fleet(pool: &PgPool) -> Result<usize, AgentDbError> {
+/// Creates the default fleet on `provider`/`model` when there are no agents at all (first
+/// start). Concurrent first starts are serialised by an advisory lock.
+pub async fn ensure_default_fleet(
+    pool: &PgPool,
+    provider: &str,
+    model: &str,
+) -> Result<usize, AgentDbError> {
     let mut tx = pool.begin().await?;
     sqlx::query!("select pg_advisory_xact_lock(hashtext('flotilla.default_fleet'))")
         .execute(&mut *tx)
@@ -236,8 +244,8 @@ pub async fn ensure_default_fleet(pool: &PgPool) -> Result<usize, AgentDbError> 
         let new = NewAgent {
             name: name.to_owned(),
             capabilities: caps.iter().map(|c| (*c).to_owned()).collect(),
-            provider: "simulated".into(),
-            model: "simulated".into(),
+            provider: provider.to_owned(),
+            model: model.to_owned(),
             system_prompt: String::new(),
             parent_id: None,
         };

@@ -4,11 +4,13 @@
 pub mod agent_state;
 pub mod agents;
 pub mod events;
+pub mod llm_calls;
 pub mod login_attempts;
 pub mod metrics;
 pub mod queue;
 pub mod runs;
 pub mod tokens;
+pub mod transcripts;
 pub mod users;
 pub mod workflow_runs;
 pub mod workflows;

@@ -467,6 +467,7 @@ pub async fn get(conn: &mut PgConnection, id: RunId) -> Result<Option<TaskDetail
     )
     .fetch_all(&mut *conn)
     .await?;
+    let (usage, mut per_node) = super::llm_calls::run_totals(conn, id).await?;
     Ok(Some(TaskDetail {
         id: RunId(r.id),
         description: r.description,
@@ -479,6 +480,7 @@ pub async fn get(conn: &mut PgConnection, id: RunId) -> Result<Option<TaskDetail
         submitted_by: r.submitted_by,
         created_at: r.created_at,
         finished_at: r.finished_at,
+        usage,
         subtasks: nodes
             .into_iter()
             .map(|n| SubtaskView {
@@ -493,6 +495,7 @@ pub async fn get(conn: &mut PgConnection, id: RunId) -> Result<Option<TaskDetail
                 attempt: n.attempt,
                 output: n.output,
                 error: n.error,
+                usage: per_node.remove(&NodeId(n.id)).unwrap_or_default(),
             })
             .collect(),
     }))

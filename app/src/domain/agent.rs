@@ -177,6 +177,9 @@ pub struct Agent {
     /// after its worker went silent); cleared when it is seen alive again.
     #[serde(with = "time::serde::rfc3339::option")]
     pub unresponsive_since: Option<time::OffsetDateTime>,
+    /// Why the agent is in the `error` state: its provider refused its configuration (a bad
+    /// key, an unknown model). Resuming clears it.
+    pub error: Option<String>,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: time::OffsetDateTime,
 }

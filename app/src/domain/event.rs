@@ -57,6 +57,10 @@ pub enum EventKind {
     ApprovalDecided,
     /// An engine loop died and was restarted (critical).
     LoopRestarted,
+    /// An agent's model asked for a tool (arguments truncated; the transcript has them whole).
+    ToolCalled,
+    /// What the tool answered (truncated; `is_error` when it refused or failed).
+    ToolResult,
     /// A provider's circuit breaker opened, half-opened for a probe, or closed again.
     ProviderBreaker,
     /// The first frame of a live stream: where to resume from (never stored).
@@ -94,6 +98,8 @@ str_enum!(EventKind {
     ApprovalRequested => "approval.requested",
     ApprovalDecided => "approval.decided",
     LoopRestarted => "engine.loop_restarted",
+    ToolCalled => "tool.called",
+    ToolResult => "tool.result",
     ProviderBreaker => "provider.breaker",
     StreamReady => "stream.ready",
     Marker => "marker",

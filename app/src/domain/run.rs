@@ -217,6 +217,8 @@ pub struct TaskDetail {
     pub created_at: time::OffsetDateTime,
     #[serde(with = "time::serde::rfc3339::option")]
     pub finished_at: Option<time::OffsetDateTime>,
+    /// Every model call made for the task (planning, subtasks' attempts, failed ones too).
+    pub usage: super::usage::UsageTotals,
     pub subtasks: Vec<SubtaskView>,
 }
 
@@ -234,6 +236,8 @@ pub struct SubtaskView {
     pub attempt: i32,
     pub output: Option<String>,
     pub error: Option<String>,
+    /// The subtask's model calls over all its attempts.
+    pub usage: super::usage::UsageTotals,
 }
 
 /// Description rules for a submitted task: 10..=5000 characters after trimming, no control

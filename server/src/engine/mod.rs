@@ -6,11 +6,13 @@
 //! in database time.
 
 mod advance;
+mod agent_loop;
 mod breakers;
 pub mod daemon;
 mod handoff;
 mod heartbeat;
 pub mod local;
+pub mod meter;
 pub mod planner;
 pub mod provider;
 mod retention;
@@ -57,6 +59,16 @@ pub struct EngineConfig {
     pub retry: RetryPolicy,
     /// Latency of the simulated model (`FLOTILLA_SIM_LATENCY_MS`, default 400).
     pub simulated_latency: Duration,
+    /// Where agents' workspaces are, one directory each (`<data>/workspaces`).
+    pub workspaces_dir: std::path::PathBuf,
+    /// Model calls one attempt may make before it fails (`FLOTILLA_AGENT_MAX_STEPS`, 16).
+    pub max_steps: usize,
+    /// Characters of prerequisites' outputs one call carries; beyond it each is cut with a
+    /// marker (`FLOTILLA_CONTEXT_BUDGET`, 32,000).
+    pub context_budget: usize,
+    /// Real providers declared at start (by environment), registered in every engine.
+    pub providers: Vec<provider::ProviderConfig>,
+    /// The provider and model plans are asked of: the first declared provider, else simulated.
     pub planner_provider: String,
     pub planner_model: String,
     /// How long shutdown waits for in-flight nodes before re-queueing them.
@@ -80,13 +92,29 @@ impl Default for EngineConfig {
             assign_batch: 256,
             retry: RetryPolicy::default(),
             simulated_latency: Duration::from_millis(400),
-            planner_provider: "simulated".into(),
-            planner_model: "simulated".into(),
+            workspaces_dir: std::env::temp_dir().join("flotilla-workspaces"),
+            max_steps: 16,
+            context_budget: 32_000,
+            providers: Vec::new(),
+            planner_provider: provider::SIMULATED.into(),
+            planner_model: provider::SIMULATED.into(),
             shutdown_grace: Duration::from_secs(10),
             retention_days: 30,
             metrics_interval: Duration::from_secs(30),
             metrics_raw_hours: 24,
         }
+    }
+}
+
+impl EngineConfig {
+    /// Declares `providers`; the first one plans (and is what the default fleet uses).
+    pub fn with_providers(mut self, providers: Vec<provider::ProviderConfig>) -> Self {
+        if let Some(first) = providers.first() {
+            self.planner_provider = first.name.clone();
+            self.planner_model = first.default_model.clone();
+        }
+        self.providers = providers;
+        self
     }
 }
 
@@ -142,6 +170,11 @@ impl Engine {
         .execute(&pool)
         .await?;
         let providers = Providers::new(config.simulated_latency);
+        for p in &config.providers {
+            providers
+                .register(p)
+                .map_err(|e| anyhow::anyhow!("provider {}: {e}", p.name))?;
+        }
         Ok(Self {
             supervisor: Supervisor::new(pool.clone(), Family::default(), Family::default()),
             pool,

@@ -1,14 +1,21 @@
 //! The planner: turns a pending task into a validated DAG of subtasks, or one fallback subtask.
 
+use super::meter::Meter;
 use super::{Engine, Outcome};
-use crate::llm::{ChatRequest, Purpose};
+use crate::llm::{Block, ChatRequest, ChatResponse, Message, Purpose, Role};
+use app::db::llm_calls::{self, LlmCall};
 use app::db::runs;
 use app::domain::agent::CAPABILITIES;
 use app::domain::plan::{MAX_NODES, PlanDraft, ValidatedPlan, plan_schema};
 use app::domain::simulated;
 use futures_util::FutureExt;
 
-const PLANNER_SYSTEM: &str = "You split a task into subtasks for a team of agents.";
+const PLANNER_SYSTEM: &str = include_str!("../../prompts/planner_system.txt");
+const PLANNER_PROMPT: &str = include_str!("../../prompts/planner.txt");
+const PLANNER_RETRY: &str = include_str!("../../prompts/planner_retry.txt");
+
+/// The name of the schema (and of the forced tool, on Anthropic) the plan is asked under.
+const PLAN_SCHEMA_NAME: &str = "plan";
 
 /// Claims of one run beyond this fall back without asking the model: planning died on it
 /// (a panic takes the claim's lease with it, a crash the whole process) that many times.
@@ -16,13 +23,21 @@ pub const MAX_PLANNING_ATTEMPTS: i32 = 3;
 
 /// The prompt a real model gets, with the JSON schema `ValidatedPlan::parse` enforces.
 fn planner_prompt(description: &str) -> String {
-    format!(
-        "Decompose the task below into subtasks. Answer with JSON only, matching this schema: \
-         {}. Keys are short and unique; `depends_on` names keys of other subtasks, each at most \
-         once, and must not form a cycle. At most {} subtasks.\n\nTask:\n{description}",
-        plan_schema(&CAPABILITIES),
-        MAX_NODES
-    )
+    PLANNER_PROMPT
+        .replace("{schema}", &plan_schema(&CAPABILITIES).to_string())
+        .replace("{max_nodes}", &MAX_NODES.to_string())
+        .replace("{task}", description)
+}
+
+/// The plan in an answer: the forced tool call's input (Anthropic), else the text.
+fn answer_plan(answer: &ChatResponse) -> Result<ValidatedPlan, String> {
+    match answer
+        .tool_calls()
+        .find(|(_, name, _)| *name == PLAN_SCHEMA_NAME)
+    {
+        Some((_, _, arguments)) => parse_plan(&arguments.to_string()),
+        None => parse_plan(&answer.text()),
+    }
 }
 
 /// The JSON object inside a model's answer (models like to wrap it in prose or fences).
@@ -73,10 +88,13 @@ impl Engine {
             self.work_changed(false);
             return Ok(Outcome::Worked);
         }
-        let proposed = if claim.attempt > MAX_PLANNING_ATTEMPTS {
-            Err(format!(
-                "planning did not finish in {MAX_PLANNING_ATTEMPTS} attempts"
-            ))
+        let (proposed, calls) = if claim.attempt > MAX_PLANNING_ATTEMPTS {
+            (
+                Err(format!(
+                    "planning did not finish in {MAX_PLANNING_ATTEMPTS} attempts"
+                )),
+                Vec::new(),
+            )
         } else {
             self.propose(&claim).await
         };
@@ -92,6 +110,7 @@ impl Engine {
             }
         };
         let mut tx = self.pool.begin().await?;
+        llm_calls::record(&mut tx, &calls).await?;
         let started = self
             .store_plan(&mut tx, claim.id, &plan, by, note.as_deref())
             .await?;
@@ -102,34 +121,74 @@ impl Engine {
         Ok(Outcome::Worked)
     }
 
-    /// Asks the planner model for a plan and checks it. A panic anywhere in the call or the
-    /// parsing is this task's failure, with the panic's message as the reason.
-    async fn propose(&self, claim: &runs::PlanningClaim) -> Result<ValidatedPlan, String> {
+    /// Asks the planner model for a plan under its JSON schema and checks it; a refused plan is
+    /// asked for once more with the reason. A panic anywhere in the calls or the parsing is this
+    /// task's failure, with the panic's message as the reason. Every call made is returned for
+    /// the ledger, whatever the outcome.
+    async fn propose(
+        &self,
+        claim: &runs::PlanningClaim,
+    ) -> (Result<ValidatedPlan, String>, Vec<LlmCall>) {
+        let handle = match self.providers.get(&self.config.planner_provider) {
+            Ok(h) => h,
+            Err(e) => return (Err(e.to_string()), Vec::new()),
+        };
+        let mut meter = Meter::new(
+            handle,
+            &self.config.planner_provider,
+            claim.id,
+            llm_calls::Purpose::Plan,
+        );
         let mut req = ChatRequest::new(
             self.config.planner_model.clone(),
-            PLANNER_SYSTEM,
+            PLANNER_SYSTEM.trim(),
             planner_prompt(&claim.description),
         );
+        req.json_schema = Some((PLAN_SCHEMA_NAME.into(), plan_schema(&CAPABILITIES)));
+        req.max_tokens = 2048;
         req.purpose = Some(Purpose::Plan {
             description: claim.description.clone(),
             priority: claim.priority,
         });
         let attempt = async {
-            let provider = self
-                .providers
-                .get(&self.config.planner_provider)
-                .map_err(|e| e.to_string())?;
-            let answer = provider.model.chat(&req).await.map_err(|e| e.to_string())?;
-            parse_plan(&answer.text())
+            let answer = meter.chat(&req).await.map_err(|e| e.to_string())?;
+            let reason = match answer_plan(&answer) {
+                Ok(plan) => return Ok(plan),
+                Err(reason) => reason,
+            };
+            tracing::info!(task = %claim.id, %reason, "plan refused; asking once more");
+            req.messages.push(Message {
+                role: Role::Assistant,
+                content: answer.content.clone(),
+            });
+            // A forced tool call must be answered with a tool result before the next turn.
+            let mut retry = Vec::new();
+            for (id, _, _) in answer.tool_calls() {
+                retry.push(Block::ToolResult {
+                    call_id: id.to_owned(),
+                    content: reason.clone(),
+                    is_error: true,
+                });
+            }
+            retry.push(Block::Text {
+                text: PLANNER_RETRY.trim().replace("{reason}", &reason),
+            });
+            req.messages.push(Message {
+                role: Role::User,
+                content: retry,
+            });
+            let again = meter.chat(&req).await.map_err(|e| e.to_string())?;
+            answer_plan(&again).map_err(|second| format!("{second} (asked twice)"))
         };
-        match std::panic::AssertUnwindSafe(attempt).catch_unwind().await {
+        let result = match std::panic::AssertUnwindSafe(attempt).catch_unwind().await {
             Ok(result) => result,
             Err(panic) => {
                 let why = crate::supervisor::panic_message(&*panic);
                 tracing::error!(task = %claim.id, panic = %why, "the planner panicked on a task");
                 Err(format!("the planner failed on this task: {why}"))
             }
-        }
+        };
+        (result, meter.calls)
     }
 }
 

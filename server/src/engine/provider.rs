@@ -6,6 +6,7 @@ use crate::llm::resilient::{BreakerChange, Resilient, RetryPolicy};
 use crate::llm::simulated::Simulated;
 use crate::llm::{HttpSettings, LlmError, Model, anthropic, openai};
 use app::domain::usage::Prices;
+use secrecy::{ExposeSecret, SecretString};
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, RwLock};
@@ -23,7 +24,10 @@ pub enum ProviderError {
 /// How to reach a real provider.
 #[derive(Clone, Debug)]
 pub enum Endpoint {
-    Anthropic { base_url: String, api_key: String },
+    Anthropic {
+        base_url: String,
+        api_key: SecretString,
+    },
     OpenAi(openai::OpenAiConfig),
 }
 
@@ -96,9 +100,11 @@ impl Providers {
     /// Builds the client for `config` without registering it (a connection test).
     pub fn build(&self, config: &ProviderConfig) -> Result<Arc<dyn Model>, LlmError> {
         Ok(match &config.endpoint {
-            Endpoint::Anthropic { base_url, api_key } => {
-                Arc::new(anthropic::Anthropic::new(base_url, api_key, &self.http)?)
-            }
+            Endpoint::Anthropic { base_url, api_key } => Arc::new(anthropic::Anthropic::new(
+                base_url,
+                api_key.expose_secret(),
+                &self.http,
+            )?),
             Endpoint::OpenAi(c) => Arc::new(openai::OpenAi::new(c, &self.http)?),
         })
     }

@@ -3,8 +3,11 @@
 //! In the loop, outcomes are recorded in batches: one transaction (and one commit) for all that
 //! finished meanwhile, which is what keeps the engine near the database's commit ceiling.
 
+use super::agent_loop::AttemptError;
+use super::meter::Meter;
 use super::{Engine, Outcome};
-use crate::llm::{ChatRequest, ChatResponse, Purpose};
+use crate::llm::Message;
+use app::db::llm_calls::{self, LlmCall};
 use app::db::queue::{self, ClaimedNode, ReportError, Success};
 use app::domain::ids::NodeId;
 use backon::{ExponentialBuilder, Retryable};
@@ -22,23 +25,37 @@ const REPORT_BATCH: usize = 256;
 /// Reporting transactions one process keeps in flight at once.
 const REPORTERS: usize = 4;
 
-/// How an attempt ended, before it is recorded.
+/// How an attempt ended, before it is recorded, with what it did on the way.
 #[derive(Debug)]
 pub enum Report {
-    Done(Success),
+    Done(Success, Trace),
     Failed {
         node: ClaimedNode,
         error: String,
+        /// Set when the provider refused the agent's configuration (a bad key, an unknown
+        /// model): the agent goes to the `error` state with this reason.
+        agent_error: Option<String>,
+        /// Retrying cannot help: the subtask fails without another attempt.
+        final_: bool,
         busy_ms: i64,
+        trace: Trace,
     },
 }
 
-fn execution_prompt(node: &ClaimedNode) -> String {
-    let mut prompt = format!("Subtask {}: {}", node.key, node.description);
-    for (i, c) in node.context.iter().enumerate() {
-        prompt.push_str(&format!("\n\nResult of prerequisite {}:\n{c}", i + 1));
+/// An attempt's model calls (for the ledger) and its conversation (the transcript).
+#[derive(Debug, Default)]
+pub struct Trace {
+    pub calls: Vec<LlmCall>,
+    pub transcript: Vec<Message>,
+}
+
+impl Report {
+    fn trace(&self) -> (&ClaimedNode, &Trace) {
+        match self {
+            Report::Done(s, trace) => (&s.node, trace),
+            Report::Failed { node, trace, .. } => (node, trace),
+        }
     }
-    prompt
 }
 
 impl Engine {
@@ -60,47 +77,61 @@ impl Engine {
     /// attempt's failure (the retry policy applies), never the loop's.
     pub async fn run_node(&self, node: ClaimedNode) -> Report {
         let started = Instant::now();
-        let result = std::panic::AssertUnwindSafe(self.attempt(&node))
+        let handle = match self.providers.get(&node.provider) {
+            Ok(handle) => handle,
+            // The agent names a provider this process does not know: its configuration.
+            Err(e) => {
+                return Report::Failed {
+                    agent_error: Some(e.to_string()),
+                    error: e.to_string(),
+                    final_: false,
+                    node,
+                    busy_ms: 0,
+                    trace: Trace::default(),
+                };
+            }
+        };
+        let mut meter = Meter::new(
+            handle,
+            &node.provider,
+            node.run_id,
+            llm_calls::Purpose::Execute,
+        )
+        .for_attempt(node.agent_id, node.id, node.attempt);
+        let mut transcript = Vec::new();
+        let result = std::panic::AssertUnwindSafe(self.attempt(&node, &mut meter, &mut transcript))
             .catch_unwind()
             .await
             .unwrap_or_else(|panic| {
                 let why = crate::supervisor::panic_message(&*panic);
                 tracing::error!(node = %node.id, run = %node.run_id, panic = %why, "a subtask's step panicked");
-                Err(format!("the agent's step panicked: {why}"))
+                Err(AttemptError::from(format!("the agent's step panicked: {why}")))
             });
         let busy_ms = i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX);
+        let tokens = meter.tokens();
+        let trace = Trace {
+            calls: meter.calls,
+            transcript,
+        };
         match result {
-            Ok(c) => Report::Done(Success {
-                tokens: c.usage.total(),
-                output: c.text(),
+            Ok(output) => Report::Done(
+                Success {
+                    tokens,
+                    output,
+                    node,
+                    busy_ms,
+                },
+                trace,
+            ),
+            Err(e) => Report::Failed {
                 node,
+                agent_error: e.agent_config.then(|| e.message.clone()),
+                error: e.message,
+                final_: e.final_,
                 busy_ms,
-            }),
-            Err(error) => Report::Failed {
-                node,
-                error,
-                busy_ms,
+                trace,
             },
         }
-    }
-
-    /// One call of the node's model.
-    async fn attempt(&self, node: &ClaimedNode) -> Result<ChatResponse, String> {
-        let provider = self
-            .providers
-            .get(&node.provider)
-            .map_err(|e| e.to_string())?;
-        let mut req = ChatRequest::new(
-            node.model.clone(),
-            node.system_prompt.clone(),
-            execution_prompt(node),
-        );
-        req.purpose = Some(Purpose::Execute {
-            description: node.description.clone(),
-            context: node.context.clone(),
-            attempt: node.attempt,
-        });
-        provider.model.chat(&req).await.map_err(|e| e.to_string())
     }
 
     /// Records outcomes in one transaction. A stale outcome (the node was re-queued or
@@ -115,25 +146,60 @@ impl Engine {
         let done: Vec<Success> = reports
             .iter()
             .filter_map(|r| match r {
-                Report::Done(s) => Some(s.clone()),
+                Report::Done(s, _) => Some(s.clone()),
                 Report::Failed { .. } => None,
+            })
+            .collect();
+        let calls: Vec<LlmCall> = reports
+            .iter()
+            .flat_map(|r| r.trace().1.calls.clone())
+            .collect();
+        let transcripts: Vec<app::db::transcripts::NewTranscript> = reports
+            .iter()
+            .filter_map(|r| {
+                let (node, trace) = r.trace();
+                (!trace.transcript.is_empty()).then(|| app::db::transcripts::NewTranscript {
+                    node: node.id,
+                    attempt: node.attempt,
+                    agent: node.agent_id,
+                    messages: serde_json::to_value(&trace.transcript).unwrap_or_default(),
+                })
             })
             .collect();
         let write = || async {
             let mut tx = self.pool.begin().await?;
+            // The calls were made (and paid for) whether or not the outcome is still current.
+            llm_calls::record(&mut tx, &calls).await?;
+            app::db::transcripts::record(&mut tx, &transcripts).await?;
             let completion = queue::complete_many(&mut tx, &done).await?;
             let mut stale = completion.stale;
             for r in reports {
                 if let Report::Failed {
                     node,
                     error,
+                    agent_error,
+                    final_,
                     busy_ms,
+                    ..
                 } = r
                 {
-                    match queue::fail(&mut tx, node, error, &self.config.retry, *busy_ms).await {
+                    let no_retry = app::domain::run::RetryPolicy {
+                        max_attempts: 1,
+                        ..self.config.retry
+                    };
+                    let policy = if *final_ {
+                        &no_retry
+                    } else {
+                        &self.config.retry
+                    };
+                    match queue::fail(&mut tx, node, error, policy, *busy_ms).await {
                         Ok(()) => {}
                         Err(ReportError::Stale) => stale.push(node.id),
                         Err(ReportError::Db(e)) => return Err(e),
+                    }
+                    if let Some(reason) = agent_error {
+                        app::db::agent_state::mark_error(&mut tx, node.agent_id, node.id, reason)
+                            .await?;
                     }
                 }
             }

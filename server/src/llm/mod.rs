@@ -224,6 +224,7 @@ impl Default for HttpSettings {
 
 impl HttpSettings {
     fn client(&self) -> Result<reqwest::Client, LlmError> {
+        crate::install_tls_provider();
         reqwest::Client::builder()
             .timeout(self.timeout)
             .connect_timeout(self.connect_timeout)

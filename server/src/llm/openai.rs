@@ -17,7 +17,7 @@ pub struct OpenAiConfig {
     /// Up to and including the version path: `https://openrouter.ai/api/v1`,
     /// `http://localhost:11434/v1`.
     pub base_url: String,
-    pub api_key: Option<String>,
+    pub api_key: Option<secrecy::SecretString>,
     pub extra_headers: Vec<(String, String)>,
 }
 
@@ -39,11 +39,14 @@ impl OpenAi {
             headers.insert(name, value);
         }
         if let Some(key) = &config.api_key {
-            let mut value =
-                HeaderValue::try_from(format!("Bearer {key}")).map_err(|_| LlmError::Fatal {
-                    reason: "the API key is not a valid header value".into(),
-                    config: true,
-                })?;
+            let mut value = HeaderValue::try_from(format!(
+                "Bearer {}",
+                secrecy::ExposeSecret::expose_secret(key)
+            ))
+            .map_err(|_| LlmError::Fatal {
+                reason: "the API key is not a valid header value".into(),
+                config: true,
+            })?;
             value.set_sensitive(true);
             headers.insert(reqwest::header::AUTHORIZATION, value);
         }

@@ -9,7 +9,9 @@ use sqlx::PgPool;
 use std::time::Duration;
 
 async fn engine(pool: &PgPool) -> Engine {
-    app::db::agents::ensure_default_fleet(pool).await.unwrap();
+    app::db::agents::ensure_default_fleet(pool, "simulated", "simulated")
+        .await
+        .unwrap();
     let config = EngineConfig {
         simulated_latency: Duration::ZERO,
         retry: RetryPolicy {

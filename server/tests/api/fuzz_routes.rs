@@ -173,7 +173,7 @@ async fn send(
             &query[..end]
         });
     }
-    let c = reqwest::Client::new();
+    let c = crate::helpers::plain_client();
     let mut req = c.request(method.clone(), &url).bearer_auth(token);
     req = match &case.body {
         Body::None => req,

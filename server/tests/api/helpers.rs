@@ -73,9 +73,16 @@ pub async fn spawn_app(pool: PgPool) -> TestApp {
     spawn_app_with(pool, &[]).await
 }
 
+/// A plain client (no cookies, redirects followed).
+pub fn plain_client() -> Client {
+    server::install_tls_provider();
+    Client::new()
+}
+
 /// A client that keeps cookies, like a browser tab, but does not follow redirects so tests
 /// can see them.
 pub fn client() -> Client {
+    server::install_tls_provider();
     Client::builder()
         .cookie_store(true)
         .redirect(reqwest::redirect::Policy::none())

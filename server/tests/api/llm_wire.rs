@@ -49,7 +49,7 @@ fn openai(url: &str, settings: &HttpSettings) -> OpenAi {
     OpenAi::new(
         &OpenAiConfig {
             base_url: format!("{url}/v1"),
-            api_key: Some("sk-test".into()),
+            api_key: Some(secrecy::SecretString::from("sk-test")),
             extra_headers: vec![("HTTP-Referer".into(), "https://flotilla.test".into())],
         },
         settings,

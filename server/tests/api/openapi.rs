@@ -2,7 +2,6 @@
 //! the server answers, each with a concrete success schema and the shared error shape.
 
 use crate::helpers::spawn_app_with;
-use reqwest::Client;
 use serde_json::Value;
 use sqlx::PgPool;
 
@@ -22,7 +21,7 @@ fn resolve<'a>(doc: &'a Value, schema: &'a Value) -> &'a Value {
 #[sqlx::test(migrations = false)]
 async fn the_document_is_public_and_describes_every_route_concretely(pool: PgPool) {
     let app = spawn_app_with(pool, &[("FLOTILLA_ENGINE", "off")]).await;
-    let res = Client::new()
+    let res = crate::helpers::plain_client()
         .get(app.url("/api/v1/openapi.json"))
         .send()
         .await
@@ -73,7 +72,7 @@ async fn the_document_is_public_and_describes_every_route_concretely(pool: PgPoo
     // The router answers every documented route (a 404 from the router says "no such API
     // route"), and nothing undocumented.
     let token = crate::stream::token(&app).await;
-    let client = Client::new();
+    let client = crate::helpers::plain_client();
     let mut answered = 0;
     for (path, item) in paths {
         let concrete = path.replace("{id}", "00000000-0000-0000-0000-000000000000");

@@ -84,7 +84,7 @@ async fn after_logout_a_replayed_cookie_is_refused(pool: PgPool) {
     let res = c.delete(app.url("/api/v1/session")).send().await.unwrap();
     assert_eq!(res.status(), StatusCode::NO_CONTENT);
 
-    let replay = reqwest::Client::new()
+    let replay = crate::helpers::plain_client()
         .get(app.url("/api/v1/session"))
         .header(reqwest::header::COOKIE, &cookie)
         .send()
@@ -101,7 +101,7 @@ async fn logging_in_again_issues_a_new_session_id_and_retires_the_old(pool: PgPo
     let first = session_cookie(&app.login(&c, "admin", ADMIN_PASSWORD).await);
     let second = session_cookie(&app.login(&c, "admin", ADMIN_PASSWORD).await);
     assert_ne!(first, second);
-    let old = reqwest::Client::new()
+    let old = crate::helpers::plain_client()
         .get(app.url("/api/v1/session"))
         .header(reqwest::header::COOKIE, &first)
         .send()
@@ -136,7 +136,7 @@ async fn an_idle_session_expires_server_side(pool: PgPool) {
     let cookie = session_cookie(&app.login(&c, "admin", ADMIN_PASSWORD).await);
     tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
     // Replaying the cookie by hand: a browser would have dropped it, the server must too.
-    let res = reqwest::Client::new()
+    let res = crate::helpers::plain_client()
         .get(app.url("/api/v1/session"))
         .header(reqwest::header::COOKIE, &cookie)
         .send()

@@ -221,7 +221,7 @@ async fn api_tokens_let_scripts_in_until_revoked(pool: PgPool) {
     assert_eq!(res.status(), StatusCode::CREATED);
     let created: Value = res.json().await.unwrap();
     let token = created["token"].as_str().unwrap().to_owned();
-    let script = reqwest::Client::new();
+    let script = crate::helpers::plain_client();
     let res = script
         .post(app.url("/api/v1/tasks"))
         .bearer_auth(&token)

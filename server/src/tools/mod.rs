@@ -1,0 +1,168 @@
+//! The tools an agent's model may call, in MCP's shape (`name`, `description`, `inputSchema`;
+//! results as text with `isError`): files in the agent's workspace and the task's shared state.
+//! A tool never fails the attempt: whatever it is asked, it answers, an error included, and the
+//! model reads the answer.
+
+pub mod state;
+pub mod workspace;
+
+use crate::llm::ToolSpec;
+use app::domain::ids::{AgentId, RunId};
+use serde_json::{Value, json};
+use sqlx::PgPool;
+use std::path::PathBuf;
+use std::sync::Arc;
+use workspace::Workspace;
+
+/// What a tool answered.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ToolOutput {
+    pub content: String,
+    pub is_error: bool,
+}
+
+impl ToolOutput {
+    fn from(result: Result<String, String>) -> Self {
+        match result {
+            Ok(content) => ToolOutput {
+                content,
+                is_error: false,
+            },
+            Err(content) => ToolOutput {
+                content,
+                is_error: true,
+            },
+        }
+    }
+}
+
+/// The built-in tools, as offered to a model.
+pub fn specs() -> Vec<ToolSpec> {
+    let spec = |name: &str, description: &str, schema: Value| ToolSpec {
+        name: name.into(),
+        description: description.into(),
+        input_schema: schema,
+    };
+    let path = json!({"type": "string", "description": "A path relative to your workspace"});
+    vec![
+        spec(
+            "read_file",
+            "Read a text file from your workspace.",
+            json!({"type": "object", "properties": {"path": path}, "required": ["path"]}),
+        ),
+        spec(
+            "write_file",
+            "Write a text file in your workspace (parent directories are created).",
+            json!({"type": "object",
+                   "properties": {"path": path, "content": {"type": "string"}},
+                   "required": ["path", "content"]}),
+        ),
+        spec(
+            "list_files",
+            "List a directory of your workspace (the workspace itself when path is empty).",
+            json!({"type": "object", "properties": {"path": path}}),
+        ),
+        spec(
+            "get_state",
+            "Read a value the agents of this task share.",
+            json!({"type": "object", "properties": {"key": {"type": "string"}},
+                   "required": ["key"]}),
+        ),
+        spec(
+            "set_state",
+            "Store a value (any JSON) the agents of this task share, for ttl_secs (default a day).",
+            json!({"type": "object",
+                   "properties": {"key": {"type": "string"}, "value": {},
+                                  "ttl_secs": {"type": "integer", "minimum": 1}},
+                   "required": ["key", "value"]}),
+        ),
+    ]
+}
+
+/// One agent's tools for one attempt. The workspace is opened on the first file tool call.
+pub struct Toolbox {
+    pool: PgPool,
+    run: RunId,
+    root: PathBuf,
+    workspace: Option<Arc<Workspace>>,
+}
+
+impl Toolbox {
+    /// `workspaces` holds every agent's workspace; this agent's is `<workspaces>/<agent>`.
+    pub fn new(pool: PgPool, run: RunId, workspaces: &std::path::Path, agent: AgentId) -> Self {
+        Self {
+            pool,
+            run,
+            root: workspaces.join(agent.to_string()),
+            workspace: None,
+        }
+    }
+
+    pub async fn call(&mut self, name: &str, args: &Value) -> ToolOutput {
+        let text = |field: &str| args.get(field).and_then(Value::as_str);
+        ToolOutput::from(match name {
+            "read_file" | "write_file" | "list_files" => {
+                let path = text("path").unwrap_or_default().to_owned();
+                let content = text("content").map(str::to_owned);
+                if name == "write_file" && content.is_none() {
+                    Err("write_file needs a string `content`".to_owned())
+                } else if name != "list_files" && path.is_empty() {
+                    Err(format!("{name} needs a string `path`"))
+                } else {
+                    let read = name == "read_file";
+                    self.on_files(move |ws| match content {
+                        Some(c) => ws.write_file(&path, &c),
+                        None if read => ws.read_file(&path),
+                        None => ws.list_files(&path),
+                    })
+                    .await
+                }
+            }
+            "get_state" => match text("key") {
+                Some(key) => state::get(&self.pool, self.run, key).await,
+                None => Err("get_state needs a string `key`".into()),
+            },
+            "set_state" => match (text("key"), args.get("value")) {
+                (Some(key), Some(value)) => {
+                    let ttl = args.get("ttl_secs").and_then(Value::as_i64);
+                    state::set(&self.pool, self.run, key, value, ttl).await
+                }
+                _ => Err("set_state needs a string `key` and a `value`".into()),
+            },
+            other => Err(format!("there is no tool '{other}'")),
+        })
+    }
+
+    /// Runs a file operation off the async threads (the filesystem calls block).
+    async fn on_files(
+        &mut self,
+        op: impl FnOnce(&Workspace) -> Result<String, String> + Send + 'static,
+    ) -> Result<String, String> {
+        let ws = match &self.workspace {
+            Some(ws) => ws.clone(),
+            None => {
+                let root = self.root.clone();
+                let opened = tokio::task::spawn_blocking(move || Workspace::open(&root))
+                    .await
+                    .map_err(|e| format!("the workspace could not be opened: {e}"))?
+                    .map_err(|e| format!("the workspace could not be opened: {}", e.kind()))?;
+                let ws = Arc::new(opened);
+                self.workspace = Some(ws.clone());
+                ws
+            }
+        };
+        tokio::task::spawn_blocking(move || op(&ws))
+            .await
+            .map_err(|e| format!("the tool failed: {e}"))?
+    }
+}
+
+/// At most `max` characters of `text`, with a marker saying how much was cut.
+pub fn truncate(text: &str, max: usize) -> String {
+    let count = text.chars().count();
+    if count <= max {
+        return text.to_owned();
+    }
+    let kept: String = text.chars().take(max).collect();
+    format!("{kept}… [{} more characters]", count - max)
+}

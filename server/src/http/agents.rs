@@ -143,3 +143,42 @@ pub async fn metrics(
         intervals,
     }))
 }
+
+/// What an agent's model calls came to, its newest calls and its newest transcripts.
+#[derive(Serialize, ToSchema)]
+pub struct AgentUsage {
+    pub agent_id: AgentId,
+    /// Every call it made, failed ones included.
+    pub totals: app::domain::usage::UsageTotals,
+    /// The newest 50 calls, newest first.
+    pub calls: Vec<app::domain::usage::CallView>,
+    /// The newest 20 attempts' conversations, newest first.
+    pub transcripts: Vec<app::domain::usage::TranscriptView>,
+}
+
+/// `GET /api/v1/agents/{id}/usage`: tokens and cost, per call and in total, and transcripts.
+#[utoipa::path(get, path = "/agents/{id}/usage", tag = "agents", params(("id" = AgentId, Path)),
+    responses((status = 200, description = "Usage and transcripts", body = AgentUsage)))]
+pub async fn usage(
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<AgentId>,
+) -> Result<Json<AgentUsage>, ApiError> {
+    let pool = &state.ctx.pool;
+    if app::db::agents::get(pool, id).await?.is_none() {
+        return Err(ApiError::new(ErrorKind::NotFound, "no such agent"));
+    }
+    let mut conn = pool.acquire().await.map_err(app::api::AppError::from)?;
+    let db = |e: sqlx::Error| ApiError::from(app::api::AppError::from(e));
+    Ok(Json(AgentUsage {
+        agent_id: id,
+        totals: app::db::llm_calls::agent_totals(&mut conn, id)
+            .await
+            .map_err(db)?,
+        calls: app::db::llm_calls::agent_recent(&mut conn, id, 50)
+            .await
+            .map_err(db)?,
+        transcripts: app::db::transcripts::for_agent(&mut conn, id, 20)
+            .await
+            .map_err(db)?,
+    }))
+}

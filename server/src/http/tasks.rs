@@ -144,3 +144,33 @@ pub async fn retry_subtask(
         status: NodeStatus::Queued,
     }))
 }
+
+/// Every attempt's conversation with its model.
+#[derive(Serialize, ToSchema)]
+pub struct TaskTranscripts {
+    pub task_id: RunId,
+    pub items: Vec<app::domain::usage::TranscriptView>,
+}
+
+/// The transcripts of a task's attempts (messages, tool calls and results, whole), by subtask
+/// and attempt.
+#[utoipa::path(get, path = "/tasks/{id}/transcripts", tag = "tasks", params(("id" = RunId, Path)),
+    responses((status = 200, description = "The transcripts", body = TaskTranscripts)))]
+pub async fn transcripts(
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<RunId>,
+) -> Result<Json<TaskTranscripts>, ApiError> {
+    let mut conn = state
+        .ctx
+        .pool
+        .acquire()
+        .await
+        .map_err(app::api::AppError::from)?;
+    if app::db::runs::get(&mut conn, id).await?.is_none() {
+        return Err(ApiError::new(ErrorKind::NotFound, "no such task"));
+    }
+    let items = app::db::transcripts::for_run(&mut conn, id)
+        .await
+        .map_err(app::api::AppError::from)?;
+    Ok(Json(TaskTranscripts { task_id: id, items }))
+}

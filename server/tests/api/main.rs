@@ -15,6 +15,7 @@ mod observability;
 mod openapi;
 mod pages;
 mod processes;
+mod real_agents;
 mod security;
 mod session;
 mod state_machines;

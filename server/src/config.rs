@@ -3,7 +3,7 @@
 
 use crate::engine::EngineConfig;
 use crate::engine::provider::{Endpoint, ProviderConfig};
-use crate::llm::openai::OpenAiConfig;
+use crate::llm::openai::{JsonFormat, OpenAiConfig};
 use anyhow::bail;
 use app::auth::LoginPolicy;
 use app::domain::run::RetryPolicy;
@@ -195,6 +195,15 @@ pub struct ModelSettings {
     /// The model agents and the planner use on `openai`.
     #[arg(long, env = "FLOTILLA_OPENAI_MODEL", default_value = "gpt-4o-mini")]
     openai_model: String,
+    /// How it is asked for JSON under a schema: json_schema (OpenAI, OpenRouter, vLLM, Ollama)
+    /// or json_object (llama.cpp's Python server).
+    #[arg(
+        long,
+        env = "FLOTILLA_OPENAI_JSON_FORMAT",
+        value_enum,
+        default_value = "json_schema"
+    )]
+    openai_json_format: JsonFormat,
     /// Its prices per million tokens: input,output[,cache_read,cache_write] (default: free, as a
     /// local server is).
     #[arg(long, env = "FLOTILLA_OPENAI_PRICES", default_value = "0,0", value_parser = prices)]
@@ -233,6 +242,7 @@ impl ModelSettings {
                     base_url,
                     api_key: key.map(SecretString::from),
                     extra_headers: Vec::new(),
+                    json_format: self.openai_json_format,
                 }),
                 prices: [(self.openai_model.clone(), self.openai_prices)].into(),
                 default_model: self.openai_model,

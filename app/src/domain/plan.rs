@@ -306,6 +306,38 @@ pub fn plan_schema(capabilities: &[&str]) -> serde_json::Value {
     })
 }
 
+/// The plan's schema as a model is asked to answer under it: every property required and no
+/// length or count bounds, the subset OpenAI's strict mode takes and grammar-constrained
+/// servers (llama.cpp) compile without blowing up (a `maxLength` of 5000 becomes 5000 grammar
+/// rules). [`ValidatedPlan::parse`] enforces the bounds [`plan_schema`] states.
+pub fn plan_request_schema(capabilities: &[&str]) -> serde_json::Value {
+    serde_json::json!({
+        "type": "object",
+        "additionalProperties": false,
+        "required": ["subtasks"],
+        "properties": {
+            "subtasks": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "additionalProperties": false,
+                    "required": ["key", "description", "required_capabilities", "depends_on",
+                                 "priority"],
+                    "properties": {
+                        "key": { "type": "string" },
+                        "description": { "type": "string" },
+                        "required_capabilities": {
+                            "type": "array", "items": { "enum": capabilities }
+                        },
+                        "depends_on": { "type": "array", "items": { "type": "string" } },
+                        "priority": { "type": "integer" }
+                    }
+                }
+            }
+        }
+    })
+}
+
 /// One concrete cycle, as keys in dependency order with the first repeated at the end.
 fn cycle_path(graph: &DiGraphMap<usize, ()>, subtasks: &[SubtaskDraft]) -> Vec<String> {
     // A strongly connected component with more than one node contains a cycle; walk it.

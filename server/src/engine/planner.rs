@@ -6,7 +6,7 @@ use crate::llm::{Block, ChatRequest, ChatResponse, Message, Purpose, Role};
 use app::db::llm_calls::{self, LlmCall};
 use app::db::runs;
 use app::domain::agent::CAPABILITIES;
-use app::domain::plan::{MAX_NODES, PlanDraft, ValidatedPlan, plan_schema};
+use app::domain::plan::{MAX_NODES, PlanDraft, ValidatedPlan, plan_request_schema, plan_schema};
 use app::domain::simulated;
 use futures_util::FutureExt;
 
@@ -144,7 +144,7 @@ impl Engine {
             PLANNER_SYSTEM.trim(),
             planner_prompt(&claim.description),
         );
-        req.json_schema = Some((PLAN_SCHEMA_NAME.into(), plan_schema(&CAPABILITIES)));
+        req.json_schema = Some((PLAN_SCHEMA_NAME.into(), plan_request_schema(&CAPABILITIES)));
         req.max_tokens = 2048;
         req.purpose = Some(Purpose::Plan {
             description: claim.description.clone(),

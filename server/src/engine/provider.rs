@@ -166,3 +166,28 @@ impl Providers {
             .ok_or_else(|| ProviderError::Unknown(name.to_owned()))
     }
 }
+
+/// What a provider's connection test saw.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, utoipa::ToSchema)]
+pub struct CheckReport {
+    pub model: String,
+    pub latency_ms: i64,
+    pub usage: app::domain::usage::Usage,
+    /// The start of what the model answered.
+    pub reply: String,
+}
+
+/// A provider's connection test: one small call of `model`, classified like any other.
+pub async fn check(client: &dyn Model, model: &str) -> Result<CheckReport, LlmError> {
+    let mut req =
+        crate::llm::ChatRequest::new(model, "", "Reply with the single word OK.".to_owned());
+    req.max_tokens = 16;
+    let started = std::time::Instant::now();
+    let answer = client.chat(&req).await?;
+    Ok(CheckReport {
+        model: model.to_owned(),
+        latency_ms: i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX),
+        usage: answer.usage,
+        reply: crate::tools::truncate(&answer.text(), 200),
+    })
+}

@@ -19,6 +19,19 @@ pub struct OpenAiConfig {
     pub base_url: String,
     pub api_key: Option<secrecy::SecretString>,
     pub extra_headers: Vec<(String, String)>,
+    pub json_format: JsonFormat,
+}
+
+/// How a server is asked for JSON under a schema.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum JsonFormat {
+    /// `{"type": "json_schema", "json_schema": {...}}`: OpenAI, OpenRouter, vLLM, Ollama.
+    #[default]
+    #[value(name = "json_schema")]
+    JsonSchema,
+    /// `{"type": "json_object", "schema": {...}}`: llama.cpp's Python server (llama-cpp-python).
+    #[value(name = "json_object")]
+    JsonObject,
 }
 
 #[derive(Debug)]
@@ -26,6 +39,7 @@ pub struct OpenAi {
     http: reqwest::Client,
     url: String,
     headers: HeaderMap,
+    json_format: JsonFormat,
 }
 
 impl OpenAi {
@@ -54,12 +68,13 @@ impl OpenAi {
             http: settings.client()?,
             url: format!("{}/chat/completions", config.base_url.trim_end_matches('/')),
             headers,
+            json_format: config.json_format,
         })
     }
 }
 
 /// The request body, as the Chat Completions reference documents it.
-pub fn body(req: &ChatRequest) -> Value {
+pub fn body(req: &ChatRequest, json_format: JsonFormat) -> Value {
     let mut messages = Vec::with_capacity(req.messages.len() + 1);
     if !req.system.is_empty() {
         messages.push(json!({"role": "system", "content": req.system}));
@@ -94,11 +109,8 @@ pub fn body(req: &ChatRequest) -> Value {
             Role::Assistant => "assistant",
         };
         if !calls.is_empty() {
-            let content = if texts.is_empty() {
-                Value::Null
-            } else {
-                json!(texts.join("\n"))
-            };
+            // An empty string, not null: OpenAI takes either, llama-cpp-python only a string.
+            let content = json!(texts.join("\n"));
             messages.push(json!({"role": role, "content": content, "tool_calls": calls}));
         } else if !texts.is_empty() {
             messages.push(json!({"role": role, "content": texts.join("\n")}));
@@ -126,10 +138,13 @@ pub fn body(req: &ChatRequest) -> Value {
         };
     }
     if let Some((name, schema)) = &req.json_schema {
-        body["response_format"] = json!({
-            "type": "json_schema",
-            "json_schema": {"name": name, "schema": schema, "strict": true},
-        });
+        body["response_format"] = match json_format {
+            JsonFormat::JsonSchema => json!({
+                "type": "json_schema",
+                "json_schema": {"name": name, "schema": schema, "strict": true},
+            }),
+            JsonFormat::JsonObject => json!({"type": "json_object", "schema": schema}),
+        };
     }
     body
 }
@@ -257,7 +272,7 @@ impl Model for OpenAi {
                 .http
                 .post(&self.url)
                 .headers(self.headers.clone())
-                .json(&body(req))
+                .json(&body(req, self.json_format))
                 .send()
                 .await
                 .map_err(|e| classify::transport(&e))?;

@@ -51,6 +51,7 @@ fn openai(url: &str, settings: &HttpSettings) -> OpenAi {
             base_url: format!("{url}/v1"),
             api_key: Some(secrecy::SecretString::from("sk-test")),
             extra_headers: vec![("HTTP-Referer".into(), "https://flotilla.test".into())],
+            json_format: Default::default(),
         },
         settings,
     )
@@ -92,7 +93,7 @@ async fn openai_sends_the_documented_request_and_reads_tool_calls_and_usage() {
             "messages": [
                 {"role": "system", "content": "Be brief."},
                 {"role": "user", "content": "Weather in SF?"},
-                {"role": "assistant", "content": null, "tool_calls": [{
+                {"role": "assistant", "content": "", "tool_calls": [{
                     "id": "call_1", "type": "function",
                     "function": {"name": "get_weather", "arguments": "{\"location\":\"SF\"}"},
                 }]},

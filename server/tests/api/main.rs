@@ -9,6 +9,7 @@ mod fake_llm;
 mod fuzz_routes;
 mod hardening;
 mod helpers;
+mod llama;
 mod llm_wire;
 mod metrics;
 mod observability;

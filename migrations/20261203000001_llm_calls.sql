@@ -51,3 +51,50 @@ create table transcripts (
     primary key (node_id, attempt)
 );
 create index transcripts_agent on transcripts (agent_id, created_at desc);
+
+-- Model providers managed by admins. The API key is sealed with XChaCha20-Poly1305 under the
+-- process's master key, the row's id and `key_version` as associated data: a ciphertext copied
+-- to another row does not open.
+create table providers (
+    id uuid primary key,
+    name text not null constraint providers_name_key unique,
+    kind text not null check (kind in ('anthropic', 'openai_compatible')),
+    base_url text not null,
+    api_key_sealed bytea,
+    key_version int not null default 1,
+    default_model text not null,
+    -- Per model: {"input", "output", "cache_read", "cache_write"} in micro-units per million.
+    prices jsonb not null default '{}',
+    json_format text not null default 'json_schema'
+        check (json_format in ('json_schema', 'json_object')),
+    -- The newest rate-limit headers the provider sent, by name.
+    rate_limits jsonb not null default '{}',
+    rate_limits_at timestamptz,
+    created_at timestamptz not null default now(),
+    updated_at timestamptz not null default now()
+);
+
+-- A value sealed under the master key when it was first used: a process started with another
+-- key cannot open it and refuses to start, instead of failing on every provider later.
+create table secret_key_check (
+    id int primary key check (id = 1),
+    sealed bytea not null,
+    created_at timestamptz not null default now()
+);
+
+-- Caps on what a scope's model calls may use (tokens, cost), with what was spent and what
+-- calls in flight have reserved: a call reserves its worst case before it is made and settles
+-- to its actual usage after, in conditional updates, so parallel calls racing for a cap's
+-- remainder cannot all pass. One row per capped scope; `scope` leaves room for the
+-- hierarchical budgets to come (a reservation will climb the tree).
+create table budgets (
+    scope text not null check (scope in ('agent', 'task')),
+    id uuid not null,
+    cap_tokens bigint check (cap_tokens > 0),
+    cap_cost_micros bigint check (cap_cost_micros >= 0),
+    spent_tokens bigint not null default 0,
+    spent_cost_micros bigint not null default 0,
+    reserved_tokens bigint not null default 0 check (reserved_tokens >= 0),
+    reserved_cost_micros bigint not null default 0 check (reserved_cost_micros >= 0),
+    primary key (scope, id)
+);

@@ -54,8 +54,14 @@ pub async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
         Command::Worker => {
             let db = Database::connect(&config).await?;
             crate::startup::migrate(&db.pool).await?;
-            let engine =
-                crate::engine::Engine::register(db.pool.clone(), config.engine.clone()).await?;
+            let key =
+                crate::secrets::MasterKey::load(config.secret_key.as_ref(), &config.data_dir)?;
+            key.verify(&db.pool).await?;
+            let engine_config = crate::engine::EngineConfig {
+                master_key: Some(key),
+                ..config.engine.clone()
+            };
+            let engine = crate::engine::Engine::register(db.pool.clone(), engine_config).await?;
             tracing::info!(worker = %engine.worker_id, "worker started");
             let stop = tokio_util::sync::CancellationToken::new();
             let handle = engine.spawn(stop.clone());

@@ -32,6 +32,9 @@ pub struct Config {
     pub login_policy: LoginPolicy,
     /// Idle session lifetime in seconds (`FLOTILLA_SESSION_IDLE_SECS`, default 1800).
     pub session_idle_secs: i64,
+    /// The master key sealing secrets at rest (`FLOTILLA_SECRET_KEY`, 64 hex characters); when
+    /// unset, one is generated into `data_dir/secret.key`.
+    pub secret_key: Option<SecretString>,
     /// Bearer token `/metrics` requires, when set (`FLOTILLA_METRICS_TOKEN`).
     pub metrics_token: Option<SecretString>,
     /// Addresses of reverse proxies whose `X-Forwarded-For` names the client
@@ -115,6 +118,10 @@ pub struct Settings {
     /// An idle session expires after this many seconds.
     #[arg(long, env = "FLOTILLA_SESSION_IDLE_SECS", default_value_t = 1800, value_parser = clap::value_parser!(i64).range(1..))]
     session_idle_secs: i64,
+    /// The master key for secrets at rest, 64 hex characters (`openssl rand -hex 32`); unset,
+    /// one is generated into the data directory. Every process on one database needs the same.
+    #[arg(long, env = "FLOTILLA_SECRET_KEY", hide_env_values = true)]
+    secret_key: Option<String>,
     /// Bearer token `/metrics` requires (unset: open, for a scraper on a private network).
     #[arg(long, env = "FLOTILLA_METRICS_TOKEN", hide_env_values = true)]
     metrics_token: Option<String>,
@@ -354,6 +361,7 @@ impl TryFrom<Settings> for Config {
                 absolute_lifetime_secs: s.session_absolute_secs,
             },
             session_idle_secs: s.session_idle_secs,
+            secret_key: s.secret_key.map(SecretString::from),
             metrics_token: s.metrics_token.map(SecretString::from),
             trusted_proxies: s.trusted_proxies,
             max_connections_per_ip: usize::try_from(s.max_connections_per_ip)?,

@@ -9,6 +9,7 @@ pub mod engine;
 pub mod event_hub;
 pub mod http;
 pub mod llm;
+pub mod secrets;
 pub mod startup;
 pub mod supervisor;
 pub mod telemetry;

@@ -95,8 +95,11 @@ pub struct Application {
 
 impl Application {
     /// Migrates, bootstraps the admin, binds the listener and assembles the routes.
-    pub async fn build(config: Config, db: Database) -> anyhow::Result<Self> {
+    pub async fn build(mut config: Config, db: Database) -> anyhow::Result<Self> {
         migrate(&db.pool).await?;
+        let key = crate::secrets::MasterKey::load(config.secret_key.as_ref(), &config.data_dir)?;
+        key.verify(&db.pool).await?;
+        config.engine.master_key = Some(key);
         let bootstrap = ensure_admin(&db.pool, &config.bootstrap_admin).await?;
         let (provider, model) = (
             config.engine.planner_provider.as_str(),

@@ -16,6 +16,11 @@ pub struct AgentDetail {
     pub charts: Vec<ChartSvg>,
     /// The agent's newest events, newest first.
     pub events: Vec<Event>,
+    /// Every model call it made, summed.
+    pub usage: crate::domain::usage::UsageTotals,
+    pub budget: Option<crate::domain::usage::Budget>,
+    /// Its newest attempts' conversations.
+    pub transcripts: Vec<crate::domain::usage::TranscriptView>,
 }
 
 /// `id` and `range` arrive as text so that a malformed one is a clear 422, not a decoding error.
@@ -41,11 +46,15 @@ pub async fn get_agent_detail(id: String, range: String) -> Result<AgentDetail, 
             ..Default::default()
         };
         let events = crate::db::events::list_newest(&pool, None, None, &filter, 20).await?;
+        let mut conn = pool.acquire().await?;
         Ok(AgentDetail {
             agent,
             range,
             charts: charts::agent(&samples, from, to),
             events,
+            usage: crate::db::llm_calls::agent_totals(&mut conn, id).await?,
+            budget: crate::db::budgets::get_conn(&mut conn, "agent", id.0).await?,
+            transcripts: crate::db::transcripts::for_agent(&mut conn, id, 10).await?,
         })
     })
     .await

@@ -83,15 +83,11 @@ pub fn new_password() -> Object {
 pub fn provider() -> Object {
     ObjectBuilder::new()
         .schema_type(SchemaType::from_iter([Type::String, Type::Null]))
-        .enum_values(Some(
-            crate::commands::PROVIDERS
-                .iter()
-                .copied()
-                .map(Some)
-                .chain([None]),
-        ))
+        .max_length(Some(64))
         .description(Some(
-            "The model provider (default: `simulated`, the built-in offline provider).",
+            "The model provider by name: `simulated` (the default, the built-in offline test \
+             model), one declared by environment (`anthropic`, `openai`) or one an admin added \
+             under /providers. An unknown name is refused with 422.",
         ))
         .build()
 }

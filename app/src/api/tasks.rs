@@ -11,8 +11,14 @@ pub async fn submit_task(description: String, priority: Option<i64>) -> Result<R
     use super::ssr::{context, current_user, run};
     run(async {
         let me = current_user().await?;
-        let id = crate::commands::submit_task(&context()?.pool, &me.into(), &description, priority)
-            .await?;
+        let id = crate::commands::submit_task(
+            &context()?.pool,
+            &me.into(),
+            &description,
+            priority,
+            Default::default(),
+        )
+        .await?;
         // A plain form post (no WASM yet) lands on the new task's page.
         leptos_axum::redirect(&format!("/tasks/{id}"));
         Ok(id)
@@ -32,6 +38,8 @@ pub async fn list_tasks() -> Result<Vec<TaskSummary>, AppError> {
 pub struct TaskPage {
     pub task: TaskDetail,
     pub dag: crate::domain::dag_view::DagLayout,
+    /// Each attempt's conversation with its model.
+    pub transcripts: Vec<crate::domain::usage::TranscriptView>,
 }
 
 #[server(endpoint = "tasks/get", input = GetUrl)]
@@ -43,7 +51,12 @@ pub async fn get_task(id: RunId) -> Result<TaskPage, AppError> {
             .await?
             .ok_or_else(|| AppError::new(super::ErrorKind::NotFound, "no such task"))?;
         let dag = crate::domain::dag_view::for_task(&task);
-        Ok(TaskPage { task, dag })
+        let transcripts = crate::db::transcripts::for_run(&mut conn, id).await?;
+        Ok(TaskPage {
+            task,
+            dag,
+            transcripts,
+        })
     })
     .await
 }

@@ -63,18 +63,57 @@ fn invalid(field: &'static str) -> impl FnOnce(String) -> CommandError {
 }
 
 /// Submits a task; planning happens asynchronously in the engine.
+/// Caps on what a task's or agent's model calls may use; `None` is uncapped.
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+pub struct Caps {
+    /// Tokens of every kind, summed over the calls.
+    #[cfg_attr(feature = "ssr", schema(minimum = 1))]
+    pub max_tokens: Option<i64>,
+    /// Cost in micro-units (millionths of the prices' currency).
+    #[cfg_attr(feature = "ssr", schema(minimum = 0))]
+    pub max_cost_micros: Option<i64>,
+}
+
+impl Caps {
+    fn check(&self) -> Result<(), CommandError> {
+        if self.max_tokens.is_some_and(|t| t < 1) {
+            return Err(invalid("max_tokens")(
+                "max_tokens must be at least 1".into(),
+            ));
+        }
+        if self.max_cost_micros.is_some_and(|c| c < 0) {
+            return Err(invalid("max_cost_micros")(
+                "max_cost_micros must not be negative".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    fn any(&self) -> bool {
+        self.max_tokens.is_some() || self.max_cost_micros.is_some()
+    }
+}
+
 pub async fn submit_task(
     pool: &PgPool,
     actor: &Actor,
     description: &str,
     priority: Option<i64>,
+    caps: Caps,
 ) -> Result<RunId, CommandError> {
     require_role(actor, Role::Member)?;
     let description = parse_task_description(description).map_err(invalid("description"))?;
     let priority = parse_priority(priority).map_err(invalid("priority"))?;
+    caps.check()?;
     let mut tx = pool.begin().await?;
     events::act_as(&mut tx, actor).await?;
     let id = runs::submit(&mut tx, &description, priority, Some(actor.id.0)).await?;
+    // In the submitting transaction: the planner's first call already meets the cap.
+    if caps.any() {
+        crate::db::budgets::set_cap(&mut tx, "task", id.0, caps.max_tokens, caps.max_cost_micros)
+            .await?;
+    }
     tx.commit().await?;
     Ok(id)
 }
@@ -117,34 +156,61 @@ pub struct SpawnAgent {
     pub system_prompt: Option<String>,
     /// The agent that spawned this one, if any.
     pub parent_id: Option<AgentId>,
+    /// Caps on the agent's model calls.
+    #[serde(default)]
+    pub budget: Caps,
 }
 
 /// Longest model name and system prompt an agent may have, in characters.
 pub const MAX_MODEL: usize = 200;
 pub const MAX_SYSTEM_PROMPT: usize = 20_000;
 
-/// Providers an agent may name. Real providers are added here as they are built.
-pub const PROVIDERS: [&str; 1] = ["simulated"];
-
+/// Spawns an agent on `simulated`, a provider declared by environment (`declared`: name and
+/// default model) or one an admin stored; without a model, the provider's default.
 pub async fn spawn_agent(
     pool: &PgPool,
     actor: &Actor,
     req: SpawnAgent,
+    declared: &[(String, String)],
 ) -> Result<Agent, CommandError> {
     require_role(actor, Role::Member)?;
     let name = text::one_line("name", &req.name, 64).map_err(invalid("name"))?;
     let capabilities = parse_capabilities(&req.capabilities).map_err(invalid("capabilities"))?;
-    let provider = req.provider.unwrap_or_else(|| "simulated".into());
-    if !PROVIDERS.contains(&provider.as_str()) {
+    let provider = req
+        .provider
+        .unwrap_or_else(|| crate::domain::provider::RESERVED.into());
+    let stored = sqlx::query_scalar!(
+        "select default_model from providers where name = $1",
+        provider
+    )
+    .fetch_optional(pool)
+    .await?;
+    let default_model = if provider == crate::domain::provider::RESERVED {
+        Some(provider.clone())
+    } else {
+        declared
+            .iter()
+            .find(|(n, _)| *n == provider)
+            .map(|(_, m)| m.clone())
+            .or(stored)
+    };
+    let Some(default_model) = default_model else {
+        let mut known: Vec<String> = vec![crate::domain::provider::RESERVED.into()];
+        known.extend(declared.iter().map(|(n, _)| n.clone()));
+        known.extend(
+            sqlx::query_scalar!("select name from providers order by name")
+                .fetch_all(pool)
+                .await?,
+        );
         return Err(invalid("provider")(format!(
             "unknown provider '{}' (available: {})",
             provider.chars().take(64).collect::<String>(),
-            PROVIDERS.join(", ")
+            known.join(", ")
         )));
-    }
+    };
     let model = match req.model {
         Some(m) => text::one_line("model", &m, MAX_MODEL).map_err(invalid("model"))?,
-        None => provider.clone(),
+        None => default_model,
     };
     let system_prompt = text::prose(
         "system_prompt",
@@ -160,9 +226,20 @@ pub async fn spawn_agent(
         system_prompt,
         parent_id: req.parent_id,
     };
+    req.budget.check()?;
     let mut tx = pool.begin().await?;
     events::act_as(&mut tx, actor).await?;
     let agent = agents::insert(&mut tx, &new).await?;
+    if req.budget.any() {
+        crate::db::budgets::set_cap(
+            &mut tx,
+            "agent",
+            agent.id.0,
+            req.budget.max_tokens,
+            req.budget.max_cost_micros,
+        )
+        .await?;
+    }
     tx.commit().await?;
     Ok(agent)
 }

@@ -3,10 +3,12 @@
 
 pub mod agent_state;
 pub mod agents;
+pub mod budgets;
 pub mod events;
 pub mod llm_calls;
 pub mod login_attempts;
 pub mod metrics;
+pub mod providers;
 pub mod queue;
 pub mod runs;
 pub mod tokens;

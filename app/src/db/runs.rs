@@ -481,6 +481,7 @@ pub async fn get(conn: &mut PgConnection, id: RunId) -> Result<Option<TaskDetail
         created_at: r.created_at,
         finished_at: r.finished_at,
         usage,
+        budget: super::budgets::get_conn(conn, "task", id.0).await?,
         subtasks: nodes
             .into_iter()
             .map(|n| SubtaskView {

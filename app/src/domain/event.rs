@@ -61,6 +61,10 @@ pub enum EventKind {
     ToolCalled,
     /// What the tool answered (truncated; `is_error` when it refused or failed).
     ToolResult,
+    /// An admin added, changed or removed a model provider.
+    ProviderCreated,
+    ProviderUpdated,
+    ProviderDeleted,
     /// A provider's circuit breaker opened, half-opened for a probe, or closed again.
     ProviderBreaker,
     /// The first frame of a live stream: where to resume from (never stored).
@@ -100,6 +104,9 @@ str_enum!(EventKind {
     LoopRestarted => "engine.loop_restarted",
     ToolCalled => "tool.called",
     ToolResult => "tool.result",
+    ProviderCreated => "provider.created",
+    ProviderUpdated => "provider.updated",
+    ProviderDeleted => "provider.deleted",
     ProviderBreaker => "provider.breaker",
     StreamReady => "stream.ready",
     Marker => "marker",

@@ -75,6 +75,7 @@ pub mod ids;
 pub mod metrics;
 pub mod number;
 pub mod plan;
+pub mod provider;
 pub mod run;
 pub mod simulated;
 pub mod stored_json;

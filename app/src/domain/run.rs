@@ -219,6 +219,8 @@ pub struct TaskDetail {
     pub finished_at: Option<time::OffsetDateTime>,
     /// Every model call made for the task (planning, subtasks' attempts, failed ones too).
     pub usage: super::usage::UsageTotals,
+    /// The task's caps and where it stands, when it has caps.
+    pub budget: Option<super::usage::Budget>,
     pub subtasks: Vec<SubtaskView>,
 }
 

@@ -177,6 +177,18 @@ pub struct TranscriptView {
     pub created_at: time::OffsetDateTime,
 }
 
+/// A scope's cap and where it stands.
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Budget {
+    pub cap_tokens: Option<i64>,
+    pub cap_cost_micros: Option<i64>,
+    pub spent_tokens: i64,
+    pub spent_cost_micros: i64,
+    pub reserved_tokens: i64,
+    pub reserved_cost_micros: i64,
+}
+
 /// Micro-units as money for people: `$0.021000`, `$12.50`.
 pub fn format_cost(micros: i64) -> String {
     let sign = if micros < 0 { "-" } else { "" };

@@ -31,7 +31,8 @@ impl From<LlmError> for AttemptError {
     fn from(e: LlmError) -> Self {
         AttemptError {
             agent_config: matches!(e, LlmError::Fatal { config: true, .. }),
-            final_: false,
+            // Another attempt would meet the same cap.
+            final_: matches!(e, LlmError::OverBudget(_)),
             message: e.to_string(),
         }
     }

@@ -15,6 +15,7 @@ pub mod local;
 pub mod meter;
 pub mod planner;
 pub mod provider;
+pub mod provider_sync;
 mod retention;
 mod sampling;
 mod wake;
@@ -66,6 +67,8 @@ pub struct EngineConfig {
     /// Characters of prerequisites' outputs one call carries; beyond it each is cut with a
     /// marker (`FLOTILLA_CONTEXT_BUDGET`, 32,000).
     pub context_budget: usize,
+    /// Opens stored providers' API keys; without it only declared providers are used.
+    pub master_key: Option<crate::secrets::MasterKey>,
     /// Real providers declared at start (by environment), registered in every engine.
     pub providers: Vec<provider::ProviderConfig>,
     /// The provider and model plans are asked of: the first declared provider, else simulated.
@@ -93,6 +96,7 @@ impl Default for EngineConfig {
             retry: RetryPolicy::default(),
             simulated_latency: Duration::from_millis(400),
             workspaces_dir: std::env::temp_dir().join("flotilla-workspaces"),
+            master_key: None,
             max_steps: 16,
             context_budget: 32_000,
             providers: Vec::new(),
@@ -175,7 +179,7 @@ impl Engine {
                 .register(p)
                 .map_err(|e| anyhow::anyhow!("provider {}: {e}", p.name))?;
         }
-        Ok(Self {
+        let engine = Self {
             supervisor: Supervisor::new(pool.clone(), Family::default(), Family::default()),
             pool,
             config: Arc::new(config),
@@ -190,7 +194,10 @@ impl Engine {
             local: Arc::new(std::sync::OnceLock::new()),
             capabilities: Arc::default(),
             finish_hints: Arc::default(),
-        })
+        };
+        // Stored providers are usable from the first claim, not only after the first sync.
+        engine.sync_providers(&mut None).await?;
+        Ok(engine)
     }
 
     /// Reports into the process's metric and supervisor instead of private ones.
@@ -229,6 +236,7 @@ impl Engine {
             }
             supervised!("listener", shutdown, |e, s| e.listen(s));
             supervised!("notifier", shutdown, |e, s| e.notifier(s));
+            supervised!("providers", shutdown, |e, s| e.provider_loop(s));
             supervised!("planner", shutdown, |e, s| e.planner_loop(s));
             supervised!("daemon", shutdown, |e, s| e.daemon_loop(s));
             supervised!("advancer", shutdown, |e, s| e.advance_loop(s));

@@ -138,7 +138,8 @@ impl Engine {
             &self.config.planner_provider,
             claim.id,
             llm_calls::Purpose::Plan,
-        );
+        )
+        .with_budgets(self.pool.clone());
         let mut req = ChatRequest::new(
             self.config.planner_model.clone(),
             PLANNER_SYSTEM.trim(),

@@ -7,7 +7,7 @@ use crate::llm::simulated::Simulated;
 use crate::llm::{HttpSettings, LlmError, Model, anthropic, openai};
 use app::domain::usage::Prices;
 use secrecy::{ExposeSecret, SecretString};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
@@ -48,6 +48,8 @@ pub struct Handle {
     pub default_model: String,
     pub prices: HashMap<String, Prices>,
     pub simulated: bool,
+    /// The newest rate-limit headers a call saw, not yet stored.
+    pub rate_limits: Arc<std::sync::Mutex<Option<BTreeMap<String, String>>>>,
 }
 
 impl Handle {
@@ -66,6 +68,8 @@ pub struct Providers {
     http: HttpSettings,
     retry: RetryPolicy,
     changes: mpsc::UnboundedSender<BreakerChange>,
+    /// The names registered from the database (the rest came from the environment).
+    managed: Arc<std::sync::Mutex<HashSet<String>>>,
     /// Read by the engine's `breakers` loop, which records each change as an event.
     pub(super) changes_rx: Arc<tokio::sync::Mutex<mpsc::UnboundedReceiver<BreakerChange>>>,
 }
@@ -82,6 +86,7 @@ impl Providers {
             http: HttpSettings::default(),
             retry: RetryPolicy::default(),
             changes,
+            managed: Arc::default(),
             changes_rx: Arc::new(tokio::sync::Mutex::new(rx)),
         }
     }
@@ -123,6 +128,7 @@ impl Providers {
             default_model: config.default_model.clone(),
             prices: config.prices.clone(),
             simulated: false,
+            rate_limits: Arc::default(),
         };
         self.write()
             .insert(config.name.clone(), (handle, resilient));
@@ -131,6 +137,53 @@ impl Providers {
 
     pub fn remove(&self, name: &str) {
         self.write().remove(name);
+    }
+
+    /// Makes the database's providers the managed set: each registered anew (with a closed
+    /// breaker), and managed ones no longer there removed. Called when the set changed.
+    /// Returns the names that failed to register, with the reason.
+    pub fn replace_managed(&self, configs: &[ProviderConfig]) -> Vec<(String, String)> {
+        let mut failed = Vec::new();
+        let mut managed = self
+            .managed
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let now: HashSet<String> = configs.iter().map(|c| c.name.clone()).collect();
+        for gone in managed.difference(&now) {
+            self.remove(gone);
+        }
+        for config in configs {
+            if let Err(e) = self.register(config) {
+                failed.push((config.name.clone(), e.to_string()));
+            }
+        }
+        *managed = now;
+        failed
+    }
+
+    /// The managed providers' rate-limit headers seen since the last call, by name.
+    pub fn take_rate_limits(&self) -> Vec<(String, BTreeMap<String, String>)> {
+        let managed = self
+            .managed
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone();
+        let real = self
+            .real
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        managed
+            .iter()
+            .filter_map(|name| {
+                let (handle, _) = real.get(name)?;
+                let taken = handle
+                    .rate_limits
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .take()?;
+                Some((name.clone(), taken))
+            })
+            .collect()
     }
 
     fn write(&self) -> std::sync::RwLockWriteGuard<'_, Registry> {
@@ -155,6 +208,7 @@ impl Providers {
                 default_model: "simulated".into(),
                 prices: HashMap::new(),
                 simulated: true,
+                rate_limits: Arc::default(),
             });
         }
         let real = self

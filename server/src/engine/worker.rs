@@ -77,7 +77,15 @@ impl Engine {
     /// attempt's failure (the retry policy applies), never the loop's.
     pub async fn run_node(&self, node: ClaimedNode) -> Report {
         let started = Instant::now();
-        let handle = match self.providers.get(&node.provider) {
+        let mut handle = self.providers.get(&node.provider);
+        if handle.is_err() {
+            // Perhaps added since this engine's last look: read the stored providers again.
+            if let Err(e) = self.sync_providers(&mut None).await {
+                tracing::warn!(error = %e, "could not read the providers");
+            }
+            handle = self.providers.get(&node.provider);
+        }
+        let handle = match handle {
             Ok(handle) => handle,
             // The agent names a provider this process does not know: its configuration.
             Err(e) => {
@@ -97,7 +105,8 @@ impl Engine {
             node.run_id,
             llm_calls::Purpose::Execute,
         )
-        .for_attempt(node.agent_id, node.id, node.attempt);
+        .for_attempt(node.agent_id, node.id, node.attempt)
+        .with_budgets(self.pool.clone());
         let mut transcript = Vec::new();
         let result = std::panic::AssertUnwindSafe(self.attempt(&node, &mut meter, &mut transcript))
             .catch_unwind()

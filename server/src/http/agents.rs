@@ -42,7 +42,14 @@ pub async fn spawn(
     Extension(me): Extension<Actor>,
     ApiJson(body): ApiJson<SpawnAgent>,
 ) -> Result<(StatusCode, Json<Agent>), ApiError> {
-    let agent = commands::spawn_agent(&state.ctx.pool, &me, body).await?;
+    let declared: Vec<(String, String)> = state
+        .config
+        .engine
+        .providers
+        .iter()
+        .map(|p| (p.name.clone(), p.default_model.clone()))
+        .collect();
+    let agent = commands::spawn_agent(&state.ctx.pool, &me, body, &declared).await?;
     Ok((StatusCode::CREATED, Json(agent)))
 }
 
@@ -154,6 +161,8 @@ pub struct AgentUsage {
     pub calls: Vec<app::domain::usage::CallView>,
     /// The newest 20 attempts' conversations, newest first.
     pub transcripts: Vec<app::domain::usage::TranscriptView>,
+    /// Its caps and where it stands, when it has caps.
+    pub budget: Option<app::domain::usage::Budget>,
 }
 
 /// `GET /api/v1/agents/{id}/usage`: tokens and cost, per call and in total, and transcripts.
@@ -178,6 +187,9 @@ pub async fn usage(
             .await
             .map_err(db)?,
         transcripts: app::db::transcripts::for_agent(&mut conn, id, 20)
+            .await
+            .map_err(db)?,
+        budget: app::db::budgets::get_conn(&mut conn, "agent", id.0)
             .await
             .map_err(db)?,
     }))

@@ -128,3 +128,14 @@ pub async fn server_fn_status(
     }
     Response::from_parts(parts, axum::body::Body::from(bytes))
 }
+
+impl From<app::db::providers::ProviderDbError> for ApiError {
+    fn from(e: app::db::providers::ProviderDbError) -> Self {
+        use app::db::providers::ProviderDbError as E;
+        match e {
+            E::NameTaken(_) => ApiError::new(ErrorKind::Conflict, e.to_string()),
+            E::NotFound => ApiError::new(ErrorKind::NotFound, "no such provider"),
+            E::Db(e) => e.into(),
+        }
+    }
+}

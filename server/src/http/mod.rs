@@ -13,6 +13,7 @@ pub mod health;
 pub mod limits;
 pub mod metrics;
 pub mod openapi;
+pub mod providers;
 pub mod runs;
 pub mod serve;
 pub mod session;

@@ -2,7 +2,9 @@
 //! `#[utoipa::path]` of its handler, so none can exist undocumented.
 
 use super::error::ErrorBody;
-use super::{AppState, agents, events, runs, session, stream, tasks, tokens, users, workflows};
+use super::{
+    AppState, agents, events, providers, runs, session, stream, tasks, tokens, users, workflows,
+};
 use axum::http::header;
 use axum::response::IntoResponse;
 use std::sync::OnceLock;
@@ -28,6 +30,7 @@ pub const PREFIX: &str = "/api/v1";
         (name = "session", description = "Logging in and out"),
         (name = "tasks", description = "Tasks and their subtasks"),
         (name = "agents", description = "The fleet"),
+        (name = "providers", description = "The model providers agents run on (admins)"),
         (name = "workflows", description = "Saved, versioned workflow graphs and their templates"),
         (name = "runs", description = "Runs of workflows: node states, approvals, retries"),
         (name = "events", description = "The record of every state change, paged or live"),
@@ -79,6 +82,13 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(agents::pause))
         .routes(routes!(agents::resume))
         .routes(routes!(agents::terminate))
+        .routes(routes!(providers::list, providers::create))
+        .routes(routes!(
+            providers::get,
+            providers::update,
+            providers::delete
+        ))
+        .routes(routes!(providers::test))
         .routes(routes!(workflows::list, workflows::create))
         .routes(routes!(workflows::validate_body))
         .routes(routes!(workflows::import))

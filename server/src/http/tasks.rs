@@ -22,6 +22,9 @@ pub struct Submit {
     #[schema(minimum = 0, maximum = 10)]
     #[serde(default, deserialize_with = "super::extract::integral")]
     priority: Option<i64>,
+    /// Caps on the task's model calls (planning and every subtask's attempts).
+    #[serde(default)]
+    budget: commands::Caps,
 }
 
 /// A task or subtask and the status it now has.
@@ -39,7 +42,14 @@ pub async fn submit(
     Extension(me): Extension<Actor>,
     ApiJson(body): ApiJson<Submit>,
 ) -> Result<(StatusCode, Json<TaskStatus>), ApiError> {
-    let id = commands::submit_task(&state.ctx.pool, &me, &body.description, body.priority).await?;
+    let id = commands::submit_task(
+        &state.ctx.pool,
+        &me,
+        &body.description,
+        body.priority,
+        body.budget,
+    )
+    .await?;
     Ok((
         StatusCode::CREATED,
         Json(TaskStatus {

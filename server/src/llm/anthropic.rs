@@ -19,6 +19,8 @@ pub struct Anthropic {
     http: reqwest::Client,
     url: String,
     headers: HeaderMap,
+    /// Scrubbed from error bodies.
+    secret: Option<secrecy::SecretString>,
 }
 
 impl Anthropic {
@@ -35,6 +37,7 @@ impl Anthropic {
             http: settings.client()?,
             url: format!("{}/v1/messages", base_url.trim_end_matches('/')),
             headers,
+            secret: Some(secrecy::SecretString::from(api_key)),
         })
     }
 }
@@ -187,6 +190,7 @@ impl Model for Anthropic {
             let headers = res.headers().clone();
             let text = res.text().await.map_err(|e| classify::transport(&e))?;
             if !status.is_success() {
+                let text = classify::scrub(&text, self.secret.as_ref());
                 return Err(classify::status(status, &headers, &text));
             }
             let (content, stop, usage) = parse(&text)?;

@@ -88,6 +88,16 @@ pub fn rate_limits(headers: &HeaderMap) -> BTreeMap<String, String> {
         .collect()
 }
 
+/// `text` with every occurrence of `secret` replaced: a provider may quote the key it refused
+/// in its error body, and error reasons end up in events and on pages.
+pub fn scrub(text: &str, secret: Option<&secrecy::SecretString>) -> String {
+    use secrecy::ExposeSecret;
+    match secret.map(ExposeSecret::expose_secret) {
+        Some(s) if !s.is_empty() => text.replace(s, "[api key]"),
+        _ => text.to_owned(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -185,6 +185,9 @@ pub enum LlmError {
     /// bad key, an unknown model), which put the agent in the `error` state.
     #[error("{reason}")]
     Fatal { reason: String, config: bool },
+    /// Not made: a budget cap has no room for the call's worst case.
+    #[error("{0}")]
+    OverBudget(String),
 }
 
 impl LlmError {

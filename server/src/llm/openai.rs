@@ -40,6 +40,8 @@ pub struct OpenAi {
     url: String,
     headers: HeaderMap,
     json_format: JsonFormat,
+    /// Scrubbed from error bodies.
+    secret: Option<secrecy::SecretString>,
 }
 
 impl OpenAi {
@@ -69,6 +71,7 @@ impl OpenAi {
             url: format!("{}/chat/completions", config.base_url.trim_end_matches('/')),
             headers,
             json_format: config.json_format,
+            secret: config.api_key.clone(),
         })
     }
 }
@@ -280,6 +283,7 @@ impl Model for OpenAi {
             let headers = res.headers().clone();
             let text = res.text().await.map_err(|e| classify::transport(&e))?;
             if !status.is_success() {
+                let text = classify::scrub(&text, self.secret.as_ref());
                 return Err(classify::status(status, &headers, &text));
             }
             let (content, stop, usage) = parse(&text)?;

@@ -15,6 +15,8 @@ pub enum Reply {
     Body(u16, Vec<(&'static str, String)>, String),
     /// Never answers.
     Hang,
+    /// Answers with the reply after a pause.
+    Slow(u64, Box<Reply>),
 }
 
 impl Reply {
@@ -64,8 +66,13 @@ pub async fn start(replies: Vec<Reply>) -> Fake {
                 });
                 log.len() - 1
             };
-            match replies[n.min(replies.len() - 1)].clone() {
-                Reply::Hang => {
+            let mut reply = replies[n.min(replies.len() - 1)].clone();
+            if let Reply::Slow(ms, inner) = reply {
+                tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+                reply = *inner;
+            }
+            match reply {
+                Reply::Hang | Reply::Slow(..) => {
                     std::future::pending::<()>().await;
                     unreachable!()
                 }

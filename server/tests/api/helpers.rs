@@ -30,6 +30,7 @@ pub async fn spawn_app_until(
     let mut env: Vec<(String, String)> = vec![
         ("FLOTILLA_ADDR".into(), "127.0.0.1:0".into()),
         ("FLOTILLA_ADMIN_PASSWORD".into(), ADMIN_PASSWORD.into()),
+        ("FLOTILLA_DATA_DIR".into(), test_data_dir()),
         (
             "FLOTILLA_LOG".into(),
             std::env::var("TEST_LOG").unwrap_or_else(|_| "off".into()),
@@ -67,6 +68,15 @@ pub async fn spawn_app_until(
         },
         running,
     )
+}
+
+/// Where test processes keep the master key and workspaces: outside the source tree, and one
+/// place, so processes sharing a database share the key.
+pub fn test_data_dir() -> String {
+    std::env::temp_dir()
+        .join("flotilla-tests")
+        .to_string_lossy()
+        .into_owned()
 }
 
 pub async fn spawn_app(pool: PgPool) -> TestApp {

@@ -2,6 +2,7 @@
 // Tests fail loudly by design; the no-unwrap rule is for product code.
 #![allow(clippy::unwrap_used)]
 
+mod budgets;
 mod cli;
 mod engine;
 mod engine_steps;
@@ -16,6 +17,7 @@ mod observability;
 mod openapi;
 mod pages;
 mod processes;
+mod providers;
 mod real_agents;
 mod security;
 mod session;

@@ -22,6 +22,7 @@ fn worker(pool: &PgPool, env: &[(&str, &str)]) -> Child {
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .env("DATABASE_URL", database_url(pool))
+        .env("FLOTILLA_DATA_DIR", crate::helpers::test_data_dir())
         .env(
             "FLOTILLA_LOG",
             std::env::var("TEST_LOG").unwrap_or_else(|_| "error".into()),

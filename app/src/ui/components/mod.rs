@@ -6,3 +6,4 @@ pub mod layout;
 pub mod refresh_button;
 pub mod status_badge;
 pub mod toasts;
+pub mod usage;

@@ -4,6 +4,7 @@ use crate::ui::components::charts::Chart;
 use crate::ui::components::error_note::ErrorNote;
 use crate::ui::components::event_table::EventTable;
 use crate::ui::components::status_badge::StatusBadge;
+use crate::ui::components::usage::{BudgetLine, Transcripts, UsageLine};
 use crate::ui::contexts::live::use_live_events;
 use crate::ui::pages::agents::{Health, clock};
 use leptos::prelude::*;
@@ -45,6 +46,17 @@ pub fn AgentDetailPage() -> impl IntoView {
                                 {a.capabilities.join(" · ")}
                             </p>
                             <Health agent=a.clone() />
+                            <p data-testid="agent-model">
+                                "Model: "
+                                {if a.provider == "simulated" {
+                                    "simulated (the built-in test model, no real model)".to_owned()
+                                } else {
+                                    format!("{} on {}", a.model, a.provider)
+                                }}
+                            </p>
+                            {a.error.clone().map(|e| view! { <p class="error" data-testid="agent-error">{e}</p> })}
+                            <UsageLine usage=d.usage />
+                            {d.budget.clone().map(|b| view! { <BudgetLine budget=b /> })}
                             <p class="muted">
                                 {format!(
                                     "{} done · {} failed · {} tokens · busy {:.1} s · last heartbeat {heartbeat}",
@@ -78,6 +90,8 @@ pub fn AgentDetailPage() -> impl IntoView {
                             </section>
                             <h2>"Latest events"</h2>
                             <EventTable events=d.events />
+                            <h2>"Recent transcripts"</h2>
+                            <Transcripts items=d.transcripts />
                         }
                             .into_any()
                     }

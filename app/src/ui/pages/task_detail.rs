@@ -5,6 +5,7 @@ use crate::ui::components::dag_view::DagView;
 use crate::ui::components::error_note::ErrorNote;
 use crate::ui::components::refresh_button::RefreshButton;
 use crate::ui::components::status_badge::StatusBadge;
+use crate::ui::components::usage::{BudgetLine, Transcripts, UsageLine};
 use crate::ui::contexts::live::use_live_events;
 use leptos::prelude::*;
 use leptos_meta::Title;
@@ -58,7 +59,14 @@ pub fn TaskDetailPage() -> impl IntoView {
         <Transition fallback=|| view! { <p>"Loading…"</p> }>
             {move || Suspend::new(async move {
                 match task.await {
-                    Ok(p) => view! { <TaskView task=p.task dag=p.dag cancel retry /> }.into_any(),
+                    Ok(p) => {
+                        view! {
+                            <TaskView task=p.task dag=p.dag cancel retry />
+                            <h2>"Transcripts"</h2>
+                            <Transcripts items=p.transcripts />
+                        }
+                            .into_any()
+                    }
                     Err(e) => view! { <ErrorNote error=Signal::stored(Some(e)) /> }.into_any(),
                 }
             })}
@@ -116,6 +124,8 @@ fn TaskView(
             .plan_note
             .map(|note| view! { <p class="muted">"Planner fell back to one subtask: " {note}</p> })}
         {task.error.map(|e| view! { <p class="error">{e}</p> })}
+        <UsageLine usage=task.usage />
+        {task.budget.map(|b| view! { <BudgetLine budget=b /> })}
         <DagView
             layout=dag
             nodes=task.subtasks.iter().map(|s| (s.key.clone(), s.status.as_str())).collect()
@@ -128,6 +138,8 @@ fn TaskView(
                     <th>"After"</th>
                     <th>"Status"</th>
                     <th>"Attempt"</th>
+                    <th>"Tokens"</th>
+                    <th>"Cost"</th>
                     <th>"Output"</th>
                 </tr>
             </thead>
@@ -166,6 +178,8 @@ fn TaskView(
                                         })}
                                 </td>
                                 <td>{s.attempt}</td>
+                                <td>{s.usage.tokens()}</td>
+                                <td>{crate::domain::usage::format_cost(s.usage.cost_micros)}</td>
                                 <td class="output">
                                     {s.output.or(s.error).unwrap_or_default()}
                                 </td>

@@ -168,6 +168,10 @@ pub struct Settings {
     /// beyond its share.
     #[arg(long, env = "FLOTILLA_CONTEXT_BUDGET", default_value_t = 32_000, value_parser = clap::value_parser!(u32).range(100..))]
     context_budget: u32,
+    /// Internal addresses the agents' http_get may reach anyway (comma-separated), e.g. an
+    /// intranet service; everything internal else is refused.
+    #[arg(long, env = "FLOTILLA_HTTP_GET_ALLOW", value_delimiter = ',')]
+    http_get_allow: Vec<std::net::IpAddr>,
     #[command(flatten)]
     models: ModelSettings,
 }
@@ -334,6 +338,7 @@ impl TryFrom<Settings> for Config {
             workspaces_dir: s.data_dir.join("workspaces"),
             max_steps: usize::try_from(s.agent_max_steps)?,
             context_budget: usize::try_from(s.context_budget)?,
+            http_get_allow: s.http_get_allow,
             ..defaults
         }
         .with_providers(s.models.providers());

@@ -94,6 +94,7 @@ impl Engine {
             node.run_id,
             &self.config.workspaces_dir,
             node.agent_id,
+            self.http_get.clone(),
         );
         *transcript = req.messages.clone();
         for _ in 0..self.config.max_steps {

@@ -67,6 +67,8 @@ pub struct EngineConfig {
     /// Characters of prerequisites' outputs one call carries; beyond it each is cut with a
     /// marker (`FLOTILLA_CONTEXT_BUDGET`, 32,000).
     pub context_budget: usize,
+    /// Addresses `http_get` may reach although they are internal (`FLOTILLA_HTTP_GET_ALLOW`).
+    pub http_get_allow: Vec<std::net::IpAddr>,
     /// Opens stored providers' API keys; without it only declared providers are used.
     pub master_key: Option<crate::secrets::MasterKey>,
     /// Real providers declared at start (by environment), registered in every engine.
@@ -97,6 +99,7 @@ impl Default for EngineConfig {
             simulated_latency: Duration::from_millis(400),
             workspaces_dir: std::env::temp_dir().join("flotilla-workspaces"),
             master_key: None,
+            http_get_allow: Vec::new(),
             max_steps: 16,
             context_budget: 32_000,
             providers: Vec::new(),
@@ -156,6 +159,8 @@ pub struct Engine {
     capabilities: Arc<app::db::queue::AgentCapabilities>,
     /// Runs the daemon checks for being finished (see [`daemon::FinishHints`]).
     finish_hints: Arc<daemon::FinishHints>,
+    /// The agents' `http_get` tool: one client, with its address checks.
+    http_get: Arc<crate::tools::http_get::HttpGet>,
 }
 
 impl Engine {
@@ -173,6 +178,7 @@ impl Engine {
         )
         .execute(&pool)
         .await?;
+        let config_allow = config.http_get_allow.clone();
         let providers = Providers::new(config.simulated_latency);
         for p in &config.providers {
             providers
@@ -194,6 +200,12 @@ impl Engine {
             local: Arc::new(std::sync::OnceLock::new()),
             capabilities: Arc::default(),
             finish_hints: Arc::default(),
+            http_get: Arc::new(
+                crate::tools::http_get::HttpGet::new(crate::tools::http_get::Policy {
+                    allow: config_allow,
+                })
+                .map_err(|e| anyhow::anyhow!(e))?,
+            ),
         };
         // Stored providers are usable from the first claim, not only after the first sync.
         engine.sync_providers(&mut None).await?;

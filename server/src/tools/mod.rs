@@ -3,6 +3,7 @@
 //! A tool never fails the attempt: whatever it is asked, it answers, an error included, and the
 //! model reads the answer.
 
+pub mod http_get;
 pub mod state;
 pub mod workspace;
 
@@ -63,6 +64,12 @@ pub fn specs() -> Vec<ToolSpec> {
             json!({"type": "object", "properties": {"path": path}}),
         ),
         spec(
+            "http_get",
+            "Fetch a public web page over http or https (internal addresses are refused).",
+            json!({"type": "object", "properties": {"url": {"type": "string"}},
+                   "required": ["url"]}),
+        ),
+        spec(
             "get_state",
             "Read a value the agents of this task share.",
             json!({"type": "object", "properties": {"key": {"type": "string"}},
@@ -85,16 +92,24 @@ pub struct Toolbox {
     run: RunId,
     root: PathBuf,
     workspace: Option<Arc<Workspace>>,
+    http: Arc<http_get::HttpGet>,
 }
 
 impl Toolbox {
     /// `workspaces` holds every agent's workspace; this agent's is `<workspaces>/<agent>`.
-    pub fn new(pool: PgPool, run: RunId, workspaces: &std::path::Path, agent: AgentId) -> Self {
+    pub fn new(
+        pool: PgPool,
+        run: RunId,
+        workspaces: &std::path::Path,
+        agent: AgentId,
+        http: Arc<http_get::HttpGet>,
+    ) -> Self {
         Self {
             pool,
             run,
             root: workspaces.join(agent.to_string()),
             workspace: None,
+            http,
         }
     }
 
@@ -118,6 +133,10 @@ impl Toolbox {
                     .await
                 }
             }
+            "http_get" => match text("url") {
+                Some(url) => self.http.get(url).await,
+                None => Err("http_get needs a string `url`".into()),
+            },
             "get_state" => match text("key") {
                 Some(key) => state::get(&self.pool, self.run, key).await,
                 None => Err("get_state needs a string `key`".into()),

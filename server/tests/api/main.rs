@@ -10,6 +10,7 @@ mod fake_llm;
 mod fuzz_routes;
 mod hardening;
 mod helpers;
+mod http_get;
 mod llama;
 mod llm_wire;
 mod metrics;

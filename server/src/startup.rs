@@ -151,6 +151,14 @@ impl Application {
             ctx: ServerContext {
                 pool: db.pool.clone(),
                 login_policy: config.login_policy.clone(),
+                declared_providers: std::sync::Arc::new(
+                    config
+                        .engine
+                        .providers
+                        .iter()
+                        .map(|p| (p.name.clone(), p.default_model.clone()))
+                        .collect(),
+                ),
             },
             config: std::sync::Arc::new(config),
             metrics,

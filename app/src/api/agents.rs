@@ -31,3 +31,74 @@ pub async fn agent_command(id: AgentId, verb: String) -> Result<Agent, AppError>
     })
     .await
 }
+
+/// The providers an agent may be spawned on, by name: the simulated model, those declared by
+/// environment, and those admins stored.
+#[server(endpoint = "agents/providers", input = GetUrl)]
+pub async fn list_agent_providers() -> Result<Vec<String>, AppError> {
+    use super::ssr::{context, run};
+    run(async {
+        let ctx = context()?;
+        let mut names = vec![crate::domain::provider::RESERVED.to_owned()];
+        names.extend(ctx.declared_providers.iter().map(|(n, _)| n.clone()));
+        for row in crate::db::providers::list(&ctx.pool).await? {
+            if !names.contains(&row.name) {
+                names.push(row.name);
+            }
+        }
+        Ok(names)
+    })
+    .await
+}
+
+/// Spawns an agent from the agents page's form. Empty optional fields mean "the default".
+#[server(endpoint = "agents/spawn")]
+pub async fn spawn_agent(
+    name: String,
+    // Comma-separated: a plain form posts one field.
+    capabilities: String,
+    provider: String,
+    model: String,
+    system_prompt: String,
+    max_tokens: String,
+    max_cost_micros: String,
+) -> Result<Agent, AppError> {
+    use super::ssr::{context, current_user, run};
+    run(async {
+        let ctx = context()?;
+        let number = |field: &str, raw: &str| -> Result<Option<i64>, AppError> {
+            let raw = raw.trim();
+            if raw.is_empty() {
+                return Ok(None);
+            }
+            raw.parse()
+                .map(Some)
+                .map_err(|_| AppError::invalid(format!("{field} must be a whole number")))
+        };
+        let blank = |s: String| (!s.trim().is_empty()).then_some(s);
+        let req = crate::commands::SpawnAgent {
+            name,
+            capabilities: capabilities
+                .split([',', ' '])
+                .filter(|c| !c.is_empty())
+                .map(str::to_owned)
+                .collect(),
+            provider: blank(provider),
+            model: blank(model),
+            system_prompt: blank(system_prompt),
+            parent_id: None,
+            budget: crate::commands::Caps {
+                max_tokens: number("max_tokens", &max_tokens)?,
+                max_cost_micros: number("max_cost_micros", &max_cost_micros)?,
+            },
+        };
+        Ok(crate::commands::spawn_agent(
+            &ctx.pool,
+            &current_user().await?.into(),
+            req,
+            &ctx.declared_providers,
+        )
+        .await?)
+    })
+    .await
+}

@@ -13,6 +13,8 @@ use tower_sessions::Session;
 pub struct ServerContext {
     pub pool: PgPool,
     pub login_policy: LoginPolicy,
+    /// Providers declared by environment: name and default model.
+    pub declared_providers: std::sync::Arc<Vec<(String, String)>>,
 }
 
 pub fn context() -> Result<ServerContext, AppError> {

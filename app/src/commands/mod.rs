@@ -62,7 +62,6 @@ fn invalid(field: &'static str) -> impl FnOnce(String) -> CommandError {
     move |reason| CommandError::Invalid { field, reason }
 }
 
-/// Submits a task; planning happens asynchronously in the engine.
 /// Caps on what a task's or agent's model calls may use; `None` is uncapped.
 #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
@@ -95,6 +94,7 @@ impl Caps {
     }
 }
 
+/// Submits a task; planning happens asynchronously in the engine.
 pub async fn submit_task(
     pool: &PgPool,
     actor: &Actor,

@@ -42,14 +42,8 @@ pub async fn spawn(
     Extension(me): Extension<Actor>,
     ApiJson(body): ApiJson<SpawnAgent>,
 ) -> Result<(StatusCode, Json<Agent>), ApiError> {
-    let declared: Vec<(String, String)> = state
-        .config
-        .engine
-        .providers
-        .iter()
-        .map(|p| (p.name.clone(), p.default_model.clone()))
-        .collect();
-    let agent = commands::spawn_agent(&state.ctx.pool, &me, body, &declared).await?;
+    let declared = &state.ctx.declared_providers;
+    let agent = commands::spawn_agent(&state.ctx.pool, &me, body, declared).await?;
     Ok((StatusCode::CREATED, Json(agent)))
 }
 

@@ -353,3 +353,91 @@ async fn an_agent_runs_on_a_provider_added_a_moment_before(pool: PgPool) {
     .unwrap();
     assert_eq!((provider.as_str(), cost), ("local", 14));
 }
+
+#[sqlx::test]
+async fn the_agents_page_spawns_an_agent_on_a_chosen_provider_with_caps(pool: PgPool) {
+    let app = spawn_app(pool.clone()).await;
+    let admin = app.admin().await;
+    let res = admin
+        .post(app.url("/api/v1/providers"))
+        .json(&json!({"name": "local", "kind": "openai_compatible",
+                      "base_url": "http://127.0.0.1:9/v1", "default_model": "small-1"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let page = admin
+        .get(app.url("/agents"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("data-testid=\"spawn-form\""),
+        "the form is on the page"
+    );
+    let providers: Value = admin
+        .get(app.url("/api/agents/providers"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(providers, json!(["simulated", "local"]));
+    // The form as a browser posts it, before any WASM has loaded.
+    let spawned = admin
+        .post(app.url("/api/agents/spawn"))
+        .form(&[
+            ("name", "writer"),
+            ("capabilities", "code_generation, file_processing"),
+            ("provider", "local"),
+            ("model", ""),
+            ("system_prompt", "Be terse."),
+            ("max_tokens", "5000"),
+            ("max_cost_micros", ""),
+        ])
+        .header("accept", "application/json")
+        .send()
+        .await
+        .unwrap();
+    assert!(spawned.status().is_success(), "{}", spawned.status());
+    let (id, provider, model, prompt): (uuid::Uuid, String, String, String) = sqlx::query_as(
+        "select id, provider, model, system_prompt from agents where name = 'writer'",
+    )
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        (provider.as_str(), model.as_str(), prompt.as_str()),
+        ("local", "small-1", "Be terse.")
+    );
+    let usage: Value = admin
+        .get(app.url(&format!("/api/v1/agents/{id}/usage")))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(usage["budget"]["cap_tokens"], 5000);
+    // An unknown provider is refused with the ones there are.
+    let refused = admin
+        .post(app.url("/api/agents/spawn"))
+        .form(&[
+            ("name", "nowhere"),
+            ("capabilities", "code_generation"),
+            ("provider", "gemini"),
+            ("model", ""),
+            ("system_prompt", ""),
+            ("max_tokens", ""),
+            ("max_cost_micros", ""),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(refused.text().await.unwrap().contains("simulated, local"));
+}

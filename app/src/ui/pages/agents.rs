@@ -1,4 +1,4 @@
-use crate::api::agents::{AgentCommand, list_agents};
+use crate::api::agents::{AgentCommand, SpawnAgent, list_agent_providers, list_agents};
 use crate::domain::agent::{Agent, AgentState};
 use crate::ui::components::error_note::ErrorNote;
 use crate::ui::components::refresh_button::RefreshButton;
@@ -11,13 +11,23 @@ use leptos_meta::Title;
 #[component]
 pub fn AgentsPage() -> impl IntoView {
     let command = ServerAction::<AgentCommand>::new();
+    let spawn = ServerAction::<SpawnAgent>::new();
     let (refreshes, set_refreshes) = signal(0u32);
     let live = use_live_events().ticks(|e| e.agent_id.is_some());
     let agents = Resource::new(
-        move || (command.version().get(), refreshes.get(), live.get()),
+        move || {
+            (
+                command.version().get(),
+                spawn.version().get(),
+                refreshes.get(),
+                live.get(),
+            )
+        },
         |_| list_agents(),
     );
+    let providers = Resource::new(|| (), |_| list_agent_providers());
     let error = Signal::derive(move || command.value().get().and_then(Result::err));
+    let spawn_error = Signal::derive(move || spawn.value().get().and_then(Result::err));
     view! {
         <Title text="Agents" />
         <h1>"Agents"</h1>
@@ -41,6 +51,55 @@ pub fn AgentsPage() -> impl IntoView {
                 }
             })}
         </Transition>
+        <h2>"Spawn an agent"</h2>
+        <ActionForm action=spawn attr:class="inline-form" attr:data-testid="spawn-form">
+            <label>"Name" <input type="text" name="name" required maxlength="64" /></label>
+            <label>
+                "Capabilities"
+                <input
+                    type="text"
+                    name="capabilities"
+                    required
+                    placeholder="data_analysis, code_generation"
+                    title=crate::domain::agent::CAPABILITIES.join(", ")
+                />
+            </label>
+            <label>
+                "Provider"
+                <Transition fallback=|| {
+                    view! {
+                        <select name="provider" aria-label="Provider">
+                            <option value="simulated">"simulated (test model)"</option>
+                        </select>
+                    }
+                }>
+                    {move || Suspend::new(async move {
+                        let names = providers.await.unwrap_or_else(|_| vec!["simulated".to_owned()]);
+                        view! {
+                            <select name="provider" aria-label="Provider">
+                                {names
+                                    .into_iter()
+                                    .map(|p| {
+                                        let label = if p == "simulated" {
+                                            "simulated (test model)".to_owned()
+                                        } else {
+                                            p.clone()
+                                        };
+                                        view! { <option value=p>{label}</option> }
+                                    })
+                                    .collect_view()}
+                            </select>
+                        }
+                    })}
+                </Transition>
+            </label>
+            <label>"Model" <input type="text" name="model" placeholder="the provider's default" /></label>
+            <label>"System prompt" <input type="text" name="system_prompt" /></label>
+            <label>"Token cap" <input type="number" name="max_tokens" min="1" /></label>
+            <label>"Cost cap (micro-units)" <input type="number" name="max_cost_micros" min="0" /></label>
+            <button type="submit">"Spawn"</button>
+        </ActionForm>
+        <ErrorNote error=spawn_error />
     }
 }
 

@@ -168,6 +168,9 @@ pub struct Settings {
     /// beyond its share.
     #[arg(long, env = "FLOTILLA_CONTEXT_BUDGET", default_value_t = 32_000, value_parser = clap::value_parser!(u32).range(100..))]
     context_budget: u32,
+    /// How long one model call may take, seconds (retries of it get as long again).
+    #[arg(long, env = "FLOTILLA_LLM_TIMEOUT_SECS", default_value_t = 120, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    llm_timeout_secs: u64,
     /// Internal addresses the agents' http_get may reach anyway (comma-separated), e.g. an
     /// intranet service; everything internal else is refused.
     #[arg(long, env = "FLOTILLA_HTTP_GET_ALLOW", value_delimiter = ',')]
@@ -339,6 +342,7 @@ impl TryFrom<Settings> for Config {
             max_steps: usize::try_from(s.agent_max_steps)?,
             context_budget: usize::try_from(s.context_budget)?,
             http_get_allow: s.http_get_allow,
+            llm_timeout: Duration::from_secs(s.llm_timeout_secs),
             ..defaults
         }
         .with_providers(s.models.providers());

@@ -119,9 +119,12 @@ impl MasterKey {
     }
 }
 
-/// The associated data binding a provider's sealed key to its row.
-pub fn provider_aad(id: uuid::Uuid, key_version: i32) -> Vec<u8> {
-    format!("flotilla:provider:{id}:v{key_version}").into_bytes()
+pub use app::domain::provider::provider_aad;
+
+impl app::commands::providers::Sealer for MasterKey {
+    fn seal(&self, plaintext: &[u8], aad: &[u8]) -> Vec<u8> {
+        MasterKey::seal(self, plaintext, aad)
+    }
 }
 
 fn parse_hex(text: &str) -> Option<[u8; 32]> {

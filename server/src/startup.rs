@@ -151,6 +151,13 @@ impl Application {
             ctx: ServerContext {
                 pool: db.pool.clone(),
                 login_policy: config.login_policy.clone(),
+                sealer: std::sync::Arc::new(
+                    config
+                        .engine
+                        .master_key
+                        .clone()
+                        .context("the master key is loaded before the routes")?,
+                ),
                 declared_providers: std::sync::Arc::new(
                     config
                         .engine

@@ -261,6 +261,15 @@ mod from_causes {
                     AgentDbError::Db(db) => db.into(),
                 },
                 CommandError::User(u) => u.into(),
+                CommandError::Provider(p) => match p {
+                    crate::db::providers::ProviderDbError::NameTaken(_) => {
+                        AppError::new(ErrorKind::Conflict, p.to_string()).with_field("name")
+                    }
+                    crate::db::providers::ProviderDbError::NotFound => {
+                        AppError::new(ErrorKind::NotFound, p.to_string())
+                    }
+                    crate::db::providers::ProviderDbError::Db(db) => db.into(),
+                },
                 CommandError::Workflow(w) => match w {
                     WorkflowDbError::NotFound | WorkflowDbError::VersionNotFound(_) => {
                         AppError::new(ErrorKind::NotFound, w.to_string())

@@ -9,6 +9,7 @@ pub mod login;
 pub mod logout;
 pub mod monitoring;
 pub mod overview;
+pub mod providers;
 #[cfg(feature = "ssr")]
 pub mod schema;
 #[cfg(feature = "ssr")]

@@ -15,6 +15,8 @@ pub struct ServerContext {
     pub login_policy: LoginPolicy,
     /// Providers declared by environment: name and default model.
     pub declared_providers: std::sync::Arc<Vec<(String, String)>>,
+    /// Seals provider API keys under the master key.
+    pub sealer: std::sync::Arc<dyn crate::commands::providers::Sealer>,
 }
 
 pub fn context() -> Result<ServerContext, AppError> {

@@ -14,6 +14,7 @@ use crate::domain::run::{parse_priority, parse_task_description};
 use crate::domain::text;
 use sqlx::PgPool;
 
+pub mod providers;
 pub mod workflows;
 
 /// Why a command was refused; the transports map each to their status and shape.
@@ -37,6 +38,8 @@ pub enum CommandError {
     User(#[from] UserDbError),
     #[error(transparent)]
     Workflow(#[from] crate::db::workflows::WorkflowDbError),
+    #[error(transparent)]
+    Provider(#[from] crate::db::providers::ProviderDbError),
     #[error(transparent)]
     Decision(#[from] crate::db::workflow_runs::DecisionError),
     /// The workflow (or a run's inputs) broke rules: every issue, each naming what it is about.

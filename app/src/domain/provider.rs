@@ -37,6 +37,32 @@ str_enum!(JsonFormat {
     JsonObject => "json_object",
 });
 
+/// A provider as the API and the page show it: everything but the key.
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ProviderView {
+    pub id: uuid::Uuid,
+    pub name: String,
+    pub kind: ProviderKind,
+    pub base_url: String,
+    pub default_model: String,
+    /// Per model, in micro-units per million tokens.
+    pub prices: BTreeMap<String, Prices>,
+    pub json_format: JsonFormat,
+    pub api_key_set: bool,
+    /// Its circuit breaker as last reported: `closed`, `open` or `half_open`.
+    pub breaker: String,
+    /// The newest rate-limit headers it answered with (`anthropic-ratelimit-*`,
+    /// `x-ratelimit-*`), by name.
+    pub rate_limits: BTreeMap<String, String>,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub rate_limits_at: Option<time::OffsetDateTime>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: time::OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub updated_at: time::OffsetDateTime,
+}
+
 /// The name agents refer to a provider by.
 pub const RESERVED: &str = "simulated";
 const MAX_NAME: usize = 64;
@@ -115,6 +141,11 @@ pub fn check_prices(prices: &BTreeMap<String, Prices>) -> Result<(), String> {
         p.check().map_err(|e| format!("prices of {model}: {e}"))?;
     }
     Ok(())
+}
+
+/// The associated data binding a provider's sealed key to its row and key version.
+pub fn provider_aad(id: uuid::Uuid, key_version: i32) -> Vec<u8> {
+    format!("flotilla:provider:{id}:v{key_version}").into_bytes()
 }
 
 #[cfg(test)]

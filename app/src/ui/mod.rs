@@ -14,8 +14,9 @@ use leptos_router::{
 };
 use pages::{
     agent_detail::AgentDetailPage, agents::AgentsPage, events::EventsPage, login::LoginPage,
-    not_found::NotFound, overview::OverviewPage, task_detail::TaskDetailPage, tasks::TasksPage,
-    users::UsersPage, workflow_editor::WorkflowEditorPage, workflows::WorkflowsPage,
+    not_found::NotFound, overview::OverviewPage, providers::ProvidersPage,
+    task_detail::TaskDetailPage, tasks::TasksPage, users::UsersPage,
+    workflow_editor::WorkflowEditorPage, workflows::WorkflowsPage,
 };
 
 /// The document around the app, rendered on the server only.
@@ -80,6 +81,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("workflows/:id") view=WorkflowEditorPage />
                     <Route path=path!("events") view=EventsPage />
                     <Route path=path!("users") view=UsersPage />
+                    <Route path=path!("providers") view=ProvidersPage />
                 </ParentRoute>
             </Routes>
         </Router>

@@ -67,6 +67,8 @@ pub struct EngineConfig {
     /// Characters of prerequisites' outputs one call carries; beyond it each is cut with a
     /// marker (`FLOTILLA_CONTEXT_BUDGET`, 32,000).
     pub context_budget: usize,
+    /// How long one model call may take (`FLOTILLA_LLM_TIMEOUT_SECS`, 120).
+    pub llm_timeout: Duration,
     /// Addresses `http_get` may reach although they are internal (`FLOTILLA_HTTP_GET_ALLOW`).
     pub http_get_allow: Vec<std::net::IpAddr>,
     /// Opens stored providers' API keys; without it only declared providers are used.
@@ -100,6 +102,7 @@ impl Default for EngineConfig {
             workspaces_dir: std::env::temp_dir().join("flotilla-workspaces"),
             master_key: None,
             http_get_allow: Vec::new(),
+            llm_timeout: Duration::from_secs(120),
             max_steps: 16,
             context_budget: 32_000,
             providers: Vec::new(),
@@ -179,7 +182,13 @@ impl Engine {
         .execute(&pool)
         .await?;
         let config_allow = config.http_get_allow.clone();
-        let providers = Providers::new(config.simulated_latency);
+        let providers = Providers::new(config.simulated_latency).with_http(
+            crate::llm::HttpSettings {
+                timeout: config.llm_timeout,
+                ..Default::default()
+            },
+            Default::default(),
+        );
         for p in &config.providers {
             providers
                 .register(p)

@@ -6,47 +6,16 @@ use super::error::ApiError;
 use super::extract::{ApiJson, ApiPath};
 use crate::engine::provider::{CheckReport, Providers, check};
 use crate::engine::provider_sync::config_from_row;
-use crate::secrets::{MasterKey, provider_aad};
+use crate::secrets::MasterKey;
 use app::api::ErrorKind;
-use app::auth::require_role;
-use app::db::providers::{ProviderRow, ProviderWrite};
-use app::domain::account::{Actor, Role};
-use app::domain::provider::{
-    JsonFormat, ProviderKind, check_prices, parse_api_key, parse_base_url, parse_model, parse_name,
-};
-use app::domain::usage::Prices;
+use app::commands::providers::{self as commands, NewProvider, ProviderPatch, ProviderView};
+use app::domain::account::Actor;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::{Extension, Json};
-use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use serde::Serialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
-
-/// A provider as the API shows it: everything but the key.
-#[derive(Serialize, ToSchema)]
-pub struct ProviderView {
-    pub id: Uuid,
-    pub name: String,
-    pub kind: ProviderKind,
-    pub base_url: String,
-    pub default_model: String,
-    /// Per model, in micro-units per million tokens.
-    pub prices: BTreeMap<String, Prices>,
-    pub json_format: JsonFormat,
-    pub api_key_set: bool,
-    /// Its circuit breaker as last reported: `closed`, `open` or `half_open`.
-    pub breaker: String,
-    /// The newest rate-limit headers it answered with (`anthropic-ratelimit-*`,
-    /// `x-ratelimit-*`), by name.
-    pub rate_limits: BTreeMap<String, String>,
-    #[serde(with = "time::serde::rfc3339::option")]
-    pub rate_limits_at: Option<time::OffsetDateTime>,
-    #[serde(with = "time::serde::rfc3339")]
-    pub created_at: time::OffsetDateTime,
-    #[serde(with = "time::serde::rfc3339")]
-    pub updated_at: time::OffsetDateTime,
-}
 
 #[derive(Serialize, ToSchema)]
 pub struct ProviderPage {
@@ -55,50 +24,12 @@ pub struct ProviderPage {
     pub next_cursor: Option<String>,
 }
 
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct NewProvider {
-    #[schema(pattern = "^[a-z][a-z0-9_-]{0,63}$")]
-    name: String,
-    kind: ProviderKind,
-    /// Up to the version path: `https://openrouter.ai/api/v1`, `http://localhost:11434/v1`,
-    /// `https://api.anthropic.com`.
-    #[schema(max_length = 500)]
-    base_url: String,
-    /// Sealed at once; never shown again. Optional for a local server.
-    #[schema(max_length = 1000)]
-    api_key: Option<String>,
-    #[schema(min_length = 1, max_length = 200)]
-    default_model: String,
-    #[serde(default)]
-    prices: BTreeMap<String, Prices>,
-    #[serde(default)]
-    json_format: JsonFormat,
-}
-
-/// The fields to change; absent ones stay. `api_key: ""` removes the key.
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ProviderPatch {
-    name: Option<String>,
-    kind: Option<ProviderKind>,
-    base_url: Option<String>,
-    api_key: Option<String>,
-    default_model: Option<String>,
-    prices: Option<BTreeMap<String, Prices>>,
-    json_format: Option<JsonFormat>,
-}
-
 /// What a connection test found: the provider answered (`ok`) or why not.
 #[derive(Serialize, ToSchema)]
 pub struct ProviderTest {
     pub ok: bool,
     pub report: Option<CheckReport>,
     pub error: Option<String>,
-}
-
-fn invalid(reason: String) -> ApiError {
-    ApiError::new(ErrorKind::Invalid, reason)
 }
 
 fn master_key(state: &AppState) -> Result<&MasterKey, ApiError> {
@@ -110,77 +41,6 @@ fn master_key(state: &AppState) -> Result<&MasterKey, ApiError> {
     })
 }
 
-async fn view(pool: &sqlx::PgPool, row: ProviderRow) -> Result<ProviderView, ApiError> {
-    let breaker: Option<String> = sqlx::query_scalar!(
-        "select data ->> 'state' from events where type = 'provider.breaker' and subject = $1
-         order by seq desc limit 1",
-        format!("provider/{}", row.name)
-    )
-    .fetch_optional(pool)
-    .await?
-    .flatten();
-    Ok(ProviderView {
-        id: row.id,
-        kind: row.kind.parse().unwrap_or(ProviderKind::OpenaiCompatible),
-        json_format: row.json_format.parse().unwrap_or_default(),
-        prices: serde_json::from_value(row.prices).unwrap_or_default(),
-        rate_limits: serde_json::from_value(row.rate_limits).unwrap_or_default(),
-        api_key_set: row.api_key_sealed.is_some(),
-        breaker: breaker.unwrap_or_else(|| "closed".into()),
-        name: row.name,
-        base_url: row.base_url,
-        default_model: row.default_model,
-        rate_limits_at: row.rate_limits_at,
-        created_at: row.created_at,
-        updated_at: row.updated_at,
-    })
-}
-
-/// A write with every field checked and the key (if any) sealed to the row.
-struct Checked {
-    name: String,
-    kind: ProviderKind,
-    base_url: String,
-    default_model: String,
-    prices: BTreeMap<String, Prices>,
-    json_format: JsonFormat,
-}
-
-impl Checked {
-    fn new(
-        name: &str,
-        kind: ProviderKind,
-        base_url: &str,
-        default_model: &str,
-        prices: BTreeMap<String, Prices>,
-        json_format: JsonFormat,
-    ) -> Result<Self, ApiError> {
-        check_prices(&prices).map_err(invalid)?;
-        Ok(Self {
-            name: parse_name(name).map_err(invalid)?,
-            kind,
-            base_url: parse_base_url(base_url).map_err(invalid)?,
-            default_model: parse_model(default_model).map_err(invalid)?,
-            prices,
-            json_format,
-        })
-    }
-
-    fn write(self, id: Uuid, sealed: Option<Vec<u8>>, key_version: i32) -> ProviderWrite {
-        ProviderWrite {
-            id,
-            name: self.name,
-            kind: self.kind.as_str().to_owned(),
-            base_url: self.base_url,
-            api_key_sealed: sealed,
-            key_version,
-            default_model: self.default_model,
-            prices: serde_json::to_value(self.prices).unwrap_or_default(),
-            json_format: self.json_format.as_str().to_owned(),
-        }
-    }
-}
-
 /// Every provider (admins only).
 #[utoipa::path(get, path = "/providers", tag = "providers",
     responses((status = 200, description = "The providers", body = ProviderPage)))]
@@ -188,14 +48,8 @@ pub async fn list(
     State(state): State<AppState>,
     Extension(me): Extension<Actor>,
 ) -> Result<Json<ProviderPage>, ApiError> {
-    require_role(&me.user, Role::Admin)?;
-    let pool = &state.ctx.pool;
-    let mut items = Vec::new();
-    for row in app::db::providers::list(pool).await? {
-        items.push(view(pool, row).await?);
-    }
     Ok(Json(ProviderPage {
-        items,
+        items: commands::list(&state.ctx.pool, &me).await?,
         next_cursor: None,
     }))
 }
@@ -208,38 +62,8 @@ pub async fn create(
     Extension(me): Extension<Actor>,
     ApiJson(body): ApiJson<NewProvider>,
 ) -> Result<(StatusCode, Json<ProviderView>), ApiError> {
-    require_role(&me.user, Role::Admin)?;
-    let checked = Checked::new(
-        &body.name,
-        body.kind,
-        &body.base_url,
-        &body.default_model,
-        body.prices,
-        body.json_format,
-    )?;
-    let key = body
-        .api_key
-        .as_deref()
-        .map(parse_api_key)
-        .transpose()
-        .map_err(invalid)?;
-    if checked.kind == ProviderKind::Anthropic && key.is_none() {
-        return Err(invalid("an anthropic provider needs an api_key".into()));
-    }
-    let id = Uuid::new_v4();
-    let sealed =
-        key.map(|k| master_key(&state).map(|m| m.seal(k.as_bytes(), &provider_aad(id, 1))));
-    let write = checked.write(id, sealed.transpose()?, 1);
-    let mut tx = state.ctx.pool.begin().await?;
-    let row = app::db::providers::insert(&mut tx, &write, &me).await?;
-    tx.commit().await?;
-    Ok((StatusCode::CREATED, Json(view(&state.ctx.pool, row).await?)))
-}
-
-async fn stored(state: &AppState, id: Uuid) -> Result<ProviderRow, ApiError> {
-    app::db::providers::get(&state.ctx.pool, id)
-        .await?
-        .ok_or_else(|| ApiError::new(ErrorKind::NotFound, "no such provider"))
+    let view = commands::create(&state.ctx.pool, &me, master_key(&state)?, body).await?;
+    Ok((StatusCode::CREATED, Json(view)))
 }
 
 /// One provider.
@@ -250,9 +74,8 @@ pub async fn get(
     Extension(me): Extension<Actor>,
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<Json<ProviderView>, ApiError> {
-    require_role(&me.user, Role::Admin)?;
-    let row = stored(&state, id).await?;
-    Ok(Json(view(&state.ctx.pool, row).await?))
+    let row = commands::get(&state.ctx.pool, &me, id).await?;
+    Ok(Json(commands::view(&state.ctx.pool, row).await?))
 }
 
 /// Changes a provider. A new key is sealed under the next key version.
@@ -265,40 +88,10 @@ pub async fn update(
     ApiPath(id): ApiPath<Uuid>,
     ApiJson(patch): ApiJson<ProviderPatch>,
 ) -> Result<Json<ProviderView>, ApiError> {
-    require_role(&me.user, Role::Admin)?;
-    let row = stored(&state, id).await?;
-    let old_prices: BTreeMap<String, Prices> =
-        serde_json::from_value(row.prices.clone()).unwrap_or_default();
-    let checked = Checked::new(
-        patch.name.as_deref().unwrap_or(&row.name),
-        patch
-            .kind
-            .unwrap_or_else(|| row.kind.parse().unwrap_or(ProviderKind::OpenaiCompatible)),
-        patch.base_url.as_deref().unwrap_or(&row.base_url),
-        patch.default_model.as_deref().unwrap_or(&row.default_model),
-        patch.prices.unwrap_or(old_prices),
-        patch
-            .json_format
-            .unwrap_or_else(|| row.json_format.parse().unwrap_or_default()),
-    )?;
-    let (sealed, version) = match patch.api_key.as_deref() {
-        None => (row.api_key_sealed.clone(), row.key_version),
-        Some("") => (None, row.key_version + 1),
-        Some(raw) => {
-            let key = parse_api_key(raw).map_err(invalid)?;
-            let version = row.key_version + 1;
-            let sealed = master_key(&state)?.seal(key.as_bytes(), &provider_aad(id, version));
-            (Some(sealed), version)
-        }
-    };
-    if checked.kind == ProviderKind::Anthropic && sealed.is_none() {
-        return Err(invalid("an anthropic provider needs an api_key".into()));
-    }
-    let write = checked.write(id, sealed, version);
-    let mut tx = state.ctx.pool.begin().await?;
-    let row = app::db::providers::update(&mut tx, &write, &me).await?;
-    tx.commit().await?;
-    Ok(Json(view(&state.ctx.pool, row).await?))
+    let key = master_key(&state)?;
+    Ok(Json(
+        commands::update(&state.ctx.pool, &me, key, id, patch).await?,
+    ))
 }
 
 /// Removes a provider; agents on it go to `error` at their next subtask.
@@ -309,10 +102,7 @@ pub async fn delete(
     Extension(me): Extension<Actor>,
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<StatusCode, ApiError> {
-    require_role(&me.user, Role::Admin)?;
-    let mut tx = state.ctx.pool.begin().await?;
-    app::db::providers::delete(&mut tx, id, &me).await?;
-    tx.commit().await?;
+    commands::delete(&state.ctx.pool, &me, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -325,9 +115,9 @@ pub async fn test(
     Extension(me): Extension<Actor>,
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<Json<ProviderTest>, ApiError> {
-    require_role(&me.user, Role::Admin)?;
-    let row = stored(&state, id).await?;
-    let config = config_from_row(&row, master_key(&state)?).map_err(invalid)?;
+    let row = commands::get(&state.ctx.pool, &me, id).await?;
+    let config = config_from_row(&row, master_key(&state)?)
+        .map_err(|e| ApiError::new(ErrorKind::Invalid, e))?;
     let result = match Providers::new(std::time::Duration::ZERO).build(&config) {
         Ok(client) => check(client.as_ref(), &config.default_model).await,
         Err(e) => Err(e),

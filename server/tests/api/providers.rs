@@ -219,7 +219,7 @@ async fn a_key_never_leaks_and_a_ciphertext_moved_to_another_row_does_not_open(p
                 .unwrap(),
         );
     }
-    for page in ["/", "/agents", "/events"] {
+    for page in ["/", "/agents", "/events", "/providers"] {
         bodies.push(
             admin
                 .get(app.url(page))
@@ -440,4 +440,81 @@ async fn the_agents_page_spawns_an_agent_on_a_chosen_provider_with_caps(pool: Pg
         .unwrap();
     assert_eq!(refused.status(), StatusCode::UNPROCESSABLE_ENTITY);
     assert!(refused.text().await.unwrap().contains("simulated, local"));
+}
+
+#[sqlx::test]
+async fn the_providers_page_adds_lists_and_removes_providers_without_showing_keys(pool: PgPool) {
+    let app = spawn_app(pool.clone()).await;
+    let admin = app.admin().await;
+    let added = admin
+        .post(app.url("/api/providers/create"))
+        .form(&[
+            ("name", "router"),
+            ("kind", "openai_compatible"),
+            ("base_url", "https://openrouter.ai/api/v1"),
+            ("api_key", CANARY),
+            ("default_model", "anthropic/claude-sonnet-4.5"),
+            ("prices", "3,15"),
+            ("json_format", "json_schema"),
+        ])
+        .header("accept", "application/json")
+        .send()
+        .await
+        .unwrap();
+    assert!(added.status().is_success(), "{}", added.status());
+    let page = admin
+        .get(app.url("/providers"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("data-provider=\"router\""),
+        "the row is on the page"
+    );
+    assert!(
+        page.contains("$3.00 / $15.00"),
+        "prices per million, as money"
+    );
+    assert!(!page.contains(CANARY));
+    let member = app.user_with_role("member-2", "member").await;
+    let res = member
+        .get(app.url("/api/providers/list"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    let refused = admin
+        .post(app.url("/api/providers/create"))
+        .form(&[
+            ("name", "bad"),
+            ("kind", "openai_compatible"),
+            ("base_url", "http://x/v1"),
+            ("api_key", ""),
+            ("default_model", "m"),
+            ("prices", "1,2,3"),
+            ("json_format", "json_schema"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let id: uuid::Uuid = sqlx::query_scalar("select id from providers where name = 'router'")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    let removed = admin
+        .post(app.url("/api/providers/delete"))
+        .form(&[("id", id.to_string())])
+        .header("accept", "application/json")
+        .send()
+        .await
+        .unwrap();
+    assert!(removed.status().is_success());
+    assert_eq!(
+        crate::helpers::count(&pool, "select count(*) from providers").await,
+        0
+    );
 }

@@ -30,7 +30,12 @@ pub fn Layout() -> impl IntoView {
                         me.await
                             .ok()
                             .filter(|u| u.role == Role::Admin)
-                            .map(|_| view! { <A href="/users">"Users"</A> })
+                            .map(|_| {
+                                view! {
+                                    <A href="/users">"Users"</A>
+                                    <A href="/providers">"Providers"</A>
+                                }
+                            })
                     })}
                 </Transition>
             </nav>

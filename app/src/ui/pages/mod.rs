@@ -4,6 +4,7 @@ pub mod events;
 pub mod login;
 pub mod not_found;
 pub mod overview;
+pub mod providers;
 pub mod task_detail;
 pub mod tasks;
 pub mod users;

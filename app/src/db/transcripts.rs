@@ -32,22 +32,19 @@ pub async fn record(conn: &mut PgConnection, all: &[NewTranscript]) -> Result<()
     Ok(())
 }
 
-/// A task's transcripts, by subtask and attempt.
-pub async fn for_run(
-    conn: &mut PgConnection,
-    run: RunId,
-) -> Result<Vec<TranscriptView>, sqlx::Error> {
-    let rows = sqlx::query!(
-        "select t.node_id, n.key, n.run_id, t.attempt, t.agent_id, t.messages, t.created_at
-         from transcripts t join nodes n on n.id = t.node_id
-         where n.run_id = $1 order by n.position, t.attempt",
-        run.0
-    )
-    .fetch_all(&mut *conn)
-    .await?;
-    Ok(rows
-        .into_iter()
-        .map(|r| TranscriptView {
+struct Row {
+    node_id: uuid::Uuid,
+    key: String,
+    run_id: uuid::Uuid,
+    attempt: i32,
+    agent_id: Option<uuid::Uuid>,
+    messages: serde_json::Value,
+    created_at: time::OffsetDateTime,
+}
+
+impl From<Row> for TranscriptView {
+    fn from(r: Row) -> Self {
+        TranscriptView {
             subtask_id: NodeId(r.node_id),
             subtask_key: r.key,
             task_id: RunId(r.run_id),
@@ -55,8 +52,25 @@ pub async fn for_run(
             agent_id: r.agent_id.map(AgentId),
             messages: r.messages,
             created_at: r.created_at,
-        })
-        .collect())
+        }
+    }
+}
+
+/// A task's transcripts, by subtask and attempt.
+pub async fn for_run(
+    conn: &mut PgConnection,
+    run: RunId,
+) -> Result<Vec<TranscriptView>, sqlx::Error> {
+    let rows = sqlx::query_as!(
+        Row,
+        "select t.node_id, n.key, n.run_id, t.attempt, t.agent_id, t.messages, t.created_at
+         from transcripts t join nodes n on n.id = t.node_id
+         where n.run_id = $1 order by n.position, t.attempt",
+        run.0
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    Ok(rows.into_iter().map(TranscriptView::from).collect())
 }
 
 /// An agent's newest transcripts, newest first.
@@ -65,7 +79,8 @@ pub async fn for_agent(
     agent: AgentId,
     limit: i64,
 ) -> Result<Vec<TranscriptView>, sqlx::Error> {
-    let rows = sqlx::query!(
+    let rows = sqlx::query_as!(
+        Row,
         "select t.node_id, n.key, n.run_id, t.attempt, t.agent_id, t.messages, t.created_at
          from transcripts t join nodes n on n.id = t.node_id
          where t.agent_id = $1 order by t.created_at desc limit $2",
@@ -74,16 +89,5 @@ pub async fn for_agent(
     )
     .fetch_all(&mut *conn)
     .await?;
-    Ok(rows
-        .into_iter()
-        .map(|r| TranscriptView {
-            subtask_id: NodeId(r.node_id),
-            subtask_key: r.key,
-            task_id: RunId(r.run_id),
-            attempt: r.attempt,
-            agent_id: r.agent_id.map(AgentId),
-            messages: r.messages,
-            created_at: r.created_at,
-        })
-        .collect())
+    Ok(rows.into_iter().map(TranscriptView::from).collect())
 }

@@ -178,21 +178,14 @@ pub fn parse(raw: &str) -> Result<(Vec<Block>, StopReason, Usage), LlmError> {
 impl Model for Anthropic {
     fn chat<'a>(&'a self, req: &'a ChatRequest) -> BoxFuture<'a, Result<ChatResponse, LlmError>> {
         Box::pin(async move {
-            let res = self
-                .http
-                .post(&self.url)
-                .headers(self.headers.clone())
-                .json(&body(req))
-                .send()
-                .await
-                .map_err(|e| classify::transport(&e))?;
-            let status = res.status();
-            let headers = res.headers().clone();
-            let text = res.text().await.map_err(|e| classify::transport(&e))?;
-            if !status.is_success() {
-                let text = classify::scrub(&text, self.secret.as_ref());
-                return Err(classify::status(status, &headers, &text));
-            }
+            let (text, headers) = classify::post_json(
+                &self.http,
+                &self.url,
+                &self.headers,
+                &body(req),
+                self.secret.as_ref(),
+            )
+            .await?;
             let (content, stop, usage) = parse(&text)?;
             Ok(ChatResponse {
                 content,

@@ -88,6 +88,31 @@ pub fn rate_limits(headers: &HeaderMap) -> BTreeMap<String, String> {
         .collect()
 }
 
+/// POSTs `body` and returns a successful answer's text and headers; every failure classified,
+/// an error body scrubbed of `secret` first.
+pub async fn post_json(
+    http: &reqwest::Client,
+    url: &str,
+    headers: &reqwest::header::HeaderMap,
+    body: &serde_json::Value,
+    secret: Option<&secrecy::SecretString>,
+) -> Result<(String, reqwest::header::HeaderMap), LlmError> {
+    let res = http
+        .post(url)
+        .headers(headers.clone())
+        .json(body)
+        .send()
+        .await
+        .map_err(|e| transport(&e))?;
+    let status = res.status();
+    let headers = res.headers().clone();
+    let text = res.text().await.map_err(|e| transport(&e))?;
+    if !status.is_success() {
+        return Err(self::status(status, &headers, &scrub(&text, secret)));
+    }
+    Ok((text, headers))
+}
+
 /// `text` with every occurrence of `secret` replaced: a provider may quote the key it refused
 /// in its error body, and error reasons end up in events and on pages.
 pub fn scrub(text: &str, secret: Option<&secrecy::SecretString>) -> String {

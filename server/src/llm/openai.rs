@@ -95,7 +95,10 @@ pub fn body(req: &ChatRequest, json_format: JsonFormat) -> Value {
                 } => calls.push(json!({
                     "id": id,
                     "type": "function",
-                    "function": {"name": name, "arguments": arguments.to_string()},
+                    "function": {"name": name, "arguments": match arguments {
+                        Value::String(raw) => raw.clone(),
+                        other => other.to_string(),
+                    }},
                 })),
                 // Each result is a message of its own with the `tool` role.
                 Block::ToolResult {
@@ -227,12 +230,9 @@ pub fn parse(raw: &str) -> Result<(Vec<Block>, StopReason, Usage), LlmError> {
     for call in choice.message.tool_calls {
         let arguments = match call.function.arguments {
             Value::String(s) if s.trim().is_empty() => json!({}),
-            Value::String(s) => serde_json::from_str(&s).map_err(|e| {
-                LlmError::fatal(format!(
-                    "the arguments of tool call {} are not JSON: {e}",
-                    call.function.name
-                ))
-            })?,
+            // Arguments that are not JSON stay the model's text: the tool loop answers the call
+            // with the error, and the model may correct itself.
+            Value::String(s) => serde_json::from_str(&s).unwrap_or(Value::String(s)),
             Value::Null => json!({}),
             other => other,
         };
@@ -271,21 +271,14 @@ pub fn parse(raw: &str) -> Result<(Vec<Block>, StopReason, Usage), LlmError> {
 impl Model for OpenAi {
     fn chat<'a>(&'a self, req: &'a ChatRequest) -> BoxFuture<'a, Result<ChatResponse, LlmError>> {
         Box::pin(async move {
-            let res = self
-                .http
-                .post(&self.url)
-                .headers(self.headers.clone())
-                .json(&body(req, self.json_format))
-                .send()
-                .await
-                .map_err(|e| classify::transport(&e))?;
-            let status = res.status();
-            let headers = res.headers().clone();
-            let text = res.text().await.map_err(|e| classify::transport(&e))?;
-            if !status.is_success() {
-                let text = classify::scrub(&text, self.secret.as_ref());
-                return Err(classify::status(status, &headers, &text));
-            }
+            let (text, headers) = classify::post_json(
+                &self.http,
+                &self.url,
+                &self.headers,
+                &body(req, self.json_format),
+                self.secret.as_ref(),
+            )
+            .await?;
             let (content, stop, usage) = parse(&text)?;
             Ok(ChatResponse {
                 content,
@@ -294,5 +287,38 @@ impl Model for OpenAi {
                 rate_limits: classify::rate_limits(&headers),
             })
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tool_arguments_that_are_not_json_reach_the_loop_as_the_models_text() {
+        let raw = json!({"choices": [{"message": {"role": "assistant", "content": null,
+            "tool_calls": [{"id": "c1", "type": "function",
+                            "function": {"name": "http_get", "arguments": "{\"url\": \"a\nb"}}]},
+            "finish_reason": "tool_calls"}]});
+        let (content, _, _) = parse(&raw.to_string()).unwrap();
+        assert_eq!(
+            content,
+            [Block::ToolCall {
+                id: "c1".into(),
+                name: "http_get".into(),
+                arguments: Value::String("{\"url\": \"a\nb".into()),
+            }]
+        );
+        // Sent back as the model wrote it, not re-quoted.
+        let mut req = ChatRequest::new("m", "", "x".into());
+        req.messages.push(crate::llm::Message {
+            role: Role::Assistant,
+            content,
+        });
+        let sent = body(&req, JsonFormat::JsonSchema);
+        assert_eq!(
+            sent["messages"][1]["tool_calls"][0]["function"]["arguments"],
+            "{\"url\": \"a\nb"
+        );
     }
 }

@@ -114,6 +114,12 @@ impl Toolbox {
     }
 
     pub async fn call(&mut self, name: &str, args: &Value) -> ToolOutput {
+        if !args.is_object() {
+            return ToolOutput::from(Err(format!(
+                "the arguments of {name} must be a JSON object matching its inputSchema; got {}",
+                truncate(&args.to_string(), 200)
+            )));
+        }
         let text = |field: &str| args.get(field).and_then(Value::as_str);
         ToolOutput::from(match name {
             "read_file" | "write_file" | "list_files" => {

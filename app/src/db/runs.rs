@@ -190,6 +190,7 @@ pub async fn in_progress(db: impl PgExecutor<'_>) -> Result<Vec<Uuid>, sqlx::Err
 pub async fn finish_completed(
     conn: &mut PgConnection,
     among: &[Uuid],
+    summarize: bool,
 ) -> Result<usize, sqlx::Error> {
     if among.is_empty() {
         return Ok(0);
@@ -206,13 +207,18 @@ pub async fn finish_completed(
     .fetch_all(&mut *conn)
     .await?;
     for run in &done {
-        finish_if_done(conn, RunId(*run)).await?;
+        finish_if_done(conn, RunId(*run), summarize).await?;
     }
     Ok(done.len())
 }
 
-/// Completes the run if every node is completed, writing the aggregated result.
-pub async fn finish_if_done(conn: &mut PgConnection, run: RunId) -> Result<bool, sqlx::Error> {
+/// Completes the run if every node is completed, writing the aggregated result; with
+/// `summarize`, a task is left for the aggregator to summarise too.
+pub async fn finish_if_done(
+    conn: &mut PgConnection,
+    run: RunId,
+    summarize: bool,
+) -> Result<bool, sqlx::Error> {
     let open = sqlx::query_scalar!(
         r#"select count(*) as "n!" from nodes
            where run_id = $1 and status not in ('completed', 'skipped')"#,
@@ -230,7 +236,7 @@ pub async fn finish_if_done(conn: &mut PgConnection, run: RunId) -> Result<bool,
     )
     .fetch_all(&mut *conn)
     .await?;
-    // Aggregation by concatenation in dependency order; an LLM summary step can replace it.
+    // Aggregation by concatenation in dependency order; the aggregator may add a summary.
     let result = parts
         .iter()
         .map(|p| {
@@ -244,10 +250,12 @@ pub async fn finish_if_done(conn: &mut PgConnection, run: RunId) -> Result<bool,
         .collect::<Vec<_>>()
         .join("\n\n");
     let done = sqlx::query!(
-        r#"update runs set status = 'completed', result = $2, finished_at = now(), updated_at = now()
+        r#"update runs set status = 'completed', result = $2, finished_at = now(), updated_at = now(),
+               summary_pending = $3 and kind = 'task'
            where id = $1 and status = 'in_progress' returning id"#,
         run.0,
-        result
+        result,
+        summarize
     )
     .fetch_optional(&mut *conn)
     .await?;
@@ -445,7 +453,7 @@ pub async fn list(
 pub async fn get(conn: &mut PgConnection, id: RunId) -> Result<Option<TaskDetail>, sqlx::Error> {
     let Some(r) = sqlx::query!(
         r#"select id, description, priority, status as "status: RunStatus", planned_by, plan_note, result, error,
-                  created_at, finished_at,
+                  summary, summary_error, created_at, finished_at,
                   (select username from users u where u.id = runs.created_by) as submitted_by
            from runs where id = $1 and kind = 'task'"#,
         id.0
@@ -477,6 +485,8 @@ pub async fn get(conn: &mut PgConnection, id: RunId) -> Result<Option<TaskDetail
         plan_note: r.plan_note,
         result: r.result,
         error: r.error,
+        summary: r.summary,
+        summary_error: r.summary_error,
         submitted_by: r.submitted_by,
         created_at: r.created_at,
         finished_at: r.finished_at,
@@ -500,4 +510,71 @@ pub async fn get(conn: &mut PgConnection, id: RunId) -> Result<Option<TaskDetail
             })
             .collect(),
     }))
+}
+
+/// A completed task waiting for its summary, claimed for `lease_secs`.
+pub struct SummaryClaim {
+    pub id: RunId,
+    pub description: String,
+    pub result: String,
+}
+
+/// Claims the oldest task waiting for a summary whose claim (if any) has expired.
+pub async fn claim_for_summary(
+    conn: &mut PgConnection,
+    lease_secs: f64,
+) -> Result<Option<SummaryClaim>, sqlx::Error> {
+    let row = sqlx::query!(
+        r#"update runs set summary_lease_expires_at = now() + make_interval(secs => $1)
+           where id = (select id from runs
+                       where summary_pending
+                         and (summary_lease_expires_at is null or summary_lease_expires_at < now())
+                       order by finished_at limit 1 for update skip locked)
+           returning id, description, result"#,
+        lease_secs
+    )
+    .fetch_optional(&mut *conn)
+    .await?;
+    Ok(row.map(|r| SummaryClaim {
+        id: RunId(r.id),
+        description: r.description,
+        result: r.result.unwrap_or_default(),
+    }))
+}
+
+/// Stores a task's summary, or why there is none, and records the event.
+pub async fn store_summary(
+    conn: &mut PgConnection,
+    run: RunId,
+    summary: Result<&str, &str>,
+) -> Result<(), sqlx::Error> {
+    let (text, error) = match summary {
+        Ok(s) => (Some(s), None),
+        Err(e) => (None, Some(e)),
+    };
+    let stored = sqlx::query!(
+        "update runs set summary = $2, summary_error = $3, summary_pending = false,
+                summary_lease_expires_at = null, updated_at = now()
+         where id = $1 and summary_pending returning id",
+        run.0,
+        text,
+        error
+    )
+    .fetch_optional(&mut *conn)
+    .await?;
+    if stored.is_some() {
+        events::append(
+            conn,
+            NewEvent::new(EventKind::TaskSummarized, format!("task/{run}"))
+                .run(run)
+                .severity(if error.is_some() {
+                    Severity::Warning
+                } else {
+                    Severity::Info
+                })
+                .data(json!({ "error": error })),
+        )
+        .await?;
+    }
+    Ok(())
 }

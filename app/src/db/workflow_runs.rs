@@ -290,7 +290,7 @@ pub async fn skip(conn: &mut PgConnection, g: &Gated) -> Result<(), sqlx::Error>
             .data(json!({ "key": g.key })),
     )
     .await?;
-    runs::finish_if_done(conn, g.run_id).await?;
+    runs::finish_if_done(conn, g.run_id, false).await?;
     Ok(())
 }
 
@@ -454,7 +454,7 @@ pub async fn decide(
         .execute(&mut *conn)
         .await?;
         release_dependents(conn, id).await?;
-        runs::finish_if_done(conn, run).await?;
+        runs::finish_if_done(conn, run, false).await?;
     } else {
         let reason = match comment {
             Some(c) => format!("approval '{key}' was rejected: {c}"),

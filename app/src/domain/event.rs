@@ -30,6 +30,8 @@ pub enum EventKind {
     TaskCompleted,
     TaskFailed,
     TaskCancelled,
+    /// The aggregator summarised a completed task (or says why it could not).
+    TaskSummarized,
     SubtaskAssigned,
     SubtaskStarted,
     SubtaskCompleted,
@@ -79,6 +81,7 @@ str_enum!(EventKind {
     TaskCompleted => "task.completed",
     TaskFailed => "task.failed",
     TaskCancelled => "task.cancelled",
+    TaskSummarized => "task.summarized",
     SubtaskAssigned => "subtask.assigned",
     SubtaskStarted => "subtask.started",
     SubtaskCompleted => "subtask.completed",

@@ -211,6 +211,10 @@ pub struct TaskDetail {
     pub plan_note: Option<String>,
     pub result: Option<String>,
     pub error: Option<String>,
+    /// The aggregator's summary of the subtasks' outputs (when the planner runs on a real
+    /// model), or why there is none.
+    pub summary: Option<String>,
+    pub summary_error: Option<String>,
     /// The username of who submitted it.
     pub submitted_by: Option<String>,
     #[serde(with = "time::serde::rfc3339")]

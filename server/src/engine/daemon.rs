@@ -117,7 +117,7 @@ impl Engine {
         let started = self
             .assign_and_claim(&mut tx, queue::Released::none())
             .await?;
-        let finished = app::db::runs::finish_completed(&mut tx, &among).await?;
+        let finished = app::db::runs::finish_completed(&mut tx, &among, self.summarizes()).await?;
         tx.commit().await?;
         let assigned = started.assigned();
         if assigned > 0 {

@@ -7,6 +7,7 @@
 
 mod advance;
 mod agent_loop;
+mod aggregator;
 mod breakers;
 pub mod daemon;
 mod handoff;
@@ -259,6 +260,7 @@ impl Engine {
             supervised!("notifier", shutdown, |e, s| e.notifier(s));
             supervised!("providers", shutdown, |e, s| e.provider_loop(s));
             supervised!("planner", shutdown, |e, s| e.planner_loop(s));
+            supervised!("aggregator", shutdown, |e, s| e.aggregator_loop(s));
             supervised!("daemon", shutdown, |e, s| e.daemon_loop(s));
             supervised!("advancer", shutdown, |e, s| e.advance_loop(s));
             supervised!("heartbeat", shutdown, |e, s| e.heartbeat_loop(s));

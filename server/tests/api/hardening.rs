@@ -258,6 +258,7 @@ async fn every_loop_killed_by_a_panic_restarts_and_readyz_says_so(pool: PgPool) 
         "sampler",
         "breakers",
         "providers",
+        "aggregator",
     ];
     for name in loops {
         assert!(app.supervisor.inject_panic(name), "{name} is supervised");

@@ -46,6 +46,7 @@ async fn a_task_plans_calls_a_tool_and_answers_on_an_openai_compatible_server(po
             30,
         ),
         completion(text("I wrote projects/notes.txt."), "stop", 1300, 1200, 10),
+        completion(text("In short: the notes are written."), "stop", 500, 0, 8),
     ])
     .await;
     let data = data_dir();
@@ -67,6 +68,13 @@ async fn a_task_plans_calls_a_tool_and_answers_on_an_openai_compatible_server(po
     let task = app.finished(&admin, &id).await;
     assert_eq!(task["status"], "completed", "{task:#}");
     assert_eq!(task["planned_by"], "planner", "{task:#}");
+    assert!(task["result"].as_str().unwrap().contains("I wrote projects/notes.txt."));
+    // Then the aggregator summarises the outputs with one more call.
+    let task = wait_for(&admin, &app.url(&format!("/api/v1/tasks/{id}")), 30, |t| {
+        !t["summary"].is_null()
+    })
+    .await;
+    assert_eq!(task["summary"], "In short: the notes are written.");
     let sub = crate::helpers::subtask(&task, "notes");
     assert_eq!(sub["output"], "I wrote projects/notes.txt.");
 
@@ -85,7 +93,7 @@ async fn a_task_plans_calls_a_tool_and_answers_on_an_openai_compatible_server(po
 
     // What went over the wire: the default fleet and the planner on the declared provider.
     let seen = fake.seen();
-    assert_eq!(seen.len(), 3);
+    assert_eq!(seen.len(), 4);
     assert!(seen.iter().all(|s| s.path == "/v1/chat/completions"));
     assert!(seen.iter().all(|s| s.body["model"] == "scripted-1"));
     assert_eq!(seen[0].headers["authorization"], "Bearer sk-scripted");
@@ -116,13 +124,15 @@ async fn a_task_plans_calls_a_tool_and_answers_on_an_openai_compatible_server(po
 
     // Every call counted, normalised (cached tokens out of the input), priced in micro-units.
     let usage = &task["usage"];
-    assert_eq!(usage["calls"], 3);
+    assert_eq!(usage["calls"], 4);
     assert_eq!(usage["failed_calls"], 0);
-    assert_eq!(usage["input"], 900 + 200 + 100);
+    assert_eq!(usage["input"], 900 + 200 + 100 + 500);
     assert_eq!(usage["cache_read"], 1000 + 1200);
-    assert_eq!(usage["output"], 40 + 30 + 10);
-    // input 1/Mtok, output 2/Mtok, cache read 0.5/Mtok: 1200 + 160 + 1100 micro-units.
-    assert_eq!(usage["cost_micros"], 1200 + 160 + 1100);
+    assert_eq!(usage["output"], 40 + 30 + 10 + 8);
+    // input 1/Mtok, output 2/Mtok, cache read 0.5/Mtok: 1700 + 176 + 1100 micro-units.
+    assert_eq!(usage["cost_micros"], 1700 + 176 + 1100);
+    let summary_prompt = seen[3].body["messages"][1]["content"].as_str().unwrap();
+    assert!(summary_prompt.contains("Write the notes file") && summary_prompt.contains("I wrote"));
     assert_eq!(sub["usage"]["calls"], 2);
     assert_eq!(sub["usage"]["cost_micros"], 300 + 80 + 1100);
 

@@ -190,6 +190,17 @@ fn TaskView(
             </tbody>
         </table>
         {task
+            .summary
+            .map(|r| {
+                view! {
+                    <h2>"Summary"</h2>
+                    <pre class="result" data-testid="summary">{r}</pre>
+                }
+            })}
+        {task
+            .summary_error
+            .map(|e| view! { <p class="muted">"No summary: " {e}</p> })}
+        {task
             .result
             .map(|r| {
                 view! {

@@ -30,12 +30,25 @@ pub struct NewProvider {
     pub kind: ProviderKind,
     /// Up to the version path: `https://openrouter.ai/api/v1`, `http://localhost:11434/v1`,
     /// `https://api.anthropic.com`.
-    #[cfg_attr(feature = "ssr", schema(max_length = 500))]
+    #[cfg_attr(
+        feature = "ssr",
+        schema(
+            max_length = 500,
+            pattern = "^https?://[A-Za-z0-9.:\\[\\]-]+(/[A-Za-z0-9._~%/-]*)?$"
+        )
+    )]
     pub base_url: String,
-    /// Sealed at once; never shown again. Optional for a local server.
-    #[cfg_attr(feature = "ssr", schema(max_length = 1000))]
+    /// Sealed at once; never shown again. Optional for a local server; an `anthropic` provider
+    /// needs one.
+    #[cfg_attr(
+        feature = "ssr",
+        schema(min_length = 1, max_length = 1000, pattern = "^[!-~]+$")
+    )]
     pub api_key: Option<String>,
-    #[cfg_attr(feature = "ssr", schema(min_length = 1, max_length = 200))]
+    #[cfg_attr(
+        feature = "ssr",
+        schema(min_length = 1, max_length = 200, pattern = "^[!-~]+$")
+    )]
     pub default_model: String,
     #[serde(default)]
     pub prices: BTreeMap<String, Prices>,

@@ -36,9 +36,13 @@ impl Usage {
 #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Prices {
+    #[cfg_attr(feature = "ssr", schema(minimum = 0, maximum = 1000000000000.0))]
     pub input: i64,
+    #[cfg_attr(feature = "ssr", schema(minimum = 0, maximum = 1000000000000.0))]
     pub output: i64,
+    #[cfg_attr(feature = "ssr", schema(minimum = 0, maximum = 1000000000000.0))]
     pub cache_read: i64,
+    #[cfg_attr(feature = "ssr", schema(minimum = 0, maximum = 1000000000000.0))]
     pub cache_write: i64,
 }
 

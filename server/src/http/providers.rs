@@ -118,7 +118,13 @@ pub async fn test(
     let row = commands::get(&state.ctx.pool, &me, id).await?;
     let config = config_from_row(&row, master_key(&state)?)
         .map_err(|e| ApiError::new(ErrorKind::Invalid, e))?;
-    let result = match Providers::new(std::time::Duration::ZERO).build(&config) {
+    // A test answers within seconds or says why: a short deadline, no retries.
+    let quick = crate::llm::HttpSettings {
+        timeout: std::time::Duration::from_secs(30),
+        connect_timeout: std::time::Duration::from_secs(3),
+    };
+    let providers = Providers::new(std::time::Duration::ZERO).with_http(quick, Default::default());
+    let result = match providers.build(&config) {
         Ok(client) => check(client.as_ref(), &config.default_model).await,
         Err(e) => Err(e),
     };

@@ -68,7 +68,12 @@ async fn a_task_plans_calls_a_tool_and_answers_on_an_openai_compatible_server(po
     let task = app.finished(&admin, &id).await;
     assert_eq!(task["status"], "completed", "{task:#}");
     assert_eq!(task["planned_by"], "planner", "{task:#}");
-    assert!(task["result"].as_str().unwrap().contains("I wrote projects/notes.txt."));
+    assert!(
+        task["result"]
+            .as_str()
+            .unwrap()
+            .contains("I wrote projects/notes.txt.")
+    );
     // Then the aggregator summarises the outputs with one more call.
     let task = wait_for(&admin, &app.url(&format!("/api/v1/tasks/{id}")), 30, |t| {
         !t["summary"].is_null()

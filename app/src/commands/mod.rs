@@ -71,9 +71,11 @@ fn invalid(field: &'static str) -> impl FnOnce(String) -> CommandError {
 pub struct Caps {
     /// Tokens of every kind, summed over the calls.
     #[cfg_attr(feature = "ssr", schema(minimum = 1))]
+    #[serde(default, deserialize_with = "crate::domain::number::integral")]
     pub max_tokens: Option<i64>,
     /// Cost in micro-units (millionths of the prices' currency).
     #[cfg_attr(feature = "ssr", schema(minimum = 0))]
+    #[serde(default, deserialize_with = "crate::domain::number::integral")]
     pub max_cost_micros: Option<i64>,
 }
 
@@ -160,7 +162,7 @@ pub struct SpawnAgent {
     /// The agent that spawned this one, if any.
     pub parent_id: Option<AgentId>,
     /// Caps on the agent's model calls.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::domain::number::object")]
     pub budget: Caps,
 }
 

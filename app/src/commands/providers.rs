@@ -50,7 +50,7 @@ pub struct NewProvider {
         schema(min_length = 1, max_length = 200, pattern = "^[!-~]+$")
     )]
     pub default_model: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::domain::number::object_map")]
     pub prices: BTreeMap<String, Prices>,
     #[serde(default)]
     pub json_format: JsonFormat,
@@ -66,6 +66,7 @@ pub struct ProviderPatch {
     pub base_url: Option<String>,
     pub api_key: Option<String>,
     pub default_model: Option<String>,
+    #[serde(default, deserialize_with = "crate::domain::number::object_map_opt")]
     pub prices: Option<BTreeMap<String, Prices>>,
     pub json_format: Option<JsonFormat>,
 }

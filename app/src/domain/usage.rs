@@ -37,12 +37,16 @@ impl Usage {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Prices {
     #[cfg_attr(feature = "ssr", schema(minimum = 0, maximum = 1000000000000.0))]
+    #[serde(deserialize_with = "super::number::integral_i64")]
     pub input: i64,
     #[cfg_attr(feature = "ssr", schema(minimum = 0, maximum = 1000000000000.0))]
+    #[serde(deserialize_with = "super::number::integral_i64")]
     pub output: i64,
     #[cfg_attr(feature = "ssr", schema(minimum = 0, maximum = 1000000000000.0))]
+    #[serde(deserialize_with = "super::number::integral_i64")]
     pub cache_read: i64,
     #[cfg_attr(feature = "ssr", schema(minimum = 0, maximum = 1000000000000.0))]
+    #[serde(deserialize_with = "super::number::integral_i64")]
     pub cache_write: i64,
 }
 

@@ -23,7 +23,7 @@ pub struct Submit {
     #[serde(default, deserialize_with = "super::extract::integral")]
     priority: Option<i64>,
     /// Caps on the task's model calls (planning and every subtask's attempts).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "app::domain::number::object")]
     budget: commands::Caps,
 }
 

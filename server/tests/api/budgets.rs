@@ -172,11 +172,13 @@ async fn an_agent_cap_refuses_a_call_before_it_is_made(pool: PgPool) {
     assert_eq!(usage["budget"]["cap_tokens"], 100);
     assert_eq!(usage["budget"]["spent_tokens"], 0);
     assert_eq!(usage["budget"]["reserved_tokens"], 0);
-    // Bad caps are refused with the field named.
+    // Bad caps are refused (an array is not an object, even with the fields in order).
     for budget in [
         json!({"max_tokens": 0}),
         json!({"max_cost_micros": -1}),
         json!({"max_tokens": 1.5}),
+        json!([null, null]),
+        json!([100, 100]),
     ] {
         let res = admin
             .post(app.url("/api/v1/tasks"))
@@ -186,5 +188,13 @@ async fn an_agent_cap_refuses_a_call_before_it_is_made(pool: PgPool) {
             .unwrap();
         assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY, "{budget}");
     }
+    // An integral number written as a float is the integer (JSON Schema's `integer`).
+    let res = admin
+        .post(app.url("/api/v1/tasks"))
+        .json(&json!({"description": "Capped at a float-spelled integer", "budget": {"max_cost_micros": 906141.0}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::CREATED);
     let _ = std::fs::remove_dir_all(&data);
 }

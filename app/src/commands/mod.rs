@@ -70,26 +70,33 @@ fn invalid(field: &'static str) -> impl FnOnce(String) -> CommandError {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
 pub struct Caps {
     /// Tokens of every kind, summed over the calls.
-    #[cfg_attr(feature = "ssr", schema(minimum = 1))]
+    #[cfg_attr(feature = "ssr", schema(minimum = 1, maximum = 1000000000000000.0))]
     #[serde(default, deserialize_with = "crate::domain::number::integral")]
     pub max_tokens: Option<i64>,
     /// Cost in micro-units (millionths of the prices' currency).
-    #[cfg_attr(feature = "ssr", schema(minimum = 0))]
+    #[cfg_attr(feature = "ssr", schema(minimum = 0, maximum = 1000000000000000.0))]
     #[serde(default, deserialize_with = "crate::domain::number::integral")]
     pub max_cost_micros: Option<i64>,
 }
 
+/// The largest cap (10^15 tokens or micro-units): beyond any real budget, and far from the
+/// sums' overflow.
+pub const MAX_CAP: i64 = 1_000_000_000_000_000;
+
 impl Caps {
     fn check(&self) -> Result<(), CommandError> {
-        if self.max_tokens.is_some_and(|t| t < 1) {
-            return Err(invalid("max_tokens")(
-                "max_tokens must be at least 1".into(),
-            ));
+        if self.max_tokens.is_some_and(|t| !(1..=MAX_CAP).contains(&t)) {
+            return Err(invalid("max_tokens")(format!(
+                "max_tokens must be 1 to {MAX_CAP}"
+            )));
         }
-        if self.max_cost_micros.is_some_and(|c| c < 0) {
-            return Err(invalid("max_cost_micros")(
-                "max_cost_micros must not be negative".into(),
-            ));
+        if self
+            .max_cost_micros
+            .is_some_and(|c| !(0..=MAX_CAP).contains(&c))
+        {
+            return Err(invalid("max_cost_micros")(format!(
+                "max_cost_micros must be 0 to {MAX_CAP}"
+            )));
         }
         Ok(())
     }

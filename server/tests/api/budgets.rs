@@ -178,6 +178,7 @@ async fn an_agent_cap_refuses_a_call_before_it_is_made(pool: PgPool) {
         json!({"max_cost_micros": -1}),
         json!({"max_tokens": 1.5}),
         json!([null, null]),
+        json!({"max_tokens": 9223372036854775808_u64}),
         json!([100, 100]),
     ] {
         let res = admin
@@ -186,7 +187,9 @@ async fn an_agent_cap_refuses_a_call_before_it_is_made(pool: PgPool) {
             .send()
             .await
             .unwrap();
-        assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY, "{budget}");
+        let status = res.status();
+        let text = res.text().await.unwrap();
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{budget}: {text}");
     }
     // An integral number written as a float is the integer (JSON Schema's `integer`).
     let res = admin

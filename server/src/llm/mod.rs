@@ -236,3 +236,64 @@ impl HttpSettings {
             .map_err(|e| LlmError::fatal(format!("cannot build the HTTP client: {e}")))
     }
 }
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use proptest::prelude::*;
+    use serde_json::Value;
+
+    /// Any JSON value with arbitrary Unicode, nested a few levels, its keys often the ones the
+    /// providers' formats and the tools use, so the parsers get past their first checks.
+    pub(crate) fn arbitrary_json() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::from),
+            any::<i64>().prop_map(Value::from),
+            any::<f64>().prop_map(Value::from),
+            any::<String>().prop_map(Value::from),
+        ];
+        let key = prop_oneof![
+            Just("choices".to_owned()),
+            Just("message".to_owned()),
+            Just("content".to_owned()),
+            Just("tool_calls".to_owned()),
+            Just("function".to_owned()),
+            Just("arguments".to_owned()),
+            Just("usage".to_owned()),
+            Just("type".to_owned()),
+            Just("text".to_owned()),
+            Just("input".to_owned()),
+            Just("path".to_owned()),
+            Just("error".to_owned()),
+            any::<String>(),
+        ];
+        leaf.prop_recursive(4, 64, 8, move |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..6).prop_map(Value::from),
+                proptest::collection::hash_map(key.clone(), inner, 0..6)
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest! {
+        /// Whatever a provider answers — arbitrary Unicode, arbitrary JSON, any status — each
+        /// client's parser and the error classifier give an answer or a classified error,
+        /// never a panic.
+        #[test]
+        fn any_provider_answer_is_parsed_or_classified(
+            text in "\\PC{0,200}",
+            json in arbitrary_json(),
+            code in 100u16..600,
+        ) {
+            let body = json.to_string();
+            for raw in [text.as_str(), body.as_str()] {
+                let _ = super::openai::parse(raw);
+                let _ = super::anthropic::parse(raw);
+                if let Ok(status) = reqwest::StatusCode::from_u16(code) {
+                    let _ = super::classify::status(status, &reqwest::header::HeaderMap::new(), raw);
+                }
+            }
+        }
+    }
+}

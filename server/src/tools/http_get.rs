@@ -264,3 +264,22 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Any URL text is refused with a reason or passes the checks; any address is judged
+        /// without a panic.
+        #[test]
+        fn any_url_or_address_is_judged(raw in "\\PC{0,80}", v4 in any::<u32>(), v6 in any::<u128>()) {
+            if let Ok(url) = Url::parse(&raw) {
+                let _ = Policy::default().check_url(&url);
+            }
+            let _ = refusal(IpAddr::V4(Ipv4Addr::from(v4)));
+            let _ = refusal(IpAddr::V6(Ipv6Addr::from(v6)));
+        }
+    }
+}

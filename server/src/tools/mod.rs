@@ -191,3 +191,38 @@ pub fn truncate(text: &str, max: usize) -> String {
     let kept: String = text.chars().take(max).collect();
     format!("{kept}… [{} more characters]", count - max)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(48))]
+        /// Whatever a model asks of a tool — any name, any JSON arguments — the tool answers,
+        /// an error included, and never panics.
+        #[test]
+        fn any_tool_call_gets_an_answer(
+            name in prop_oneof![
+                Just("read_file".to_owned()), Just("write_file".to_owned()),
+                Just("list_files".to_owned()), Just("get_state".to_owned()),
+                Just("set_state".to_owned()), Just("http_get".to_owned()), any::<String>(),
+            ],
+            args in crate::llm::tests::arbitrary_json(),
+        ) {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            rt.block_on(async {
+                // Nothing listens on port 1: the state tools answer with the database error.
+                let pool = sqlx::postgres::PgPoolOptions::new()
+                    .acquire_timeout(std::time::Duration::from_millis(200))
+                    .connect_lazy("postgres://nobody@127.0.0.1:1/none")
+                    .unwrap();
+                let root = std::env::temp_dir().join(format!("flotilla-tb-{}", uuid::Uuid::new_v4()));
+                let http = Arc::new(http_get::HttpGet::new(http_get::Policy::default()).unwrap());
+                let mut tb = Toolbox::new(pool, RunId(uuid::Uuid::nil()), &root, AgentId(uuid::Uuid::nil()), http);
+                let _ = tb.call(&name, &args).await;
+                let _ = std::fs::remove_dir_all(&root);
+            });
+        }
+    }
+}

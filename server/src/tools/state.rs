@@ -77,3 +77,19 @@ pub async fn set(
     .map_err(|e| format!("the state could not be written: {e}"))?;
     Ok(format!("set '{key}' for {ttl} s"))
 }
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Any key a model sends is taken as it is or refused with a reason.
+        #[test]
+        fn any_key_is_taken_or_refused(raw in "\\PC{0,300}") {
+            if let Ok(k) = super::key(&raw) {
+                prop_assert_eq!(k, raw.as_str());
+                prop_assert!(k.len() <= super::MAX_KEY);
+            }
+        }
+    }
+}

@@ -302,3 +302,29 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Any path a model sends is refused with a reason or opened beneath the workspace; a
+        /// file outside it is never read or written.
+        #[test]
+        fn any_path_stays_inside_or_is_refused(path in "\\PC{0,40}", dots in "(\\.\\./){0,4}[a-z]{0,3}") {
+            let tmp = std::env::temp_dir().join(format!("flotilla-wsp-{}", uuid::Uuid::new_v4()));
+            let ws = Workspace::open(&tmp.join("ws")).unwrap();
+            std::fs::write(tmp.join("outside"), "o").unwrap();
+            for p in [&path, &dots] {
+                if let Ok(text) = ws.read_file(p) {
+                    prop_assert_ne!(text, "o");
+                }
+                let _ = ws.write_file(p, "w");
+                let _ = ws.list_files(p);
+            }
+            prop_assert_eq!(std::fs::read_to_string(tmp.join("outside")).unwrap(), "o");
+            std::fs::remove_dir_all(&tmp).unwrap();
+        }
+    }
+}

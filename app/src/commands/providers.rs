@@ -245,3 +245,64 @@ pub async fn delete(pool: &PgPool, actor: &Actor, id: Uuid) -> Result<(), Comman
     tx.commit().await?;
     Ok(())
 }
+
+#[cfg(all(test, feature = "ssr"))]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// The pattern and length bounds the OpenAPI document gives a field of [`NewProvider`].
+    fn documented(field: &str) -> (regex::Regex, usize, usize) {
+        let schema = serde_json::to_value(<NewProvider as utoipa::PartialSchema>::schema())
+            .expect("schema serialises");
+        let f = &schema["properties"][field];
+        let pattern = f["pattern"].as_str().expect("a pattern");
+        let bound = |k: &str, d: usize| f[k].as_u64().map_or(d, |n| n as usize);
+        (
+            regex::Regex::new(pattern).expect("the pattern compiles"),
+            bound("minLength", 0),
+            bound("maxLength", usize::MAX),
+        )
+    }
+
+    fn agrees(field: &str, accepts: impl Fn(&str) -> bool, s: &str) -> Result<(), TestCaseError> {
+        let (re, min, max) = documented(field);
+        let promised = re.is_match(s) && (min..=max).contains(&s.chars().count());
+        prop_assert_eq!(promised, accepts(s), "{} {:?}", field, s);
+        Ok(())
+    }
+
+    /// Near misses: URL-ish pieces and the characters the rules turn on.
+    fn urlish() -> impl Strategy<Value = String> {
+        let piece = prop_oneof![
+            Just("http://".to_owned()),
+            Just("https://".to_owned()),
+            Just("/".to_owned()),
+            Just("[".to_owned()),
+            "[a-z0-9.:%~_-]{1,6}",
+            any::<char>().prop_map(String::from),
+            Just("@".to_owned()),
+            Just("*".to_owned()),
+            Just("\n".to_owned()),
+        ];
+        proptest::collection::vec(piece, 0..8).prop_map(|v| v.concat())
+    }
+
+    proptest! {
+        /// What the document promises is exactly what the server accepts, so the fuzzer's
+        /// invalid bodies are refused and its valid ones taken.
+        #[test]
+        fn provider_fields_accept_exactly_their_documented_patterns(
+            s in urlish(),
+            valid in "https?://[A-Za-z0-9.:\\[\\]-]{1,20}(/[A-Za-z0-9._~%/-]{0,20})?",
+            text in "\\PC{0,12}",
+        ) {
+            for s in [&s, &valid, &text] {
+                agrees("base_url", |s| parse_base_url(s).is_ok(), s)?;
+                agrees("default_model", |s| parse_model(s).is_ok(), s)?;
+                agrees("api_key", |s| parse_api_key(s).is_ok(), s)?;
+                agrees("name", |s| parse_name(s).is_ok() || s == "simulated", s)?;
+            }
+        }
+    }
+}

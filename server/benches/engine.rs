@@ -234,6 +234,7 @@ async fn spawn_agents(pool: &PgPool, n: usize, prefix: &str) -> anyhow::Result<(
             provider: "simulated".into(),
             model: "simulated".into(),
             system_prompt: String::new(),
+            tools: app::domain::agent::default_tools(),
             parent_id: None,
         };
         app::db::agents::insert(&mut tx, &new).await?;

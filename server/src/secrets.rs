@@ -33,6 +33,23 @@ impl std::fmt::Debug for MasterKey {
 pub struct OpenError;
 
 impl MasterKey {
+    /// A secret for `label`, the same in every process holding this key: the keystream of a
+    /// nonce no sealing uses (sealing draws random ones), over the label.
+    pub fn derive_hex(&self, label: &str) -> String {
+        let nonce = XNonce::default();
+        let out = self
+            .0
+            .encrypt(
+                &nonce,
+                Payload {
+                    msg: label.as_bytes(),
+                    aad: b"flotilla:derive",
+                },
+            )
+            .unwrap_or_default();
+        to_hex(&out[..out.len().min(32)])
+    }
+
     pub fn from_bytes(bytes: [u8; 32]) -> Self {
         Self(XChaCha20Poly1305::new(&bytes.into()))
     }

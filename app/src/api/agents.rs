@@ -51,18 +51,31 @@ pub async fn list_agent_providers() -> Result<Vec<String>, AppError> {
     .await
 }
 
-/// Spawns an agent from the agents page's form. Empty optional fields mean "the default".
+/// The agents page's spawn form as it posts (`form[name]`, …): text fields, empty optional
+/// ones meaning "the default".
+#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
+pub struct SpawnForm {
+    pub name: String,
+    /// Comma-separated: a plain form posts one field.
+    pub capabilities: String,
+    #[serde(default)]
+    pub provider: String,
+    #[serde(default)]
+    pub model: String,
+    #[serde(default)]
+    pub system_prompt: String,
+    /// Comma-separated; empty gives the agent no tools, absent the default ones.
+    #[serde(default)]
+    pub tools: Option<String>,
+    #[serde(default)]
+    pub max_tokens: String,
+    #[serde(default)]
+    pub max_cost_micros: String,
+}
+
+/// Spawns an agent from the agents page's form.
 #[server(endpoint = "agents/spawn")]
-pub async fn spawn_agent(
-    name: String,
-    // Comma-separated: a plain form posts one field.
-    capabilities: String,
-    provider: String,
-    model: String,
-    system_prompt: String,
-    max_tokens: String,
-    max_cost_micros: String,
-) -> Result<Agent, AppError> {
+pub async fn spawn_agent(form: SpawnForm) -> Result<Agent, AppError> {
     use super::ssr::{context, current_user, run};
     run(async {
         let ctx = context()?;
@@ -77,24 +90,61 @@ pub async fn spawn_agent(
         };
         let blank = |s: String| (!s.trim().is_empty()).then_some(s);
         let req = crate::commands::SpawnAgent {
-            name,
-            capabilities: capabilities
-                .split([',', ' '])
-                .filter(|c| !c.is_empty())
-                .map(str::to_owned)
-                .collect(),
-            provider: blank(provider),
-            model: blank(model),
-            system_prompt: blank(system_prompt),
+            capabilities: split_list(&form.capabilities),
+            provider: blank(form.provider),
+            model: blank(form.model),
+            system_prompt: blank(form.system_prompt),
+            tools: form.tools.as_deref().map(split_list),
             parent_id: None,
             budget: crate::commands::Caps {
-                max_tokens: number("max_tokens", &max_tokens)?,
-                max_cost_micros: number("max_cost_micros", &max_cost_micros)?,
+                max_tokens: number("max_tokens", &form.max_tokens)?,
+                max_cost_micros: number("max_cost_micros", &form.max_cost_micros)?,
             },
+            name: form.name,
         };
         Ok(crate::commands::spawn_agent(
             &ctx.pool,
             &current_user().await?.into(),
+            req,
+            &ctx.declared_providers,
+        )
+        .await?)
+    })
+    .await
+}
+
+/// A list a form posts as one field, comma- or space-separated.
+#[cfg(feature = "ssr")]
+fn split_list(raw: &str) -> Vec<String> {
+    raw.split([',', ' '])
+        .filter(|c| !c.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Changes an agent's provider, model, system prompt and tools from its page's form. An empty
+/// model means the provider's default.
+#[server(endpoint = "agents/configure")]
+pub async fn configure_agent(
+    id: AgentId,
+    provider: String,
+    model: String,
+    system_prompt: String,
+    tools: String,
+) -> Result<Agent, AppError> {
+    use super::ssr::{context, current_user, run};
+    run(async {
+        let ctx = context()?;
+        let req = crate::commands::ConfigureAgent {
+            provider: Some(provider),
+            model: (!model.trim().is_empty()).then_some(model),
+            system_prompt: Some(system_prompt),
+            tools: Some(split_list(&tools)),
+        };
+        Ok(crate::commands::configure_agent(
+            &ctx.pool,
+            &current_user().await?.into(),
+            id,
             req,
             &ctx.declared_providers,
         )

@@ -2,7 +2,7 @@
 //! rule written as a pattern ([`crate::domain::text::pattern`]), so the document and the
 //! server agree on what is accepted.
 
-use crate::domain::agent::CAPABILITIES;
+use crate::domain::agent::{CAPABILITIES, TOOLS};
 use crate::domain::text::pattern;
 use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, SchemaType, Type};
 use utoipa::openapi::{Object, RefOr, Schema};
@@ -99,6 +99,19 @@ pub fn capabilities() -> RefOr<Schema> {
         .description(Some(format!(
             "At least one of: {}.",
             CAPABILITIES.join(", ")
+        )))
+        .build()
+        .into()
+}
+
+pub fn tools() -> RefOr<Schema> {
+    ArrayBuilder::new()
+        .schema_type(SchemaType::from_iter([Type::Array, Type::Null]))
+        .items(text(pattern::one_of(&TOOLS, false), "A tool.").build())
+        .description(Some(format!(
+            "The tools the agent's model is offered, any of: {} (default: all but \
+             `run_command`, which only an admin may give; an empty list gives none).",
+            TOOLS.join(", ")
         )))
         .build()
         .into()

@@ -8,7 +8,9 @@ use crate::db::events;
 use crate::db::runs::{self, RunDbError};
 use crate::db::users::{self, UserDbError};
 use crate::domain::account::{Actor, CredentialError, NewPassword, Role, User, UserId, Username};
-use crate::domain::agent::{Agent, AgentState, parse_capabilities};
+use crate::domain::agent::{
+    ADMIN_TOOL, Agent, AgentState, default_tools, parse_capabilities, parse_tools,
+};
 use crate::domain::ids::{AgentId, NodeId, RunId};
 use crate::domain::run::{parse_priority, parse_task_description};
 use crate::domain::text;
@@ -166,6 +168,10 @@ pub struct SpawnAgent {
     pub model: Option<String>,
     #[cfg_attr(feature = "ssr", schema(schema_with = crate::api::schema::system_prompt))]
     pub system_prompt: Option<String>,
+    /// The tools its model is offered (default: all but `run_command`, which only an admin
+    /// may give).
+    #[cfg_attr(feature = "ssr", schema(schema_with = crate::api::schema::tools))]
+    pub tools: Option<Vec<String>>,
     /// The agent that spawned this one, if any.
     pub parent_id: Option<AgentId>,
     /// Caps on the agent's model calls.
@@ -176,6 +182,51 @@ pub struct SpawnAgent {
 /// Longest model name and system prompt an agent may have, in characters.
 pub const MAX_MODEL: usize = 200;
 pub const MAX_SYSTEM_PROMPT: usize = 20_000;
+
+/// The default model of a provider an agent may name: `simulated`, one declared by environment
+/// (`declared`: name and default model) or one an admin stored; 422 naming the others if not.
+async fn provider_default_model(
+    pool: &PgPool,
+    provider: &str,
+    declared: &[(String, String)],
+) -> Result<String, CommandError> {
+    if provider == crate::domain::provider::RESERVED {
+        return Ok(provider.to_owned());
+    }
+    if let Some((_, model)) = declared.iter().find(|(n, _)| n == provider) {
+        return Ok(model.clone());
+    }
+    let stored = sqlx::query_scalar!(
+        "select default_model from providers where name = $1",
+        provider
+    )
+    .fetch_optional(pool)
+    .await?;
+    if let Some(model) = stored {
+        return Ok(model);
+    }
+    let mut known: Vec<String> = vec![crate::domain::provider::RESERVED.into()];
+    known.extend(declared.iter().map(|(n, _)| n.clone()));
+    known.extend(
+        sqlx::query_scalar!("select name from providers order by name")
+            .fetch_all(pool)
+            .await?,
+    );
+    Err(invalid("provider")(format!(
+        "unknown provider '{}' (available: {})",
+        provider.chars().take(64).collect::<String>(),
+        known.join(", ")
+    )))
+}
+
+/// A checked tool list; only an admin may give an agent `run_command`.
+fn checked_tools(actor: &Actor, raw: &[String]) -> Result<Vec<String>, CommandError> {
+    let tools = parse_tools(raw).map_err(invalid("tools"))?;
+    if tools.iter().any(|t| t == ADMIN_TOOL) {
+        require_role(actor, Role::Admin)?;
+    }
+    Ok(tools)
+}
 
 /// Spawns an agent on `simulated`, a provider declared by environment (`declared`: name and
 /// default model) or one an admin stored; without a model, the provider's default.
@@ -188,38 +239,14 @@ pub async fn spawn_agent(
     require_role(actor, Role::Member)?;
     let name = text::one_line("name", &req.name, 64).map_err(invalid("name"))?;
     let capabilities = parse_capabilities(&req.capabilities).map_err(invalid("capabilities"))?;
+    let tools = match &req.tools {
+        Some(raw) => checked_tools(actor, raw)?,
+        None => default_tools(),
+    };
     let provider = req
         .provider
         .unwrap_or_else(|| crate::domain::provider::RESERVED.into());
-    let stored = sqlx::query_scalar!(
-        "select default_model from providers where name = $1",
-        provider
-    )
-    .fetch_optional(pool)
-    .await?;
-    let default_model = if provider == crate::domain::provider::RESERVED {
-        Some(provider.clone())
-    } else {
-        declared
-            .iter()
-            .find(|(n, _)| *n == provider)
-            .map(|(_, m)| m.clone())
-            .or(stored)
-    };
-    let Some(default_model) = default_model else {
-        let mut known: Vec<String> = vec![crate::domain::provider::RESERVED.into()];
-        known.extend(declared.iter().map(|(n, _)| n.clone()));
-        known.extend(
-            sqlx::query_scalar!("select name from providers order by name")
-                .fetch_all(pool)
-                .await?,
-        );
-        return Err(invalid("provider")(format!(
-            "unknown provider '{}' (available: {})",
-            provider.chars().take(64).collect::<String>(),
-            known.join(", ")
-        )));
-    };
+    let default_model = provider_default_model(pool, &provider, declared).await?;
     let model = match req.model {
         Some(m) => text::one_line("model", &m, MAX_MODEL).map_err(invalid("model"))?,
         None => default_model,
@@ -236,6 +263,7 @@ pub async fn spawn_agent(
         model,
         provider,
         system_prompt,
+        tools,
         parent_id: req.parent_id,
     };
     req.budget.check()?;
@@ -252,6 +280,68 @@ pub async fn spawn_agent(
         )
         .await?;
     }
+    tx.commit().await?;
+    Ok(agent)
+}
+
+/// What an edit of an agent may change; absent fields stay.
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigureAgent {
+    /// Another provider (its default model unless `model` is given too).
+    #[cfg_attr(feature = "ssr", schema(schema_with = crate::api::schema::provider))]
+    pub provider: Option<String>,
+    #[cfg_attr(feature = "ssr", schema(schema_with = crate::api::schema::model_name))]
+    pub model: Option<String>,
+    #[cfg_attr(feature = "ssr", schema(schema_with = crate::api::schema::system_prompt))]
+    pub system_prompt: Option<String>,
+    #[cfg_attr(feature = "ssr", schema(schema_with = crate::api::schema::tools))]
+    pub tools: Option<Vec<String>>,
+}
+
+/// Changes an agent's provider, model, prompt or tools, from its next step on.
+pub async fn configure_agent(
+    pool: &PgPool,
+    actor: &Actor,
+    id: AgentId,
+    req: ConfigureAgent,
+    declared: &[(String, String)],
+) -> Result<Agent, CommandError> {
+    require_role(actor, Role::Member)?;
+    let current = agents::get(pool, id)
+        .await?
+        .ok_or(agents::AgentDbError::NotFound)?;
+    let (provider, default_model) = match req.provider {
+        Some(p) => {
+            let model = provider_default_model(pool, &p, declared).await?;
+            (p, model)
+        }
+        None => (current.provider.clone(), current.model.clone()),
+    };
+    let model = match req.model {
+        Some(m) => text::one_line("model", &m, MAX_MODEL).map_err(invalid("model"))?,
+        None => default_model,
+    };
+    let system_prompt = match req.system_prompt {
+        Some(p) => {
+            text::prose("system_prompt", &p, MAX_SYSTEM_PROMPT).map_err(invalid("system_prompt"))?
+        }
+        None => current.system_prompt,
+    };
+    let tools = match &req.tools {
+        Some(raw) => checked_tools(actor, raw)?,
+        None => current.tools,
+    };
+    let config = agents::AgentConfig {
+        provider,
+        model,
+        system_prompt,
+        tools,
+    };
+    let mut tx = pool.begin().await?;
+    events::act_as(&mut tx, actor).await?;
+    let agent = agents::update_config(&mut tx, id, &config).await?;
     tx.commit().await?;
     Ok(agent)
 }

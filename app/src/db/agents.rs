@@ -30,6 +30,7 @@ pub struct NewAgent {
     pub provider: String,
     pub model: String,
     pub system_prompt: String,
+    pub tools: Vec<String>,
     pub parent_id: Option<AgentId>,
 }
 
@@ -40,6 +41,7 @@ struct Row {
     provider: String,
     model: String,
     system_prompt: String,
+    tools: Vec<String>,
     parent_id: Option<Uuid>,
     state: AgentState,
     current_node: Option<Uuid>,
@@ -64,6 +66,7 @@ impl From<Row> for Agent {
             provider: r.provider,
             model: r.model,
             system_prompt: r.system_prompt,
+            tools: r.tools,
             parent_id: r.parent_id.map(AgentId),
             state: r.state,
             current_node: r.current_node.map(crate::domain::ids::NodeId),
@@ -86,10 +89,10 @@ impl From<Row> for Agent {
 pub async fn insert(conn: &mut PgConnection, new: &NewAgent) -> Result<Agent, AgentDbError> {
     let row = sqlx::query_as!(
         Row,
-        r#"insert into agents (id, name, capabilities, provider, model, system_prompt, parent_id,
-                               state, last_heartbeat)
-           values ($1, $2, $3, $4, $5, $6, $7, 'idle', now())
-           returning id, name, capabilities, provider, model, system_prompt, parent_id,
+        r#"insert into agents (id, name, capabilities, provider, model, system_prompt, tools,
+                               parent_id, state, last_heartbeat)
+           values ($1, $2, $3, $4, $5, $6, $7, $8, 'idle', now())
+           returning id, name, capabilities, provider, model, system_prompt, tools, parent_id,
                      state as "state: AgentState",
                      current_node, null::text as "current_subtask?", null::uuid as "current_run?",
                      tasks_completed, tasks_failed, tokens_used, busy_ms,
@@ -100,6 +103,7 @@ pub async fn insert(conn: &mut PgConnection, new: &NewAgent) -> Result<Agent, Ag
         new.provider,
         new.model,
         new.system_prompt,
+        &new.tools,
         new.parent_id.map(|p| p.0)
     )
     .fetch_one(&mut *conn)
@@ -131,7 +135,7 @@ pub async fn list(db: impl PgExecutor<'_>) -> Result<Vec<Agent>, sqlx::Error> {
     Ok(sqlx::query_as!(
         Row,
         r#"select a.id, a.name, a.capabilities, a.provider, a.model, a.system_prompt,
-                  a.parent_id, a.state as "state: AgentState", a.current_node,
+                  a.tools, a.parent_id, a.state as "state: AgentState", a.current_node,
                   n.description as "current_subtask?", n.run_id as "current_run?",
                   a.tasks_completed, a.tasks_failed, a.tokens_used, a.busy_ms,
                   a.last_heartbeat, a.unresponsive_since, a.error, a.created_at
@@ -149,7 +153,7 @@ pub async fn get(db: impl PgExecutor<'_>, id: AgentId) -> Result<Option<Agent>, 
     Ok(sqlx::query_as!(
         Row,
         r#"select a.id, a.name, a.capabilities, a.provider, a.model, a.system_prompt,
-                  a.parent_id, a.state as "state: AgentState", a.current_node,
+                  a.tools, a.parent_id, a.state as "state: AgentState", a.current_node,
                   n.description as "current_subtask?", n.run_id as "current_run?",
                   a.tasks_completed, a.tasks_failed, a.tokens_used, a.busy_ms,
                   a.last_heartbeat, a.unresponsive_since, a.error, a.created_at
@@ -160,6 +164,63 @@ pub async fn get(db: impl PgExecutor<'_>, id: AgentId) -> Result<Option<Agent>, 
     .fetch_optional(db)
     .await?
     .map(Agent::from))
+}
+
+/// What an edit may change of an agent's model and tools (each field already checked).
+#[derive(Debug, Clone)]
+pub struct AgentConfig {
+    pub provider: String,
+    pub model: String,
+    pub system_prompt: String,
+    pub tools: Vec<String>,
+}
+
+/// Points an agent at another provider, model, prompt or tool set, from its next step on (the
+/// step it may be running keeps what it started with). An agent in `error` because of its old
+/// configuration goes back to idle.
+pub async fn update_config(
+    conn: &mut PgConnection,
+    id: AgentId,
+    config: &AgentConfig,
+) -> Result<Agent, AgentDbError> {
+    let before = sqlx::query!(
+        r#"select provider, model, tools, state as "state: AgentState" from agents
+           where id = $1 for update"#,
+        id.0
+    )
+    .fetch_optional(&mut *conn)
+    .await?
+    .ok_or(AgentDbError::NotFound)?;
+    if before.state == AgentState::Terminated {
+        return Err(AgentDbError::Illegal(IllegalTransition {
+            from: "terminated",
+            to: "reconfigured",
+        }));
+    }
+    sqlx::query!(
+        r#"update agents set provider = $2, model = $3, system_prompt = $4, tools = $5,
+               state = case when state = 'error' then 'idle' else state end,
+               error = null, updated_at = now()
+           where id = $1"#,
+        id.0,
+        config.provider,
+        config.model,
+        config.system_prompt,
+        &config.tools
+    )
+    .execute(&mut *conn)
+    .await?;
+    events::append(
+        conn,
+        NewEvent::new(EventKind::AgentReconfigured, format!("agent/{id}"))
+            .agent(id)
+            .data(serde_json::json!({
+                "from": { "provider": before.provider, "model": before.model, "tools": before.tools },
+                "to": { "provider": config.provider, "model": config.model, "tools": config.tools },
+            })),
+    )
+    .await?;
+    get(&mut *conn, id).await?.ok_or(AgentDbError::NotFound)
 }
 
 /// A user's lifecycle command: pause, resume or terminate. Pausing a working agent lets it
@@ -247,6 +308,7 @@ pub async fn ensure_default_fleet(
             provider: provider.to_owned(),
             model: model.to_owned(),
             system_prompt: String::new(),
+            tools: crate::domain::agent::default_tools(),
             parent_id: None,
         };
         insert(&mut tx, &new).await?;

@@ -103,6 +103,49 @@ pub fn parse_capabilities(raw: &[String]) -> Result<Vec<String>, String> {
     Ok(out)
 }
 
+/// The built-in tools an agent's model may be offered (MCP-shaped; see server/src/tools).
+pub const TOOLS: [&str; 8] = [
+    "read_file",
+    "write_file",
+    "list_files",
+    "get_state",
+    "set_state",
+    "http_get",
+    "sql_query",
+    "run_command",
+];
+
+/// Runs a shell command: only an admin may give it to an agent.
+pub const ADMIN_TOOL: &str = "run_command";
+
+/// What an agent gets when its spawner names no tools: all but the admin's.
+pub fn default_tools() -> Vec<String> {
+    TOOLS
+        .iter()
+        .filter(|t| **t != ADMIN_TOOL)
+        .map(|t| (*t).to_owned())
+        .collect()
+}
+
+/// Checks a tool list: known names, no duplicates (empty is allowed: a model without tools).
+pub fn parse_tools(raw: &[String]) -> Result<Vec<String>, String> {
+    let mut out: Vec<String> = Vec::with_capacity(raw.len());
+    for tool in raw {
+        let tool = tool.trim();
+        if !TOOLS.contains(&tool) {
+            return Err(format!(
+                "unknown tool '{}' (known: {})",
+                tool.chars().take(64).collect::<String>(),
+                TOOLS.join(", ")
+            ));
+        }
+        if !out.iter().any(|t| t == tool) {
+            out.push(tool.to_owned());
+        }
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -161,6 +204,8 @@ pub struct Agent {
     pub provider: String,
     pub model: String,
     pub system_prompt: String,
+    /// The tools its model is offered.
+    pub tools: Vec<String>,
     pub parent_id: Option<super::ids::AgentId>,
     pub state: AgentState,
     pub current_node: Option<super::ids::NodeId>,

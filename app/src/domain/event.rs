@@ -48,6 +48,8 @@ pub enum EventKind {
     AgentUnresponsive,
     AgentRecovered,
     AgentError,
+    /// An agent was pointed at another provider, model, prompt or tool set.
+    AgentReconfigured,
     WorkflowCreated,
     /// A new version of a workflow was saved.
     WorkflowSaved,
@@ -98,6 +100,7 @@ str_enum!(EventKind {
     AgentUnresponsive => "agent.unresponsive",
     AgentRecovered => "agent.recovered",
     AgentError => "agent.error",
+    AgentReconfigured => "agent.reconfigured",
     WorkflowCreated => "workflow.created",
     WorkflowSaved => "workflow.saved",
     WorkflowRunStarted => "workflow.run_started",

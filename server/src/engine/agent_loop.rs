@@ -84,17 +84,18 @@ impl Engine {
             context: node.context.clone(),
             attempt: node.attempt,
         });
-        // The simulated model calls no tools; a real one gets them all.
-        let with_tools = !meter.handle().simulated;
+        // The simulated model calls no tools; a real one gets the agent's.
+        let with_tools = !meter.handle().simulated && !node.tools.is_empty();
         if with_tools {
-            req.tools = tools::specs();
+            req.tools = tools::specs_for(&node.tools);
         }
         let mut toolbox = Toolbox::new(
             self.pool.clone(),
             node.run_id,
             &self.config.workspaces_dir,
             node.agent_id,
-            self.http_get.clone(),
+            self.tools.clone(),
+            node.tools.clone(),
         );
         *transcript = req.messages.clone();
         for _ in 0..self.config.max_steps {

@@ -253,6 +253,7 @@ mod tests {
             provider: "simulated".into(),
             model: "simulated".into(),
             system_prompt: String::new(),
+            tools: vec![],
             context: vec![],
         }
     }

@@ -163,8 +163,9 @@ pub struct Engine {
     capabilities: Arc<app::db::queue::AgentCapabilities>,
     /// Runs the daemon checks for being finished (see [`daemon::FinishHints`]).
     finish_hints: Arc<daemon::FinishHints>,
-    /// The agents' `http_get` tool: one client, with its address checks.
-    http_get: Arc<crate::tools::http_get::HttpGet>,
+    /// What the agents' tools share: the `http_get` client with its address checks, the
+    /// `sql_query` role, the `run_command` sandbox.
+    tools: Arc<crate::tools::Services>,
 }
 
 impl Engine {
@@ -183,6 +184,15 @@ impl Engine {
         .execute(&pool)
         .await?;
         let config_allow = config.http_get_allow.clone();
+        let sql_password = config
+            .master_key
+            .as_ref()
+            .map(|k| k.derive_hex("flotilla sql_query database role password"));
+        // The workspaces live in the data directory, which commands must not see.
+        let data_dir = config.workspaces_dir.parent().map_or_else(
+            || config.workspaces_dir.clone(),
+            std::path::Path::to_path_buf,
+        );
         let providers = Providers::new(config.simulated_latency).with_http(
             crate::llm::HttpSettings {
                 timeout: config.llm_timeout,
@@ -195,6 +205,7 @@ impl Engine {
                 .register(p)
                 .map_err(|e| anyhow::anyhow!("provider {}: {e}", p.name))?;
         }
+        let sql = crate::tools::sql::SqlTool::new(pool.clone(), sql_password);
         let engine = Self {
             supervisor: Supervisor::new(pool.clone(), Family::default(), Family::default()),
             pool,
@@ -210,12 +221,14 @@ impl Engine {
             local: Arc::new(std::sync::OnceLock::new()),
             capabilities: Arc::default(),
             finish_hints: Arc::default(),
-            http_get: Arc::new(
-                crate::tools::http_get::HttpGet::new(crate::tools::http_get::Policy {
+            tools: Arc::new(crate::tools::Services {
+                http: crate::tools::http_get::HttpGet::new(crate::tools::http_get::Policy {
                     allow: config_allow,
                 })
                 .map_err(|e| anyhow::anyhow!(e))?,
-            ),
+                sql,
+                commands: crate::tools::command::Commands::new(data_dir),
+            }),
         };
         // Stored providers are usable from the first claim, not only after the first sync.
         engine.sync_providers(&mut None).await?;

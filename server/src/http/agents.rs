@@ -4,7 +4,7 @@ use super::AppState;
 use super::error::ApiError;
 use super::extract::{ApiJson, ApiPath, ApiQuery};
 use app::api::ErrorKind;
-use app::commands::{self, SpawnAgent};
+use app::commands::{self, ConfigureAgent, SpawnAgent};
 use app::domain::account::Actor;
 use app::domain::agent::{Agent, AgentState};
 use app::domain::ids::AgentId;
@@ -57,6 +57,22 @@ pub async fn get(
         .await?
         .map(Json)
         .ok_or_else(|| ApiError::new(ErrorKind::NotFound, "no such agent"))
+}
+
+/// Points the agent at another provider or model, or changes its prompt or tools, from its
+/// next step on. An agent in `error` (its provider refused its configuration) is idle again.
+#[utoipa::path(patch, path = "/agents/{id}", tag = "agents", params(("id" = AgentId, Path)),
+    request_body = ConfigureAgent,
+    responses((status = 200, description = "Reconfigured", body = Agent)))]
+pub async fn configure(
+    State(state): State<AppState>,
+    Extension(me): Extension<Actor>,
+    ApiPath(id): ApiPath<AgentId>,
+    ApiJson(body): ApiJson<ConfigureAgent>,
+) -> Result<Json<Agent>, ApiError> {
+    let declared = &state.ctx.declared_providers;
+    let agent = commands::configure_agent(&state.ctx.pool, &me, id, body, declared).await?;
+    Ok(Json(agent))
 }
 
 /// Stops the agent taking new work; what it is doing finishes.

@@ -76,7 +76,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(tasks::cancel))
         .routes(routes!(tasks::retry_subtask))
         .routes(routes!(agents::list, agents::spawn))
-        .routes(routes!(agents::get))
+        .routes(routes!(agents::get, agents::configure))
         .routes(routes!(agents::metrics))
         .routes(routes!(agents::usage))
         .routes(routes!(agents::pause))

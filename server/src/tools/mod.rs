@@ -1,9 +1,13 @@
 //! The tools an agent's model may call, in MCP's shape (`name`, `description`, `inputSchema`;
-//! results as text with `isError`): files in the agent's workspace and the task's shared state.
-//! A tool never fails the attempt: whatever it is asked, it answers, an error included, and the
-//! model reads the answer.
+//! results as text with `isError`): files in the agent's workspace, the task's shared state,
+//! public web pages, read-only SQL over the engine's views and (when an admin allows it) shell
+//! commands. A tool never fails the attempt: whatever it is asked, it answers, an error
+//! included, and the model reads the answer. An agent is offered, and may call, only the tools
+//! it was given.
 
+pub mod command;
 pub mod http_get;
+pub mod sql;
 pub mod state;
 pub mod workspace;
 
@@ -35,6 +39,14 @@ impl ToolOutput {
             },
         }
     }
+}
+
+/// The tools of `allowed`, as offered to a model.
+pub fn specs_for(allowed: &[String]) -> Vec<ToolSpec> {
+    specs()
+        .into_iter()
+        .filter(|s| allowed.contains(&s.name))
+        .collect()
 }
 
 /// The built-in tools, as offered to a model.
@@ -83,16 +95,43 @@ pub fn specs() -> Vec<ToolSpec> {
                                   "ttl_secs": {"type": "integer", "minimum": 1}},
                    "required": ["key", "value"]}),
         ),
+        spec(
+            "sql_query",
+            "Run one read-only SQL statement (PostgreSQL) over the views agent_views.tasks, \
+             agent_views.subtasks, agent_views.agents and agent_views.events; answers the rows \
+             as JSON (at most 100).",
+            json!({"type": "object", "properties": {"query": {"type": "string"}},
+                   "required": ["query"]}),
+        ),
+        spec(
+            "run_command",
+            "Run a shell command (sh -c) in your workspace, without network, as a user of \
+             your own; answers its exit code, stdout and stderr.",
+            json!({"type": "object",
+                   "properties": {"command": {"type": "string"},
+                                  "timeout_secs": {"type": "integer", "minimum": 1,
+                                                   "maximum": command::MAX_TIMEOUT_SECS}},
+                   "required": ["command"]}),
+        ),
     ]
+}
+
+/// What every agent's tools share in one process.
+pub struct Services {
+    pub http: http_get::HttpGet,
+    pub sql: sql::SqlTool,
+    pub commands: command::Commands,
 }
 
 /// One agent's tools for one attempt. The workspace is opened on the first file tool call.
 pub struct Toolbox {
     pool: PgPool,
     run: RunId,
+    agent: AgentId,
     root: PathBuf,
     workspace: Option<Arc<Workspace>>,
-    http: Arc<http_get::HttpGet>,
+    services: Arc<Services>,
+    allowed: Vec<String>,
 }
 
 impl Toolbox {
@@ -102,14 +141,17 @@ impl Toolbox {
         run: RunId,
         workspaces: &std::path::Path,
         agent: AgentId,
-        http: Arc<http_get::HttpGet>,
+        services: Arc<Services>,
+        allowed: Vec<String>,
     ) -> Self {
         Self {
             pool,
             run,
+            agent,
             root: workspaces.join(agent.to_string()),
             workspace: None,
-            http,
+            services,
+            allowed,
         }
     }
 
@@ -119,6 +161,14 @@ impl Toolbox {
                 "the arguments of {name} must be a JSON object matching its inputSchema; got {}",
                 truncate(&args.to_string(), 200)
             )));
+        }
+        if !self.allowed.iter().any(|t| t == name) {
+            let known = specs().iter().any(|s| s.name == name);
+            return ToolOutput::from(Err(if known {
+                format!("you were not given the tool '{name}'")
+            } else {
+                format!("there is no tool '{}'", truncate(name, 100))
+            }));
         }
         let text = |field: &str| args.get(field).and_then(Value::as_str);
         ToolOutput::from(match name {
@@ -140,7 +190,7 @@ impl Toolbox {
                 }
             }
             "http_get" => match text("url") {
-                Some(url) => self.http.get(url).await,
+                Some(url) => self.services.http.get(url).await,
                 None => Err("http_get needs a string `url`".into()),
             },
             "get_state" => match text("key") {
@@ -154,8 +204,47 @@ impl Toolbox {
                 }
                 _ => Err("set_state needs a string `key` and a `value`".into()),
             },
-            other => Err(format!("there is no tool '{other}'")),
+            "sql_query" => match text("query") {
+                Some(query) => self.services.sql.query(query).await,
+                None => Err("sql_query needs a string `query`".into()),
+            },
+            "run_command" => match text("command") {
+                Some(command) => self.run_command(command, args.get("timeout_secs")).await,
+                None => Err("run_command needs a string `command`".into()),
+            },
+            other => Err(format!("there is no tool '{}'", truncate(other, 100))),
         })
+    }
+
+    async fn run_command(
+        &mut self,
+        command: &str,
+        timeout: Option<&Value>,
+    ) -> Result<String, String> {
+        let timeout = match timeout {
+            None => command::DEFAULT_TIMEOUT,
+            Some(v) => match v.as_u64() {
+                Some(secs @ 1..=command::MAX_TIMEOUT_SECS) => std::time::Duration::from_secs(secs),
+                _ => {
+                    return Err(format!(
+                        "timeout_secs must be an integer from 1 to {}",
+                        command::MAX_TIMEOUT_SECS
+                    ));
+                }
+            },
+        };
+        // The workspace exists (with its layout) before it is handed to the command's user.
+        self.on_files(|_| Ok(String::new())).await?;
+        let outcome = self
+            .services
+            .commands
+            .run(&self.root, self.agent.0, command, timeout)
+            .await?;
+        if outcome.exit_code == Some(0) {
+            Ok(outcome.render())
+        } else {
+            Err(outcome.render())
+        }
     }
 
     /// Runs a file operation off the async threads (the filesystem calls block).
@@ -206,7 +295,8 @@ mod tests {
             name in prop_oneof![
                 Just("read_file".to_owned()), Just("write_file".to_owned()),
                 Just("list_files".to_owned()), Just("get_state".to_owned()),
-                Just("set_state".to_owned()), Just("http_get".to_owned()), any::<String>(),
+                Just("set_state".to_owned()), Just("http_get".to_owned()),
+                Just("sql_query".to_owned()), Just("run_command".to_owned()), any::<String>(),
             ],
             args in crate::llm::tests::arbitrary_json(),
         ) {
@@ -218,8 +308,13 @@ mod tests {
                     .connect_lazy("postgres://nobody@127.0.0.1:1/none")
                     .unwrap();
                 let root = std::env::temp_dir().join(format!("flotilla-tb-{}", uuid::Uuid::new_v4()));
-                let http = Arc::new(http_get::HttpGet::new(http_get::Policy::default()).unwrap());
-                let mut tb = Toolbox::new(pool, RunId(uuid::Uuid::nil()), &root, AgentId(uuid::Uuid::nil()), http);
+                let services = Arc::new(Services {
+                    http: http_get::HttpGet::new(http_get::Policy::default()).unwrap(),
+                    sql: sql::SqlTool::new(pool.clone(), None),
+                    commands: command::Commands::new(root.clone()),
+                });
+                let allowed = app::domain::agent::default_tools();
+                let mut tb = Toolbox::new(pool, RunId(uuid::Uuid::nil()), &root, AgentId(uuid::Uuid::nil()), services, allowed);
                 let _ = tb.call(&name, &args).await;
                 let _ = std::fs::remove_dir_all(&root);
             });

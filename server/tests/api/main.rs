@@ -2,6 +2,7 @@
 // Tests fail loudly by design; the no-unwrap rule is for product code.
 #![allow(clippy::unwrap_used)]
 
+mod agent_tools;
 mod budgets;
 mod cli;
 mod engine;

@@ -391,29 +391,32 @@ async fn the_agents_page_spawns_an_agent_on_a_chosen_provider_with_caps(pool: Pg
     let spawned = admin
         .post(app.url("/api/agents/spawn"))
         .form(&[
-            ("name", "writer"),
-            ("capabilities", "code_generation, file_processing"),
-            ("provider", "local"),
-            ("model", ""),
-            ("system_prompt", "Be terse."),
-            ("max_tokens", "5000"),
-            ("max_cost_micros", ""),
+            ("form[name]", "writer"),
+            ("form[capabilities]", "code_generation, file_processing"),
+            ("form[provider]", "local"),
+            ("form[model]", ""),
+            ("form[system_prompt]", "Be terse."),
+            ("form[tools]", "read_file, write_file"),
+            ("form[max_tokens]", "5000"),
+            ("form[max_cost_micros]", ""),
         ])
         .header("accept", "application/json")
         .send()
         .await
         .unwrap();
     assert!(spawned.status().is_success(), "{}", spawned.status());
-    let (id, provider, model, prompt): (uuid::Uuid, String, String, String) = sqlx::query_as(
-        "select id, provider, model, system_prompt from agents where name = 'writer'",
-    )
-    .fetch_one(&app.pool)
-    .await
-    .unwrap();
+    let (id, provider, model, prompt, tools): (uuid::Uuid, String, String, String, Vec<String>) =
+        sqlx::query_as(
+            "select id, provider, model, system_prompt, tools from agents where name = 'writer'",
+        )
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
     assert_eq!(
         (provider.as_str(), model.as_str(), prompt.as_str()),
         ("local", "small-1", "Be terse.")
     );
+    assert_eq!(tools, ["read_file", "write_file"]);
     let usage: Value = admin
         .get(app.url(&format!("/api/v1/agents/{id}/usage")))
         .send()
@@ -427,13 +430,13 @@ async fn the_agents_page_spawns_an_agent_on_a_chosen_provider_with_caps(pool: Pg
     let refused = admin
         .post(app.url("/api/agents/spawn"))
         .form(&[
-            ("name", "nowhere"),
-            ("capabilities", "code_generation"),
-            ("provider", "gemini"),
-            ("model", ""),
-            ("system_prompt", ""),
-            ("max_tokens", ""),
-            ("max_cost_micros", ""),
+            ("form[name]", "nowhere"),
+            ("form[capabilities]", "code_generation"),
+            ("form[provider]", "gemini"),
+            ("form[model]", ""),
+            ("form[system_prompt]", ""),
+            ("form[max_tokens]", ""),
+            ("form[max_cost_micros]", ""),
         ])
         .send()
         .await

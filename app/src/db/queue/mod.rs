@@ -30,6 +30,8 @@ pub struct ClaimedNode {
     pub provider: String,
     pub model: String,
     pub system_prompt: String,
+    /// The tools the agent's model is offered.
+    pub tools: Vec<String>,
     /// Outputs of the node's prerequisites, in plan order.
     pub context: Vec<String>,
 }
@@ -46,6 +48,7 @@ struct StartRow {
     provider: String,
     model: String,
     system_prompt: String,
+    tools: Vec<String>,
     context: Vec<String>,
     here: bool,
     waited: f64,
@@ -64,6 +67,7 @@ impl From<StartRow> for ClaimedNode {
             provider: r.provider,
             model: r.model,
             system_prompt: r.system_prompt,
+            tools: r.tools,
             context: r.context,
         }
     }

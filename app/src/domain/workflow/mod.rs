@@ -42,16 +42,7 @@ pub const MAX_NAME: usize = 200;
 /// The longest prompt template, description or templated argument, in characters.
 pub const MAX_TEXT: usize = 20_000;
 /// The tools a tool step may call (the agent tool loop's set, MCP-shaped).
-pub const TOOLS: [&str; 8] = [
-    "read_file",
-    "write_file",
-    "list_files",
-    "get_state",
-    "set_state",
-    "http_get",
-    "sql_query",
-    "run_command",
-];
+pub use super::agent::TOOLS;
 
 /// A workflow as stored in one version: everything needed to run or redraw it.
 #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]

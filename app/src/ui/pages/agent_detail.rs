@@ -1,4 +1,6 @@
+use crate::api::agents::ConfigureAgent;
 use crate::api::monitoring::get_agent_detail;
+use crate::domain::agent::Agent;
 use crate::domain::metrics::MetricsRange;
 use crate::ui::components::charts::Chart;
 use crate::ui::components::error_note::ErrorNote;
@@ -54,7 +56,12 @@ pub fn AgentDetailPage() -> impl IntoView {
                                     format!("{} on {}", a.model, a.provider)
                                 }}
                             </p>
+                            <p data-testid="agent-tools">
+                                "Tools: "
+                                {if a.tools.is_empty() { "none".to_owned() } else { a.tools.join(", ") }}
+                            </p>
                             {a.error.clone().map(|e| view! { <p class="error" data-testid="agent-error">{e}</p> })}
+                            <ConfigureForm agent=a.clone() />
                             <UsageLine usage=d.usage />
                             {d.budget.clone().map(|b| view! { <BudgetLine budget=b /> })}
                             <p class="muted">
@@ -99,5 +106,37 @@ pub fn AgentDetailPage() -> impl IntoView {
                 }
             })}
         </Transition>
+    }
+}
+
+/// Another provider, model, prompt or tool set for the agent, from its next step on.
+#[component]
+fn ConfigureForm(agent: Agent) -> impl IntoView {
+    let configure = ServerAction::<ConfigureAgent>::new();
+    let error = Signal::derive(move || configure.value().get().and_then(Result::err));
+    view! {
+        <details class="configure">
+            <summary>"Change provider, model or tools"</summary>
+            <ActionForm action=configure attr:class="inline-form" attr:data-testid="configure-form">
+                <input type="hidden" name="id" value=agent.id.to_string() />
+                <label>"Provider" <input type="text" name="provider" required value=agent.provider /></label>
+                <label>
+                    "Model"
+                    <input type="text" name="model" value=agent.model placeholder="the provider's default" />
+                </label>
+                <label>"System prompt" <input type="text" name="system_prompt" value=agent.system_prompt /></label>
+                <label>
+                    "Tools"
+                    <input
+                        type="text"
+                        name="tools"
+                        value=agent.tools.join(", ")
+                        title=crate::domain::agent::TOOLS.join(", ")
+                    />
+                </label>
+                <button type="submit">"Save"</button>
+            </ActionForm>
+            <ErrorNote error />
+        </details>
     }
 }

@@ -53,12 +53,12 @@ pub fn AgentsPage() -> impl IntoView {
         </Transition>
         <h2>"Spawn an agent"</h2>
         <ActionForm action=spawn attr:class="inline-form" attr:data-testid="spawn-form">
-            <label>"Name" <input type="text" name="name" required maxlength="64" /></label>
+            <label>"Name" <input type="text" name="form[name]" required maxlength="64" /></label>
             <label>
                 "Capabilities"
                 <input
                     type="text"
-                    name="capabilities"
+                    name="form[capabilities]"
                     required
                     placeholder="data_analysis, code_generation"
                     title=crate::domain::agent::CAPABILITIES.join(", ")
@@ -68,7 +68,7 @@ pub fn AgentsPage() -> impl IntoView {
                 "Provider"
                 <Transition fallback=|| {
                     view! {
-                        <select name="provider" aria-label="Provider">
+                        <select name="form[provider]" aria-label="Provider">
                             <option value="simulated">"simulated (test model)"</option>
                         </select>
                     }
@@ -76,7 +76,7 @@ pub fn AgentsPage() -> impl IntoView {
                     {move || Suspend::new(async move {
                         let names = providers.await.unwrap_or_else(|_| vec!["simulated".to_owned()]);
                         view! {
-                            <select name="provider" aria-label="Provider">
+                            <select name="form[provider]" aria-label="Provider">
                                 {names
                                     .into_iter()
                                     .map(|p| {
@@ -93,10 +93,19 @@ pub fn AgentsPage() -> impl IntoView {
                     })}
                 </Transition>
             </label>
-            <label>"Model" <input type="text" name="model" placeholder="the provider's default" /></label>
-            <label>"System prompt" <input type="text" name="system_prompt" /></label>
-            <label>"Token cap" <input type="number" name="max_tokens" min="1" /></label>
-            <label>"Cost cap (micro-units)" <input type="number" name="max_cost_micros" min="0" /></label>
+            <label>"Model" <input type="text" name="form[model]" placeholder="the provider's default" /></label>
+            <label>"System prompt" <input type="text" name="form[system_prompt]" /></label>
+            <label>
+                "Tools"
+                <input
+                    type="text"
+                    name="form[tools]"
+                    value=crate::domain::agent::default_tools().join(", ")
+                    title=crate::domain::agent::TOOLS.join(", ")
+                />
+            </label>
+            <label>"Token cap" <input type="number" name="form[max_tokens]" min="1" /></label>
+            <label>"Cost cap (micro-units)" <input type="number" name="form[max_cost_micros]" min="0" /></label>
             <button type="submit">"Spawn"</button>
         </ActionForm>
         <ErrorNote error=spawn_error />

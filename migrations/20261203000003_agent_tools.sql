@@ -25,3 +25,6 @@ create view agent_views.events as
     select seq, at, type, severity, subject, agent_id, run_id as task_id, node_id as subtask_id,
            data
     from events;
+
+-- MCP servers attached to an agent: [{"name", "command" | "url"}] (see domain::agent::McpServer).
+alter table agents add column mcp_servers jsonb not null default '[]';

@@ -235,6 +235,7 @@ async fn spawn_agents(pool: &PgPool, n: usize, prefix: &str) -> anyhow::Result<(
             model: "simulated".into(),
             system_prompt: String::new(),
             tools: app::domain::agent::default_tools(),
+            mcp_servers: Vec::new(),
             parent_id: None,
         };
         app::db::agents::insert(&mut tx, &new).await?;

@@ -95,6 +95,7 @@ pub async fn spawn_agent(form: SpawnForm) -> Result<Agent, AppError> {
             model: blank(form.model),
             system_prompt: blank(form.system_prompt),
             tools: form.tools.as_deref().map(split_list),
+            mcp_servers: None,
             parent_id: None,
             budget: crate::commands::Caps {
                 max_tokens: number("max_tokens", &form.max_tokens)?,
@@ -140,6 +141,7 @@ pub async fn configure_agent(
             model: (!model.trim().is_empty()).then_some(model),
             system_prompt: Some(system_prompt),
             tools: Some(split_list(&tools)),
+            mcp_servers: None,
         };
         Ok(crate::commands::configure_agent(
             &ctx.pool,

@@ -9,7 +9,8 @@ use crate::db::runs::{self, RunDbError};
 use crate::db::users::{self, UserDbError};
 use crate::domain::account::{Actor, CredentialError, NewPassword, Role, User, UserId, Username};
 use crate::domain::agent::{
-    ADMIN_TOOL, Agent, AgentState, default_tools, parse_capabilities, parse_tools,
+    ADMIN_TOOL, Agent, AgentState, McpServer, default_tools, parse_capabilities, parse_mcp_servers,
+    parse_tools,
 };
 use crate::domain::ids::{AgentId, NodeId, RunId};
 use crate::domain::run::{parse_priority, parse_task_description};
@@ -172,6 +173,8 @@ pub struct SpawnAgent {
     /// may give).
     #[cfg_attr(feature = "ssr", schema(schema_with = crate::api::schema::tools))]
     pub tools: Option<Vec<String>>,
+    /// MCP servers whose tools the agent is offered too (a stdio one only by an admin).
+    pub mcp_servers: Option<Vec<McpServer>>,
     /// The agent that spawned this one, if any.
     pub parent_id: Option<AgentId>,
     /// Caps on the agent's model calls.
@@ -228,6 +231,15 @@ fn checked_tools(actor: &Actor, raw: &[String]) -> Result<Vec<String>, CommandEr
     Ok(tools)
 }
 
+/// Checked MCP servers; only an admin may attach a stdio one (it is a command).
+fn checked_mcp(actor: &Actor, raw: &[McpServer]) -> Result<Vec<McpServer>, CommandError> {
+    let servers = parse_mcp_servers(raw).map_err(invalid("mcp_servers"))?;
+    if servers.iter().any(|s| s.command.is_some()) {
+        require_role(actor, Role::Admin)?;
+    }
+    Ok(servers)
+}
+
 /// Spawns an agent on `simulated`, a provider declared by environment (`declared`: name and
 /// default model) or one an admin stored; without a model, the provider's default.
 pub async fn spawn_agent(
@@ -243,6 +255,7 @@ pub async fn spawn_agent(
         Some(raw) => checked_tools(actor, raw)?,
         None => default_tools(),
     };
+    let mcp_servers = checked_mcp(actor, req.mcp_servers.as_deref().unwrap_or_default())?;
     let provider = req
         .provider
         .unwrap_or_else(|| crate::domain::provider::RESERVED.into());
@@ -264,6 +277,7 @@ pub async fn spawn_agent(
         provider,
         system_prompt,
         tools,
+        mcp_servers,
         parent_id: req.parent_id,
     };
     req.budget.check()?;
@@ -298,6 +312,8 @@ pub struct ConfigureAgent {
     pub system_prompt: Option<String>,
     #[cfg_attr(feature = "ssr", schema(schema_with = crate::api::schema::tools))]
     pub tools: Option<Vec<String>>,
+    /// Replaces the attached MCP servers (a stdio one only by an admin).
+    pub mcp_servers: Option<Vec<McpServer>>,
 }
 
 /// Changes an agent's provider, model, prompt or tools, from its next step on.
@@ -333,11 +349,16 @@ pub async fn configure_agent(
         Some(raw) => checked_tools(actor, raw)?,
         None => current.tools,
     };
+    let mcp_servers = match &req.mcp_servers {
+        Some(raw) => checked_mcp(actor, raw)?,
+        None => current.mcp_servers,
+    };
     let config = agents::AgentConfig {
         provider,
         model,
         system_prompt,
         tools,
+        mcp_servers,
     };
     let mut tx = pool.begin().await?;
     events::act_as(&mut tx, actor).await?;

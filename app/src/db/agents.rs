@@ -1,7 +1,7 @@
 //! The `agents` table: the fleet and its lifecycle.
 
 use super::events::{self, NewEvent};
-use crate::domain::agent::{Agent, AgentState, DEFAULT_FLEET, IllegalTransition};
+use crate::domain::agent::{Agent, AgentState, DEFAULT_FLEET, IllegalTransition, McpServer};
 use crate::domain::event::{EventKind, Severity};
 use crate::domain::ids::AgentId;
 use sqlx::postgres::PgDatabaseError;
@@ -31,6 +31,7 @@ pub struct NewAgent {
     pub model: String,
     pub system_prompt: String,
     pub tools: Vec<String>,
+    pub mcp_servers: Vec<McpServer>,
     pub parent_id: Option<AgentId>,
 }
 
@@ -42,6 +43,7 @@ struct Row {
     model: String,
     system_prompt: String,
     tools: Vec<String>,
+    mcp_servers: serde_json::Value,
     parent_id: Option<Uuid>,
     state: AgentState,
     current_node: Option<Uuid>,
@@ -67,6 +69,7 @@ impl From<Row> for Agent {
             model: r.model,
             system_prompt: r.system_prompt,
             tools: r.tools,
+            mcp_servers: serde_json::from_value(r.mcp_servers).unwrap_or_default(),
             parent_id: r.parent_id.map(AgentId),
             state: r.state,
             current_node: r.current_node.map(crate::domain::ids::NodeId),
@@ -90,9 +93,10 @@ pub async fn insert(conn: &mut PgConnection, new: &NewAgent) -> Result<Agent, Ag
     let row = sqlx::query_as!(
         Row,
         r#"insert into agents (id, name, capabilities, provider, model, system_prompt, tools,
-                               parent_id, state, last_heartbeat)
-           values ($1, $2, $3, $4, $5, $6, $7, $8, 'idle', now())
-           returning id, name, capabilities, provider, model, system_prompt, tools, parent_id,
+                               mcp_servers, parent_id, state, last_heartbeat)
+           values ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'idle', now())
+           returning id, name, capabilities, provider, model, system_prompt, tools, mcp_servers,
+                     parent_id,
                      state as "state: AgentState",
                      current_node, null::text as "current_subtask?", null::uuid as "current_run?",
                      tasks_completed, tasks_failed, tokens_used, busy_ms,
@@ -104,6 +108,7 @@ pub async fn insert(conn: &mut PgConnection, new: &NewAgent) -> Result<Agent, Ag
         new.model,
         new.system_prompt,
         &new.tools,
+        serde_json::to_value(&new.mcp_servers).unwrap_or_default(),
         new.parent_id.map(|p| p.0)
     )
     .fetch_one(&mut *conn)
@@ -135,7 +140,7 @@ pub async fn list(db: impl PgExecutor<'_>) -> Result<Vec<Agent>, sqlx::Error> {
     Ok(sqlx::query_as!(
         Row,
         r#"select a.id, a.name, a.capabilities, a.provider, a.model, a.system_prompt,
-                  a.tools, a.parent_id, a.state as "state: AgentState", a.current_node,
+                  a.tools, a.mcp_servers, a.parent_id, a.state as "state: AgentState", a.current_node,
                   n.description as "current_subtask?", n.run_id as "current_run?",
                   a.tasks_completed, a.tasks_failed, a.tokens_used, a.busy_ms,
                   a.last_heartbeat, a.unresponsive_since, a.error, a.created_at
@@ -153,7 +158,7 @@ pub async fn get(db: impl PgExecutor<'_>, id: AgentId) -> Result<Option<Agent>, 
     Ok(sqlx::query_as!(
         Row,
         r#"select a.id, a.name, a.capabilities, a.provider, a.model, a.system_prompt,
-                  a.tools, a.parent_id, a.state as "state: AgentState", a.current_node,
+                  a.tools, a.mcp_servers, a.parent_id, a.state as "state: AgentState", a.current_node,
                   n.description as "current_subtask?", n.run_id as "current_run?",
                   a.tasks_completed, a.tasks_failed, a.tokens_used, a.busy_ms,
                   a.last_heartbeat, a.unresponsive_since, a.error, a.created_at
@@ -173,6 +178,7 @@ pub struct AgentConfig {
     pub model: String,
     pub system_prompt: String,
     pub tools: Vec<String>,
+    pub mcp_servers: Vec<McpServer>,
 }
 
 /// Points an agent at another provider, model, prompt or tool set, from its next step on (the
@@ -184,7 +190,7 @@ pub async fn update_config(
     config: &AgentConfig,
 ) -> Result<Agent, AgentDbError> {
     let before = sqlx::query!(
-        r#"select provider, model, tools, state as "state: AgentState" from agents
+        r#"select provider, model, tools, mcp_servers, state as "state: AgentState" from agents
            where id = $1 for update"#,
         id.0
     )
@@ -199,6 +205,7 @@ pub async fn update_config(
     }
     sqlx::query!(
         r#"update agents set provider = $2, model = $3, system_prompt = $4, tools = $5,
+               mcp_servers = $6,
                state = case when state = 'error' then 'idle' else state end,
                error = null, updated_at = now()
            where id = $1"#,
@@ -206,7 +213,8 @@ pub async fn update_config(
         config.provider,
         config.model,
         config.system_prompt,
-        &config.tools
+        &config.tools,
+        serde_json::to_value(&config.mcp_servers).unwrap_or_default()
     )
     .execute(&mut *conn)
     .await?;
@@ -215,8 +223,10 @@ pub async fn update_config(
         NewEvent::new(EventKind::AgentReconfigured, format!("agent/{id}"))
             .agent(id)
             .data(serde_json::json!({
-                "from": { "provider": before.provider, "model": before.model, "tools": before.tools },
-                "to": { "provider": config.provider, "model": config.model, "tools": config.tools },
+                "from": { "provider": before.provider, "model": before.model,
+                          "tools": before.tools, "mcp_servers": before.mcp_servers },
+                "to": { "provider": config.provider, "model": config.model,
+                        "tools": config.tools, "mcp_servers": config.mcp_servers },
             })),
     )
     .await?;
@@ -309,6 +319,7 @@ pub async fn ensure_default_fleet(
             model: model.to_owned(),
             system_prompt: String::new(),
             tools: crate::domain::agent::default_tools(),
+            mcp_servers: Vec::new(),
             parent_id: None,
         };
         insert(&mut tx, &new).await?;

@@ -146,6 +146,83 @@ pub fn parse_tools(raw: &[String]) -> Result<Vec<String>, String> {
     Ok(out)
 }
 
+/// An MCP server attached to an agent: its tools are offered as `<name>__<tool>`.
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct McpServer {
+    /// 1 to 32 characters of a-z, 0-9 and `_`, starting with a letter; unique per agent.
+    #[cfg_attr(feature = "ssr", schema(pattern = "^[a-z][a-z0-9_]{0,31}$"))]
+    pub name: String,
+    /// A stdio server: the command (`sh -c`, in the agent's workspace) that starts it, run
+    /// under `run_command`'s isolation. Only an admin may attach one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ssr", schema(max_length = 4096))]
+    pub command: Option<String>,
+    /// A streamable HTTP server, reached through `http_get`'s address checks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ssr", schema(max_length = 2000))]
+    pub url: Option<String>,
+}
+
+/// The most MCP servers one agent may have.
+pub const MAX_MCP_SERVERS: usize = 8;
+
+/// Checks attached MCP servers: names, one of `command` or `url` each, sizes.
+pub fn parse_mcp_servers(raw: &[McpServer]) -> Result<Vec<McpServer>, String> {
+    if raw.len() > MAX_MCP_SERVERS {
+        return Err(format!("at most {MAX_MCP_SERVERS} MCP servers"));
+    }
+    let mut out: Vec<McpServer> = Vec::with_capacity(raw.len());
+    for s in raw {
+        let name_ok = (1..=32).contains(&s.name.len())
+            && s.name.starts_with(|c: char| c.is_ascii_lowercase())
+            && s.name
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+        if !name_ok {
+            return Err(format!(
+                "MCP server name '{}' must be 1 to 32 characters of a-z, 0-9 and _, starting \
+                 with a letter",
+                s.name.chars().take(40).collect::<String>()
+            ));
+        }
+        if out.iter().any(|o| o.name == s.name) {
+            return Err(format!("two MCP servers are named '{}'", s.name));
+        }
+        match (&s.command, &s.url) {
+            (Some(c), None) => {
+                if c.trim().is_empty() || c.chars().count() > 4096 || c.contains('\0') {
+                    return Err(format!(
+                        "MCP server '{}': command must be 1 to 4096 characters without NUL",
+                        s.name
+                    ));
+                }
+            }
+            (None, Some(u)) => {
+                let ok = (u.starts_with("http://") || u.starts_with("https://"))
+                    && u.chars().count() <= 2000
+                    && !u.chars().any(|c| c.is_whitespace() || c.is_control());
+                if !ok {
+                    return Err(format!(
+                        "MCP server '{}': url must be an http:// or https:// URL of at most \
+                         2000 characters",
+                        s.name
+                    ));
+                }
+            }
+            _ => {
+                return Err(format!(
+                    "MCP server '{}' needs exactly one of command (stdio) or url (HTTP)",
+                    s.name
+                ));
+            }
+        }
+        out.push(s.clone());
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -206,6 +283,8 @@ pub struct Agent {
     pub system_prompt: String,
     /// The tools its model is offered.
     pub tools: Vec<String>,
+    /// MCP servers whose tools it is offered too.
+    pub mcp_servers: Vec<McpServer>,
     pub parent_id: Option<super::ids::AgentId>,
     pub state: AgentState,
     pub current_node: Option<super::ids::NodeId>,

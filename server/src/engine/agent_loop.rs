@@ -84,11 +84,6 @@ impl Engine {
             context: node.context.clone(),
             attempt: node.attempt,
         });
-        // The simulated model calls no tools; a real one gets the agent's.
-        let with_tools = !meter.handle().simulated && !node.tools.is_empty();
-        if with_tools {
-            req.tools = tools::specs_for(&node.tools);
-        }
         let mut toolbox = Toolbox::new(
             self.pool.clone(),
             node.run_id,
@@ -97,9 +92,42 @@ impl Engine {
             self.tools.clone(),
             node.tools.clone(),
         );
+        // The simulated model calls no tools; a real one gets the agent's and its MCP servers'.
+        let simulated = meter.handle().simulated;
+        if !simulated {
+            req.tools = tools::specs_for(&node.tools);
+            let (extra, failures) = toolbox.connect_mcp(&node.mcp_servers).await;
+            req.tools.extend(extra);
+            for reason in failures {
+                self.tool_event(
+                    node,
+                    EventKind::ToolResult,
+                    json!({"tool": "mcp", "is_error": true, "result": reason}),
+                )
+                .await;
+            }
+        }
+        let with_tools = !req.tools.is_empty();
+        let answer = self
+            .steps(node, meter, transcript, &mut req, &mut toolbox, with_tools)
+            .await;
+        toolbox.close().await;
+        answer
+    }
+
+    /// The model's steps until it answers (calling tools when it has some) or the step limit.
+    async fn steps(
+        &self,
+        node: &ClaimedNode,
+        meter: &mut Meter,
+        transcript: &mut Vec<Message>,
+        req: &mut ChatRequest,
+        toolbox: &mut Toolbox,
+        with_tools: bool,
+    ) -> Result<String, AttemptError> {
         *transcript = req.messages.clone();
         for _ in 0..self.config.max_steps {
-            let answer = meter.chat(&req).await?;
+            let answer = meter.chat(req).await?;
             let message = Message {
                 role: Role::Assistant,
                 content: answer.content.clone(),

@@ -254,6 +254,7 @@ mod tests {
             model: "simulated".into(),
             system_prompt: String::new(),
             tools: vec![],
+            mcp_servers: vec![],
             context: vec![],
         }
     }

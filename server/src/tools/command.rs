@@ -95,60 +95,10 @@ impl Commands {
         if command.trim().is_empty() {
             return Err("run_command needs a `command`".into());
         }
-        if command.len() > MAX_COMMAND || command.contains('\0') {
-            return Err(format!(
-                "a command is at most {MAX_COMMAND} bytes, without NUL characters"
-            ));
-        }
-        if !running_as_root() {
-            return Err(
-                "run_command is unavailable on this server: it needs the server to run \
-                        as root, to run commands as a separate user in namespaces of their own"
-                    .into(),
-            );
-        }
-        let uid = agent_uid(agent);
-        let ws = workspace.to_owned();
-        tokio::task::spawn_blocking(move || hand_over(&ws, uid))
-            .await
-            .map_err(|e| format!("the workspace could not be prepared: {e}"))?
-            .map_err(|e| format!("the workspace could not be prepared: {e}"))?;
-        let cpu = timeout.as_secs().max(1).to_string();
-        let mut child = tokio::process::Command::new("unshare")
-            .args([
-                "--net",
-                "--pid",
-                "--mount",
-                "--ipc",
-                "--uts",
-                "--fork",
-                "--kill-child",
-                "--mount-proc",
-                "--propagation",
-                "private",
-                "--",
-                "sh",
-                "-c",
-                SANDBOX,
-            ])
-            .env_clear()
-            .env("PATH", "/usr/local/bin:/usr/bin:/bin")
-            .env("HOME", "/mnt")
-            .env("LANG", "C.UTF-8")
-            .env("TERM", "dumb")
-            .env("FLOTILLA_WS", workspace)
-            .env("FLOTILLA_HIDE", &self.data_dir)
-            .env("FLOTILLA_UID", uid.to_string())
-            .env("FLOTILLA_CPU", cpu)
-            .env("FLOTILLA_CMD", command)
-            .current_dir("/")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .process_group(0)
-            .kill_on_drop(true)
-            .spawn()
-            .map_err(|e| format!("run_command could not start its sandbox (unshare): {e}"))?;
+        let cpu = timeout.as_secs().max(1);
+        let mut child = self
+            .spawn(workspace, agent, command, cpu, Stdio::null())
+            .await?;
         let out = capped(child.stdout.take());
         let err = capped(child.stderr.take());
         let waited = tokio::time::timeout(timeout, async {
@@ -179,6 +129,74 @@ impl Commands {
                 })
             }
         }
+    }
+}
+
+impl Commands {
+    /// Starts `command` in the sandbox with piped stdout and stderr (and `stdin`): the workspace
+    /// handed to the agent's uid, `cpu` seconds of CPU at most. Killing the returned child
+    /// (or dropping it) kills everything the command started.
+    pub async fn spawn(
+        &self,
+        workspace: &Path,
+        agent: uuid::Uuid,
+        command: &str,
+        cpu: u64,
+        stdin: Stdio,
+    ) -> Result<tokio::process::Child, String> {
+        if command.len() > MAX_COMMAND || command.contains('\0') {
+            return Err(format!(
+                "a command is at most {MAX_COMMAND} bytes, without NUL characters"
+            ));
+        }
+        if !running_as_root() {
+            return Err(
+                "commands are unavailable on this server: they need the server to run \
+                        as root, to run them as a separate user in namespaces of their own"
+                    .into(),
+            );
+        }
+        let uid = agent_uid(agent);
+        let ws = workspace.to_owned();
+        tokio::task::spawn_blocking(move || hand_over(&ws, uid))
+            .await
+            .map_err(|e| format!("the workspace could not be prepared: {e}"))?
+            .map_err(|e| format!("the workspace could not be prepared: {e}"))?;
+        tokio::process::Command::new("unshare")
+            .args([
+                "--net",
+                "--pid",
+                "--mount",
+                "--ipc",
+                "--uts",
+                "--fork",
+                "--kill-child",
+                "--mount-proc",
+                "--propagation",
+                "private",
+                "--",
+                "sh",
+                "-c",
+                SANDBOX,
+            ])
+            .env_clear()
+            .env("PATH", "/usr/local/bin:/usr/bin:/bin")
+            .env("HOME", "/mnt")
+            .env("LANG", "C.UTF-8")
+            .env("TERM", "dumb")
+            .env("FLOTILLA_WS", workspace)
+            .env("FLOTILLA_HIDE", &self.data_dir)
+            .env("FLOTILLA_UID", uid.to_string())
+            .env("FLOTILLA_CPU", cpu.to_string())
+            .env("FLOTILLA_CMD", command)
+            .current_dir("/")
+            .stdin(stdin)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .process_group(0)
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(|e| format!("the sandbox (unshare) could not start: {e}"))
     }
 }
 

@@ -158,6 +158,14 @@ impl HttpGet {
         Ok(Self { client, policy })
     }
 
+    /// This client for `raw`, once its scheme and (for an IP-literal host) address pass: what
+    /// an HTTP MCP server is reached with, so names and redirects get the same checks.
+    pub fn checked_client(&self, raw: &str) -> Result<reqwest::Client, String> {
+        let url = Url::parse(raw).map_err(|e| format!("'{raw}' is not a URL: {e}"))?;
+        self.policy.check_url(&url)?;
+        Ok(self.client.clone())
+    }
+
     /// Fetches `raw`: the status line and up to [`MAX_BODY`] bytes of the body as text.
     pub async fn get(&self, raw: &str) -> Result<String, String> {
         let url = Url::parse(raw).map_err(|e| format!("'{raw}' is not a URL: {e}"))?;

@@ -7,6 +7,7 @@
 
 pub mod command;
 pub mod http_get;
+pub mod mcp;
 pub mod sql;
 pub mod state;
 pub mod workspace;
@@ -132,6 +133,8 @@ pub struct Toolbox {
     workspace: Option<Arc<Workspace>>,
     services: Arc<Services>,
     allowed: Vec<String>,
+    /// The attempt's connected MCP servers.
+    mcp: Vec<mcp::Session>,
 }
 
 impl Toolbox {
@@ -152,6 +155,45 @@ impl Toolbox {
             workspace: None,
             services,
             allowed,
+            mcp: Vec::new(),
+        }
+    }
+
+    /// Connects the agent's MCP servers and answers their tools to offer; a server that cannot
+    /// be reached is left out, with the reason in `failures`.
+    pub async fn connect_mcp(
+        &mut self,
+        servers: &[app::domain::agent::McpServer],
+    ) -> (Vec<ToolSpec>, Vec<String>) {
+        let mut failures = Vec::new();
+        if !servers.is_empty() {
+            // A stdio server starts in the workspace: it must exist first.
+            if let Err(e) = self.on_files(|_| Ok(String::new())).await {
+                failures.push(e);
+                return (Vec::new(), failures);
+            }
+        }
+        for server in servers {
+            let s = &self.services;
+            match mcp::Session::connect(server, &self.root, self.agent.0, &s.commands, &s.http)
+                .await
+            {
+                Ok(session) => self.mcp.push(session),
+                Err(e) => failures.push(format!("MCP server '{}': {e}", server.name)),
+            }
+        }
+        let specs = self
+            .mcp
+            .iter()
+            .flat_map(|s| s.tools().iter().cloned())
+            .collect();
+        (specs, failures)
+    }
+
+    /// Disconnects the MCP servers (a stdio server's sandbox is killed).
+    pub async fn close(&mut self) {
+        for session in self.mcp.drain(..) {
+            session.close().await;
         }
     }
 
@@ -161,6 +203,9 @@ impl Toolbox {
                 "the arguments of {name} must be a JSON object matching its inputSchema; got {}",
                 truncate(&args.to_string(), 200)
             )));
+        }
+        if let Some(session) = self.mcp.iter().find(|s| s.offers(name)) {
+            return session.call(name, args).await;
         }
         if !self.allowed.iter().any(|t| t == name) {
             let known = specs().iter().any(|s| s.name == name);

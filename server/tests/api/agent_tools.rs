@@ -486,3 +486,153 @@ async fn agents_get_the_tools_they_are_given_and_only_admins_give_run_command(po
     assert_eq!(res.status(), 409);
     let _ = std::fs::remove_dir_all(&data);
 }
+
+#[sqlx::test]
+async fn an_mcp_server_attached_to_an_agent_has_its_tools_offered_and_called(pool: PgPool) {
+    let plan = json!({"subtasks": [{"key": "shout", "description": "Shout a greeting",
+                                     "required_capabilities": [], "depends_on": []}]});
+    let fake = fake_llm::start(vec![
+        completion(
+            json!({"role": "assistant", "content": plan.to_string()}),
+            "stop",
+        ),
+        tool_call("call_s", "shout__shout", json!({"text": "hello mcp"})),
+        tool_call("call_w", "shout__whoami", json!({})),
+        completion(
+            json!({"role": "assistant", "content": "HELLO MCP, shouted."}),
+            "stop",
+        ),
+        completion(json!({"role": "assistant", "content": "Shouted."}), "stop"),
+    ])
+    .await;
+    let data = own_data_dir();
+    let app = spawn_app_with(
+        pool.clone(),
+        &[
+            ("OPENAI_BASE_URL", &format!("{}/v1", fake.url)),
+            ("OPENAI_API_KEY", "sk-scripted"),
+            ("FLOTILLA_OPENAI_MODEL", "scripted-1"),
+            ("FLOTILLA_DATA_DIR", data.to_str().unwrap()),
+        ],
+    )
+    .await;
+    let admin = app.admin().await;
+    let member = app.user_with_role("max", "member").await;
+    let fleet: Value = admin
+        .get(app.url("/api/v1/agents"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let ids: Vec<String> = fleet["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["id"].as_str().unwrap().to_owned())
+        .collect();
+
+    // A stdio server is a command: members may not attach one; bad entries are refused.
+    let stdio = json!({"name": "shout", "command": "python3 .agent/shout_server.py"});
+    let res = member
+        .patch(app.url(&format!("/api/v1/agents/{}", ids[0])))
+        .json(&json!({"mcp_servers": [stdio]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 403);
+    for bad in [
+        json!([{"name": "x", "command": "a", "url": "http://h/mcp"}]),
+        json!([{"name": "x", "url": "ftp://h/mcp"}]),
+        json!([{"name": "Bad-Name", "url": "http://h/mcp"}]),
+        json!([{"name": "x", "url": "http://h/a"}, {"name": "x", "url": "http://h/b"}]),
+    ] {
+        let res = admin
+            .patch(app.url(&format!("/api/v1/agents/{}", ids[0])))
+            .json(&json!({ "mcp_servers": bad }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 422, "{bad}");
+    }
+
+    // The admin attaches the stdio server, and an HTTP one on loopback that the address
+    // checks must refuse, to the whole fleet, with no built-in tools.
+    let script = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/mcp/shout_server.py"
+    ))
+    .unwrap();
+    let internal = json!({"name": "internal", "url": format!("{}/mcp", fake.url)});
+    for id in &ids {
+        let dir = data.join("workspaces").join(id).join(".agent");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("shout_server.py"), &script).unwrap();
+        let res = admin
+            .patch(app.url(&format!("/api/v1/agents/{id}")))
+            .json(&json!({"mcp_servers": [stdio, internal], "tools": []}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200);
+        let a: Value = res.json().await.unwrap();
+        assert_eq!(
+            a["mcp_servers"][0]["command"],
+            "python3 .agent/shout_server.py"
+        );
+    }
+
+    let id = app.submit(&admin, "Shout a greeting").await;
+    let task = app.finished(&admin, &id).await;
+    assert_eq!(task["status"], "completed", "{task:#}");
+    let sub = crate::helpers::subtask(&task, "shout");
+    assert_eq!(sub["output"], "HELLO MCP, shouted.");
+
+    let seen = fake.seen();
+    let offered: Vec<(&str, &Value)> = seen[1].body["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| {
+            (
+                t["function"]["name"].as_str().unwrap(),
+                &t["function"]["parameters"],
+            )
+        })
+        .collect();
+    assert_eq!(offered.len(), 2, "{offered:?}");
+    assert_eq!(offered[0].0, "shout__shout");
+    assert_eq!(
+        offered[0].1["required"],
+        json!(["text"]),
+        "its inputSchema as listed"
+    );
+    assert_eq!(offered[1].0, "shout__whoami");
+    let result = |i: usize| {
+        let msgs = seen[i].body["messages"].as_array().unwrap().clone();
+        msgs.last().unwrap()["content"].as_str().unwrap().to_owned()
+    };
+    assert_eq!(result(2), "HELLO MCP");
+    let agent: uuid::Uuid = sub["agent_id"].as_str().unwrap().parse().unwrap();
+    let whoami = result(3);
+    assert!(
+        whoami.starts_with(&format!("uid={} network=", agent_uid(agent))),
+        "{whoami}"
+    );
+    assert!(whoami.contains("unreachable"), "no network: {whoami}");
+    // The loopback HTTP server was never reached, and the attempt says why.
+    assert!(seen.iter().all(|s| s.path != "/mcp"));
+    let refusal: String = sqlx::query_scalar(
+        "select data->>'result' from events where type = 'tool.result' and data->>'tool' = 'mcp'
+         order by seq limit 1",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert!(
+        refusal.contains("internal") && refusal.contains("loopback"),
+        "{refusal}"
+    );
+    let _ = std::fs::remove_dir_all(&data);
+}

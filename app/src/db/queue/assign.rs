@@ -270,7 +270,7 @@ pub async fn assign_ready(
                                     else '{}' end
                  from n order by id)
            select n.id, n.run_id, n.key, n.description, n.agent as "agent_id!", n.attempt,
-                  n.lease_token as "lease_token!", ag.provider, ag.model, ag.system_prompt, ag.tools,
+                  n.lease_token as "lease_token!", ag.provider, ag.model, ag.system_prompt, ag.tools, ag.mcp_servers,
                   coalesce((select array_agg(coalesce(p.output, '') order by p.position)
                             from node_deps d,
                                  lateral (select output, position from nodes p
@@ -278,7 +278,7 @@ pub async fn assign_ready(
                             where d.node_id = n.id), '{}') as "context!",
                   n.here as "here!", n.waited::float8 as "waited!"
            from n,
-                lateral (select provider, model, system_prompt, tools from agents
+                lateral (select provider, model, system_prompt, tools, mcp_servers from agents
                          where id = n.agent offset 0) ag"#,
         &node_ids,
         &agent_ids,

@@ -34,14 +34,14 @@ pub async fn claim_assigned(
                       jsonb_build_object('attempt', attempt, 'worker_id', $1::uuid)
                from claimed)
            select c.id, c.run_id, c.key, c.description, c.agent_id as "agent_id!", c.attempt,
-                  c.lease_token as "lease_token!", a.provider, a.model, a.system_prompt, a.tools,
+                  c.lease_token as "lease_token!", a.provider, a.model, a.system_prompt, a.tools, a.mcp_servers,
                   coalesce((select array_agg(coalesce(p.output, '') order by p.position)
                             from node_deps d,
                                  lateral (select output, position from nodes p
                                           where p.id = d.depends_on offset 0) p
                             where d.node_id = c.id), '{}') as "context!",
                   true as "here!", 0::float8 as "waited!"
-           from claimed c, lateral (select provider, model, system_prompt, tools from agents a
+           from claimed c, lateral (select provider, model, system_prompt, tools, mcp_servers from agents a
                                     where a.id = c.agent_id offset 0) a"#,
         worker.0,
         limit,

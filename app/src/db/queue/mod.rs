@@ -32,6 +32,8 @@ pub struct ClaimedNode {
     pub system_prompt: String,
     /// The tools the agent's model is offered.
     pub tools: Vec<String>,
+    /// MCP servers whose tools it is offered too.
+    pub mcp_servers: Vec<crate::domain::agent::McpServer>,
     /// Outputs of the node's prerequisites, in plan order.
     pub context: Vec<String>,
 }
@@ -49,6 +51,7 @@ struct StartRow {
     model: String,
     system_prompt: String,
     tools: Vec<String>,
+    mcp_servers: serde_json::Value,
     context: Vec<String>,
     here: bool,
     waited: f64,
@@ -68,6 +71,7 @@ impl From<StartRow> for ClaimedNode {
             model: r.model,
             system_prompt: r.system_prompt,
             tools: r.tools,
+            mcp_servers: serde_json::from_value(r.mcp_servers).unwrap_or_default(),
             context: r.context,
         }
     }

@@ -60,6 +60,18 @@ pub fn AgentDetailPage() -> impl IntoView {
                                 "Tools: "
                                 {if a.tools.is_empty() { "none".to_owned() } else { a.tools.join(", ") }}
                             </p>
+                            {(!a.mcp_servers.is_empty()).then(|| {
+                                let servers: Vec<String> = a
+                                    .mcp_servers
+                                    .iter()
+                                    .map(|s| match (&s.command, &s.url) {
+                                        (Some(c), _) => format!("{} (stdio: {c})", s.name),
+                                        (_, Some(u)) => format!("{} ({u})", s.name),
+                                        _ => s.name.clone(),
+                                    })
+                                    .collect();
+                                view! { <p data-testid="agent-mcp">"MCP servers: " {servers.join(", ")}</p> }
+                            })}
                             {a.error.clone().map(|e| view! { <p class="error" data-testid="agent-error">{e}</p> })}
                             <ConfigureForm agent=a.clone() />
                             <UsageLine usage=d.usage />

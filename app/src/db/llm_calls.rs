@@ -181,25 +181,27 @@ pub async fn agent_totals(
     Ok(r.into())
 }
 
-/// An agent's newest calls, newest first.
-pub async fn agent_recent(
-    conn: &mut PgConnection,
-    agent: AgentId,
-    limit: i64,
-) -> Result<Vec<CallView>, sqlx::Error> {
-    let rows = sqlx::query!(
-        "select id, run_id, node_id, attempt, purpose, provider, model, input_tokens,
-                cache_read_tokens, cache_write_tokens, output_tokens, cost_micros, latency_ms,
-                error, created_at
-         from llm_calls where agent_id = $1 order by id desc limit $2",
-        agent.0,
-        limit
-    )
-    .fetch_all(&mut *conn)
-    .await?;
-    Ok(rows
-        .into_iter()
-        .map(|r| CallView {
+struct CallRow {
+    id: i64,
+    run_id: uuid::Uuid,
+    node_id: Option<uuid::Uuid>,
+    attempt: Option<i32>,
+    purpose: String,
+    provider: String,
+    model: String,
+    input_tokens: i64,
+    cache_read_tokens: i64,
+    cache_write_tokens: i64,
+    output_tokens: i64,
+    cost_micros: i64,
+    latency_ms: i64,
+    error: Option<String>,
+    created_at: time::OffsetDateTime,
+}
+
+impl From<CallRow> for CallView {
+    fn from(r: CallRow) -> Self {
+        CallView {
             id: r.id,
             task_id: RunId(r.run_id),
             subtask_id: r.node_id.map(NodeId),
@@ -217,6 +219,65 @@ pub async fn agent_recent(
             latency_ms: r.latency_ms,
             error: r.error,
             created_at: r.created_at,
-        })
-        .collect())
+        }
+    }
+}
+
+/// An agent's newest calls, newest first.
+pub async fn agent_recent(
+    conn: &mut PgConnection,
+    agent: AgentId,
+    limit: i64,
+) -> Result<Vec<CallView>, sqlx::Error> {
+    let rows = sqlx::query_as!(
+        CallRow,
+        "select id, run_id, node_id, attempt, purpose, provider, model, input_tokens,
+                cache_read_tokens, cache_write_tokens, output_tokens, cost_micros, latency_ms,
+                error, created_at
+         from llm_calls where agent_id = $1 order by id desc limit $2",
+        agent.0,
+        limit
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    Ok(rows.into_iter().map(CallView::from).collect())
+}
+
+/// The calls made for these subtasks' attempts, oldest first.
+pub async fn for_nodes(
+    conn: &mut PgConnection,
+    nodes: &[uuid::Uuid],
+) -> Result<Vec<CallView>, sqlx::Error> {
+    let rows = sqlx::query_as!(
+        CallRow,
+        "select id, run_id, node_id, attempt, purpose, provider, model, input_tokens,
+                cache_read_tokens, cache_write_tokens, output_tokens, cost_micros, latency_ms,
+                error, created_at
+         from llm_calls where node_id = any($1) order by id",
+        nodes
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    Ok(rows.into_iter().map(CallView::from).collect())
+}
+
+/// Totals of some calls (an attempt's, say).
+pub fn totals(calls: &[CallView]) -> UsageTotals {
+    let mut t = UsageTotals::default();
+    for c in calls {
+        add(
+            &mut t,
+            &UsageTotals {
+                calls: 1,
+                failed_calls: i64::from(c.error.is_some()),
+                input: c.usage.input,
+                cache_read: c.usage.cache_read,
+                cache_write: c.usage.cache_write,
+                output: c.usage.output,
+                cost_micros: c.cost_micros,
+                latency_ms: c.latency_ms,
+            },
+        );
+    }
+    t
 }

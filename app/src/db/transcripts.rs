@@ -51,6 +51,8 @@ impl From<Row> for TranscriptView {
             attempt: r.attempt,
             agent_id: r.agent_id.map(AgentId),
             messages: r.messages,
+            calls: Vec::new(),
+            usage: Default::default(),
             created_at: r.created_at,
         }
     }
@@ -70,7 +72,7 @@ pub async fn for_run(
     )
     .fetch_all(&mut *conn)
     .await?;
-    Ok(rows.into_iter().map(TranscriptView::from).collect())
+    with_calls(conn, rows.into_iter().map(TranscriptView::from).collect()).await
 }
 
 /// An agent's newest transcripts, newest first.
@@ -89,5 +91,23 @@ pub async fn for_agent(
     )
     .fetch_all(&mut *conn)
     .await?;
-    Ok(rows.into_iter().map(TranscriptView::from).collect())
+    with_calls(conn, rows.into_iter().map(TranscriptView::from).collect()).await
+}
+
+/// Each transcript with its attempt's calls and their totals.
+async fn with_calls(
+    conn: &mut PgConnection,
+    mut items: Vec<TranscriptView>,
+) -> Result<Vec<TranscriptView>, sqlx::Error> {
+    let nodes: Vec<uuid::Uuid> = items.iter().map(|t| t.subtask_id.0).collect();
+    let calls = super::llm_calls::for_nodes(conn, &nodes).await?;
+    for t in &mut items {
+        t.calls = calls
+            .iter()
+            .filter(|c| c.subtask_id == Some(t.subtask_id) && c.attempt == Some(t.attempt))
+            .cloned()
+            .collect();
+        t.usage = super::llm_calls::totals(&t.calls);
+    }
+    Ok(items)
 }

@@ -181,6 +181,9 @@ pub struct TranscriptView {
     /// The messages in order: `role` and `content` blocks (`text`, `tool_call`, `tool_result`).
     #[cfg_attr(feature = "ssr", schema(value_type = Vec<Object>))]
     pub messages: serde_json::Value,
+    /// The attempt's model calls, and their totals (the per-attempt rollup).
+    pub calls: Vec<CallView>,
+    pub usage: UsageTotals,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: time::OffsetDateTime,
 }

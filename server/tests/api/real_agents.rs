@@ -169,6 +169,19 @@ async fn a_task_plans_calls_a_tool_and_answers_on_an_openai_compatible_server(po
         .json()
         .await
         .unwrap();
+    // The attempt's own rollup: its two calls, each with its usage, and their totals.
+    let attempt = &transcripts["items"][0];
+    assert_eq!(attempt["usage"]["calls"], 2);
+    assert_eq!(attempt["usage"]["cost_micros"], 300 + 80 + 1100);
+    let calls = attempt["calls"].as_array().unwrap();
+    assert_eq!(calls.len(), 2);
+    assert_eq!(calls[0]["usage"]["cache_read"], 1000);
+    assert_eq!(calls[1]["usage"]["output"], 10);
+    assert!(
+        calls
+            .iter()
+            .all(|c| c["attempt"] == 1 && c["model"] == "scripted-1")
+    );
     let messages = transcripts["items"][0]["messages"].as_array().unwrap();
     assert_eq!(
         messages.len(),

@@ -89,12 +89,39 @@ pub fn Transcripts(items: Vec<TranscriptView>) -> impl IntoView {
                         <details data-testid="transcript">
                             <summary>
                                 {format!(
-                                    "{} · attempt {} · {} messages",
+                                    "{} · attempt {} · {} messages · {} calls, {} tokens, {}",
                                     t.subtask_key,
                                     t.attempt,
                                     messages.len(),
+                                    t.usage.calls,
+                                    t.usage.tokens(),
+                                    format_cost(t.usage.cost_micros),
                                 )}
                             </summary>
+                            <ul class="calls" data-testid="attempt-calls">
+                                {t
+                                    .calls
+                                    .iter()
+                                    .map(|c| {
+                                        view! {
+                                            <li>
+                                                {format!(
+                                                    "{} on {}: input {}, cache read {}, cache write {}, output {} · {} · {} ms{}",
+                                                    c.model,
+                                                    c.provider,
+                                                    c.usage.input,
+                                                    c.usage.cache_read,
+                                                    c.usage.cache_write,
+                                                    c.usage.output,
+                                                    format_cost(c.cost_micros),
+                                                    c.latency_ms,
+                                                    c.error.as_ref().map(|e| format!(" · failed: {e}")).unwrap_or_default(),
+                                                )}
+                                            </li>
+                                        }
+                                    })
+                                    .collect_view()}
+                            </ul>
                             <ol>
                                 {messages
                                     .iter()

@@ -144,6 +144,11 @@ impl Application {
             let (stop, streams, pool) = (background.clone(), streams.clone(), db.pool.clone());
             move || streams.clone().run(pool.clone(), stop.clone())
         }));
+        let key = config
+            .engine
+            .master_key
+            .clone()
+            .context("the master key is loaded before the routes")?;
         let state = AppState {
             streams,
             supervisor: supervisor.clone(),
@@ -151,13 +156,8 @@ impl Application {
             ctx: ServerContext {
                 pool: db.pool.clone(),
                 login_policy: config.login_policy.clone(),
-                sealer: std::sync::Arc::new(
-                    config
-                        .engine
-                        .master_key
-                        .clone()
-                        .context("the master key is loaded before the routes")?,
-                ),
+                sealer: std::sync::Arc::new(key.clone()),
+                tester: std::sync::Arc::new(crate::engine::provider::Tester(key.clone())),
                 declared_providers: std::sync::Arc::new(
                     config
                         .engine

@@ -69,3 +69,17 @@ pub async fn delete_provider(id: uuid::Uuid) -> Result<(), AppError> {
     })
     .await
 }
+
+/// The providers page's connection test: one small call of the default model.
+#[server(endpoint = "providers/test")]
+pub async fn test_provider(
+    id: uuid::Uuid,
+) -> Result<crate::domain::provider::ProviderTest, AppError> {
+    use super::ssr::{context, current_user, run};
+    run(async {
+        let ctx = context()?;
+        let me = current_user().await?;
+        Ok(crate::commands::providers::test(&ctx.pool, &me.into(), &*ctx.tester, id).await?)
+    })
+    .await
+}

@@ -17,6 +17,8 @@ pub struct ServerContext {
     pub declared_providers: std::sync::Arc<Vec<(String, String)>>,
     /// Seals provider API keys under the master key.
     pub sealer: std::sync::Arc<dyn crate::commands::providers::Sealer>,
+    /// Connection tests of stored providers (the model clients are the server's).
+    pub tester: std::sync::Arc<dyn crate::commands::providers::Tester>,
 }
 
 pub fn context() -> Result<ServerContext, AppError> {

@@ -5,11 +5,11 @@ use super::{CommandError, invalid};
 use crate::auth::require_role;
 use crate::db::providers::{self, ProviderRow, ProviderWrite};
 use crate::domain::account::{Actor, Role};
-pub use crate::domain::provider::ProviderView;
 use crate::domain::provider::{
     JsonFormat, ProviderKind, check_prices, parse_api_key, parse_base_url, parse_model, parse_name,
     provider_aad,
 };
+pub use crate::domain::provider::{ProviderTest, ProviderView};
 use crate::domain::usage::Prices;
 use serde::Deserialize;
 use sqlx::PgPool;
@@ -19,6 +19,28 @@ use uuid::Uuid;
 /// Seals a secret under the process's master key (the server implements it).
 pub trait Sealer: Send + Sync {
     fn seal(&self, plaintext: &[u8], aad: &[u8]) -> Vec<u8>;
+}
+
+/// What a test future answers: the test, or why the stored provider is unusable (its key does
+/// not open here), in which case nothing was sent.
+pub type TestFuture =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<ProviderTest, String>> + Send>>;
+
+/// Makes one small call of a stored provider's default model (the server implements it: the
+/// model clients live there).
+pub trait Tester: Send + Sync {
+    fn test(&self, row: ProviderRow) -> TestFuture;
+}
+
+/// An admin's connection test of provider `id`.
+pub async fn test(
+    pool: &PgPool,
+    actor: &Actor,
+    tester: &dyn Tester,
+    id: Uuid,
+) -> Result<ProviderTest, CommandError> {
+    let row = get(pool, actor, id).await?;
+    tester.test(row).await.map_err(invalid("api_key"))
 }
 
 #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]

@@ -63,6 +63,26 @@ pub struct ProviderView {
     pub updated_at: time::OffsetDateTime,
 }
 
+/// What a provider's connection test saw.
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CheckReport {
+    pub model: String,
+    pub latency_ms: i64,
+    pub usage: super::usage::Usage,
+    /// The start of what the model answered.
+    pub reply: String,
+}
+
+/// What a connection test found: the provider answered (`ok`) or why not.
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ProviderTest {
+    pub ok: bool,
+    pub report: Option<CheckReport>,
+    pub error: Option<String>,
+}
+
 /// The name agents refer to a provider by.
 pub const RESERVED: &str = "simulated";
 const MAX_NAME: usize = 64;

@@ -221,15 +221,7 @@ impl Providers {
     }
 }
 
-/// What a provider's connection test saw.
-#[derive(Clone, Debug, PartialEq, serde::Serialize, utoipa::ToSchema)]
-pub struct CheckReport {
-    pub model: String,
-    pub latency_ms: i64,
-    pub usage: app::domain::usage::Usage,
-    /// The start of what the model answered.
-    pub reply: String,
-}
+pub use app::domain::provider::CheckReport;
 
 /// A provider's connection test: one small call of `model`, classified like any other.
 pub async fn check(client: &dyn Model, model: &str) -> Result<CheckReport, LlmError> {
@@ -244,4 +236,40 @@ pub async fn check(client: &dyn Model, model: &str) -> Result<CheckReport, LlmEr
         usage: answer.usage,
         reply: crate::tools::truncate(&answer.text(), 200),
     })
+}
+
+/// Connection tests of stored providers, for REST and the providers page: a fresh client with
+/// a short deadline and no retries, so a test answers within seconds or says why.
+pub struct Tester(pub crate::secrets::MasterKey);
+
+impl app::commands::providers::Tester for Tester {
+    fn test(&self, row: app::db::providers::ProviderRow) -> app::commands::providers::TestFuture {
+        use app::domain::provider::ProviderTest;
+        let key = self.0.clone();
+        Box::pin(async move {
+            let config = super::provider_sync::config_from_row(&row, &key)?;
+            let quick = crate::llm::HttpSettings {
+                timeout: std::time::Duration::from_secs(30),
+                connect_timeout: std::time::Duration::from_secs(3),
+            };
+            let providers =
+                Providers::new(std::time::Duration::ZERO).with_http(quick, Default::default());
+            let result = match providers.build(&config) {
+                Ok(client) => check(client.as_ref(), &config.default_model).await,
+                Err(e) => Err(e),
+            };
+            Ok(match result {
+                Ok(report) => ProviderTest {
+                    ok: true,
+                    report: Some(report),
+                    error: None,
+                },
+                Err(e) => ProviderTest {
+                    ok: false,
+                    report: None,
+                    error: Some(e.to_string()),
+                },
+            })
+        })
+    }
 }

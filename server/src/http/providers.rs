@@ -4,11 +4,11 @@
 use super::AppState;
 use super::error::ApiError;
 use super::extract::{ApiJson, ApiPath};
-use crate::engine::provider::{CheckReport, Providers, check};
-use crate::engine::provider_sync::config_from_row;
 use crate::secrets::MasterKey;
 use app::api::ErrorKind;
-use app::commands::providers::{self as commands, NewProvider, ProviderPatch, ProviderView};
+use app::commands::providers::{
+    self as commands, NewProvider, ProviderPatch, ProviderTest, ProviderView,
+};
 use app::domain::account::Actor;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -22,14 +22,6 @@ pub struct ProviderPage {
     pub items: Vec<ProviderView>,
     /// Always `null`: providers fit in one page.
     pub next_cursor: Option<String>,
-}
-
-/// What a connection test found: the provider answered (`ok`) or why not.
-#[derive(Serialize, ToSchema)]
-pub struct ProviderTest {
-    pub ok: bool,
-    pub report: Option<CheckReport>,
-    pub error: Option<String>,
 }
 
 fn master_key(state: &AppState) -> Result<&MasterKey, ApiError> {
@@ -115,29 +107,8 @@ pub async fn test(
     Extension(me): Extension<Actor>,
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<Json<ProviderTest>, ApiError> {
-    let row = commands::get(&state.ctx.pool, &me, id).await?;
-    let config = config_from_row(&row, master_key(&state)?)
-        .map_err(|e| ApiError::new(ErrorKind::Invalid, e))?;
-    // A test answers within seconds or says why: a short deadline, no retries.
-    let quick = crate::llm::HttpSettings {
-        timeout: std::time::Duration::from_secs(30),
-        connect_timeout: std::time::Duration::from_secs(3),
-    };
-    let providers = Providers::new(std::time::Duration::ZERO).with_http(quick, Default::default());
-    let result = match providers.build(&config) {
-        Ok(client) => check(client.as_ref(), &config.default_model).await,
-        Err(e) => Err(e),
-    };
-    Ok(Json(match result {
-        Ok(report) => ProviderTest {
-            ok: true,
-            report: Some(report),
-            error: None,
-        },
-        Err(e) => ProviderTest {
-            ok: false,
-            report: None,
-            error: Some(e.to_string()),
-        },
-    }))
+    let tester = crate::engine::provider::Tester(master_key(&state)?.clone());
+    Ok(Json(
+        commands::test(&state.ctx.pool, &me, &tester, id).await?,
+    ))
 }

@@ -25,7 +25,7 @@ fn answer(text: &str) -> Reply {
 
 #[sqlx::test]
 async fn admins_manage_providers_and_the_connection_test_calls_the_provider(pool: PgPool) {
-    let fake = fake_llm::start(vec![answer("OK")]).await;
+    let fake = fake_llm::start(vec![answer("OK"), answer("OK from the page")]).await;
     let app = spawn_app(pool.clone()).await;
     let admin = app.admin().await;
     let res = admin
@@ -59,6 +59,27 @@ async fn admins_manage_providers_and_the_connection_test_calls_the_provider(pool
     let seen = fake.seen();
     assert_eq!(seen[0].path, "/v1/chat/completions");
     assert_eq!(seen[0].headers["authorization"], format!("Bearer {CANARY}"));
+    // The providers page's Test button: the same test through its server function.
+    let from_page: Value = admin
+        .post(app.url("/api/providers/test"))
+        .form(&[("id", id)])
+        .header("accept", "application/json")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(from_page["ok"], true, "{from_page:#}");
+    assert_eq!(from_page["report"]["reply"], "OK from the page");
+    let member = app.user_with_role("moe-member", "member").await;
+    let res = member
+        .post(app.url("/api/providers/test"))
+        .form(&[("id", id)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
 
     // A new key is sealed under the next version; an empty one removes it.
     let patched: Value = admin

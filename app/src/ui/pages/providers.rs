@@ -1,4 +1,4 @@
-use crate::api::providers::{CreateProvider, DeleteProvider, list_providers};
+use crate::api::providers::{CreateProvider, DeleteProvider, TestProvider, list_providers};
 use crate::domain::provider::{JsonFormat, ProviderKind, ProviderView};
 use crate::domain::usage::format_cost;
 use crate::ui::components::error_note::ErrorNote;
@@ -11,6 +11,7 @@ use leptos_meta::Title;
 pub fn ProvidersPage() -> impl IntoView {
     let create = ServerAction::<CreateProvider>::new();
     let delete = ServerAction::<DeleteProvider>::new();
+    let test = ServerAction::<TestProvider>::new();
     let providers = Resource::new(
         move || (create.version().get(), delete.version().get()),
         |_| list_providers(),
@@ -26,12 +27,13 @@ pub fn ProvidersPage() -> impl IntoView {
         <Transition fallback=|| view! { <p>"Loading…"</p> }>
             {move || Suspend::new(async move {
                 match providers.await {
-                    Ok(list) => view! { <ProviderTable providers=list delete /> }.into_any(),
+                    Ok(list) => view! { <ProviderTable providers=list delete test /> }.into_any(),
                     Err(e) => view! { <ErrorNote error=Signal::stored(Some(e)) /> }.into_any(),
                 }
             })}
         </Transition>
         <ErrorNote error=delete_error />
+        <TestResult test />
         <h2>"Add a provider"</h2>
         <ActionForm action=create attr:class="inline-form" attr:data-testid="provider-form">
             <label>"Name" <input type="text" name="name" required pattern="[a-z][a-z0-9_-]*" /></label>
@@ -70,6 +72,7 @@ pub fn ProvidersPage() -> impl IntoView {
 fn ProviderTable(
     providers: Vec<ProviderView>,
     delete: ServerAction<DeleteProvider>,
+    test: ServerAction<TestProvider>,
 ) -> impl IntoView {
     if providers.is_empty() {
         return view! { <p class="muted">"No providers stored yet."</p> }.into_any();
@@ -121,6 +124,15 @@ fn ProviderTable(
                                 <td class="muted">{limits}</td>
                                 <td>
                                     <button
+                                        data-testid="test-provider"
+                                        on:click=move |_| {
+                                            test.dispatch(TestProvider { id });
+                                        }
+                                    >
+                                        "Test"
+                                    </button>
+                                    " "
+                                    <button
                                         class="danger"
                                         on:click=move |_| {
                                             delete.dispatch(DeleteProvider { id });
@@ -137,4 +149,38 @@ fn ProviderTable(
         </table>
     }
     .into_any()
+}
+
+/// The last connection test's outcome: the model's reply and figures, or why it failed.
+#[component]
+fn TestResult(test: ServerAction<TestProvider>) -> impl IntoView {
+    move || {
+        let pending = test.pending().get();
+        match test.value().get() {
+            _ if pending => Some(view! { <p class="muted">"Testing…"</p> }.into_any()),
+            Some(Ok(t)) => Some(match (t.ok, t.report, t.error) {
+                (true, Some(r), _) => view! {
+                    <p class="ok" data-testid="test-result">
+                        {format!(
+                            "{} answered in {} ms ({} tokens in, {} out): {}",
+                            r.model,
+                            r.latency_ms,
+                            r.usage.input,
+                            r.usage.output,
+                            r.reply,
+                        )}
+                    </p>
+                }
+                .into_any(),
+                (_, _, e) => view! {
+                    <p class="error" data-testid="test-result">
+                        {format!("The test failed: {}", e.unwrap_or_default())}
+                    </p>
+                }
+                .into_any(),
+            }),
+            Some(Err(e)) => Some(view! { <ErrorNote error=Signal::stored(Some(e)) /> }.into_any()),
+            None => None,
+        }
+    }
 }

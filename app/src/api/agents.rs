@@ -76,18 +76,9 @@ pub struct SpawnForm {
 /// Spawns an agent from the agents page's form.
 #[server(endpoint = "agents/spawn")]
 pub async fn spawn_agent(form: SpawnForm) -> Result<Agent, AppError> {
-    use super::ssr::{context, current_user, run};
+    use super::ssr::{context, current_user, form_number, run};
     run(async {
         let ctx = context()?;
-        let number = |field: &str, raw: &str| -> Result<Option<i64>, AppError> {
-            let raw = raw.trim();
-            if raw.is_empty() {
-                return Ok(None);
-            }
-            raw.parse()
-                .map(Some)
-                .map_err(|_| AppError::invalid(format!("{field} must be a whole number")))
-        };
         let blank = |s: String| (!s.trim().is_empty()).then_some(s);
         let req = crate::commands::SpawnAgent {
             capabilities: split_list(&form.capabilities),
@@ -98,8 +89,8 @@ pub async fn spawn_agent(form: SpawnForm) -> Result<Agent, AppError> {
             mcp_servers: None,
             parent_id: None,
             budget: crate::commands::Caps {
-                max_tokens: number("max_tokens", &form.max_tokens)?,
-                max_cost_micros: number("max_cost_micros", &form.max_cost_micros)?,
+                max_tokens: form_number("max_tokens", &form.max_tokens)?,
+                max_cost_micros: form_number("max_cost_micros", &form.max_cost_micros)?,
             },
             name: form.name,
         };

@@ -63,3 +63,14 @@ pub async fn run<T>(
 ) -> Result<T, AppError> {
     body.await.map_err(fail)
 }
+
+/// A whole number a form posts as text; blank is `None`.
+pub fn form_number(field: &str, raw: &str) -> Result<Option<i64>, AppError> {
+    let raw = raw.trim();
+    if raw.is_empty() {
+        return Ok(None);
+    }
+    raw.parse()
+        .map(Some)
+        .map_err(|_| AppError::invalid(format!("{field} must be a whole number")))
+}

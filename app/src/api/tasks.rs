@@ -6,17 +6,27 @@ use crate::domain::run::{TaskDetail, TaskSummary};
 use leptos::prelude::*;
 use leptos::server_fn::codec::GetUrl;
 
+/// Submits a task from the tasks page's form; blank caps mean uncapped.
 #[server(endpoint = "tasks/submit")]
-pub async fn submit_task(description: String, priority: Option<i64>) -> Result<RunId, AppError> {
-    use super::ssr::{context, current_user, run};
+pub async fn submit_task(
+    description: String,
+    priority: Option<i64>,
+    #[server(default)] max_tokens: String,
+    #[server(default)] max_cost_micros: String,
+) -> Result<RunId, AppError> {
+    use super::ssr::{context, current_user, form_number, run};
     run(async {
         let me = current_user().await?;
+        let caps = crate::commands::Caps {
+            max_tokens: form_number("max_tokens", &max_tokens)?,
+            max_cost_micros: form_number("max_cost_micros", &max_cost_micros)?,
+        };
         let id = crate::commands::submit_task(
             &context()?.pool,
             &me.into(),
             &description,
             priority,
-            Default::default(),
+            caps,
         )
         .await?;
         // A plain form post (no WASM yet) lands on the new task's page.

@@ -201,3 +201,62 @@ async fn an_agent_cap_refuses_a_call_before_it_is_made(pool: PgPool) {
     assert_eq!(res.status(), StatusCode::CREATED);
     let _ = std::fs::remove_dir_all(&data);
 }
+
+#[sqlx::test]
+async fn the_task_form_sets_caps_and_refuses_ones_that_are_not_numbers(pool: PgPool) {
+    let app = crate::helpers::spawn_app(pool.clone()).await;
+    let admin = app.admin().await;
+    // The form as a browser posts it, before any WASM has loaded (it lands on the task).
+    let res = admin
+        .post(app.url("/api/tasks/submit"))
+        .form(&[
+            ("description", "Summarise the quarterly numbers"),
+            ("priority", "5"),
+            ("max_tokens", "9000"),
+            ("max_cost_micros", ""),
+        ])
+        .header("accept", "application/json")
+        .send()
+        .await
+        .unwrap();
+    assert!(res.status().is_success(), "{}", res.status());
+    let id: String = res.json().await.unwrap();
+    let task: Value = admin
+        .get(app.url(&format!("/api/v1/tasks/{id}")))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(task["budget"]["cap_tokens"], 9000, "{task:#}");
+    assert!(task["budget"]["cap_cost_micros"].is_null());
+    // Without the cap fields (an older form) the task is uncapped; a word is refused.
+    let res = admin
+        .post(app.url("/api/tasks/submit"))
+        .form(&[
+            ("description", "Summarise the yearly numbers"),
+            ("priority", "5"),
+        ])
+        .header("accept", "application/json")
+        .send()
+        .await
+        .unwrap();
+    assert!(res.status().is_success(), "{}", res.status());
+    let res = admin
+        .post(app.url("/api/tasks/submit"))
+        .form(&[
+            ("description", "Summarise the monthly numbers"),
+            ("max_tokens", "lots"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        res.text()
+            .await
+            .unwrap()
+            .contains("max_tokens must be a whole number")
+    );
+}

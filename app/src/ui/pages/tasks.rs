@@ -36,6 +36,13 @@ pub fn TasksPage() -> impl IntoView {
             <label class="narrow">
                 "Priority (0–10)" <input type="number" name="priority" min="0" max="10" value="5" />
             </label>
+            <label class="narrow">
+                "Token cap" <input type="number" name="max_tokens" min="1" placeholder="none" />
+            </label>
+            <label class="narrow">
+                "Cost cap (micro-units)"
+                <input type="number" name="max_cost_micros" min="0" placeholder="none" />
+            </label>
             <button type="submit">"Submit task"</button>
         </ActionForm>
         <ErrorNote error />

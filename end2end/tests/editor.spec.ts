@@ -175,3 +175,72 @@ test("the browser's validation (WASM) and the server's say the same about one fi
   await expect(page.getByTestId("issues").locator("li")).toHaveCount(serverMessages.length);
   expect(await page.getByTestId("issues").locator("li").allTextContents()).toEqual(serverMessages);
 });
+
+test("conditions and a tool's arguments are edited in the details panel, each one undo step, and saved", async ({ page }) => {
+  const errors = watchConsole(page);
+  await logIn(page);
+  await page.getByRole("link", { name: "Workflows" }).click();
+  await page.waitForLoadState("networkidle");
+  const created = await page.request.post("/api/v1/workflows", {
+    data: {
+      name: "Branches",
+      definition: {
+        nodes: [
+          { key: "a", kind: "agent", capability: "data_analysis", prompt: "look", position: { x: 200, y: 40 } },
+          { key: "b", kind: "agent", capability: "data_analysis", prompt: "then", position: { x: 60, y: 200 } },
+          { key: "t", kind: "tool", tool: "http_get", arguments: { url: "https://example.com" }, position: { x: 340, y: 200 } },
+        ],
+        edges: [{ from: "a", to: "b" }, { from: "a", to: "t" }],
+      },
+    },
+  });
+  expect(created.status()).toBe(201);
+  const { id } = await created.json();
+  await page.reload();
+  await page.locator(`a[href="/workflows/${id}"]`).click();
+  await expect(page.locator(".wf-node")).toHaveCount(3);
+
+  await page.locator('.wf-node[data-key="a"] rect').click();
+  const toB = page.getByTestId("condition-b");
+  const toT = page.getByTestId("condition-t");
+  await toB.getByTestId("op").selectOption("matches");
+  await toB.getByTestId("op-text").fill("((");
+  await toB.getByTestId("op-text").press("Tab");
+  await expect(page.getByTestId("refused")).toContainText("the edge to b: the pattern is not a regular expression");
+  await toB.getByTestId("op-text").fill("^tide");
+  await toB.getByTestId("op-text").press("Tab");
+  await expect(page.getByTestId("refused")).toHaveCount(0);
+  await toT.getByTestId("op").selectOption("json_path");
+  await toT.getByTestId("op-text").fill("$.ok");
+  await toT.getByTestId("op-text").press("Tab");
+  await toT.getByTestId("op-equals").fill("true");
+  await toT.getByTestId("op-equals").press("Tab");
+  await toT.getByTestId("negate").check();
+  await expect(page.getByTestId("valid")).toBeVisible();
+
+  await page.locator('.wf-node[data-key="t"] rect').click();
+  const args = page.getByTestId("arguments");
+  await args.fill("{not json");
+  await args.press("Tab");
+  await expect(page.getByTestId("refused")).toContainText("arguments: not JSON");
+  await args.fill('{"url": "https://example.org"}');
+  await args.press("Tab");
+  await expect(page.getByTestId("refused")).toHaveCount(0);
+  // The arguments' edit is one undo step, and redo brings it back.
+  await page.getByTestId("undo").click();
+  await expect(args).toHaveValue('{"url":"https://example.com"}');
+  await page.getByTestId("redo").click();
+  await expect(args).toHaveValue('{"url":"https://example.org"}');
+
+  await page.getByTestId("save").click();
+  await expect(page.getByTestId("dirty")).toHaveText("saved");
+  const saved = await (await page.request.get(`/api/v1/workflows/${id}`)).json();
+  expect(saved.state).toBe("ready");
+  expect(saved.definition.edges).toEqual([
+    { from: "a", to: "b", condition: { op: "matches", pattern: "^tide" } },
+    { from: "a", to: "t", condition: { op: "json_path", path: "$.ok", equals: true, negate: true } },
+  ]);
+  const t = saved.definition.nodes.find((n: { key: string }) => n.key === "t");
+  expect(t.arguments).toEqual({ url: "https://example.org" });
+  expect(errors).toEqual([]);
+});

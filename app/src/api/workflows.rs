@@ -1,8 +1,11 @@
-//! Workflows for the UI: list, create from a template, open in the editor, save a version.
+//! Workflows for the UI: list, create from a template or an import, open any version in the
+//! editor, save a version, and a workflow's runs.
 
 use super::AppError;
 use crate::domain::ids::WorkflowId;
-use crate::domain::workflow::{Definition, WorkflowDetail, WorkflowSummary};
+use crate::domain::workflow::{
+    Definition, RunSummary, VersionSummary, WorkflowDetail, WorkflowSummary,
+};
 use leptos::prelude::*;
 use leptos::server_fn::codec::{GetUrl, Json};
 
@@ -38,27 +41,80 @@ pub async fn create_workflow(template: String) -> Result<WorkflowId, AppError> {
     .await
 }
 
-/// A workflow for the editor, with the names its agent steps may use.
+/// A workflow version for the editor (the newest unless asked), with the names its agent
+/// steps may use and the workflow's history.
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct EditorPage {
     pub workflow: WorkflowDetail,
     pub agents: Vec<String>,
+    /// Every saved version, newest first.
+    pub versions: Vec<VersionSummary>,
 }
 
 #[server(endpoint = "workflows/get", input = GetUrl)]
-pub async fn get_workflow(id: WorkflowId) -> Result<EditorPage, AppError> {
+pub async fn get_workflow(
+    id: WorkflowId,
+    #[server(default)] version: Option<i32>,
+) -> Result<EditorPage, AppError> {
     use super::ssr::{context, run};
+    use crate::commands::CommandError;
     run(async {
         let pool = &context()?.pool;
-        let workflow = crate::db::workflows::get(pool, id, None)
+        let workflow = crate::db::workflows::get(pool, id, version)
             .await
-            .map_err(crate::commands::CommandError::from)?;
+            .map_err(CommandError::from)?;
+        let mut conn = pool.acquire().await?;
+        let versions = crate::db::workflows::versions(&mut conn, id)
+            .await
+            .map_err(CommandError::from)?;
         let agents = sqlx::query_scalar!(
             "select name from agents where state <> 'terminated' order by name"
         )
-        .fetch_all(pool)
+        .fetch_all(&mut *conn)
         .await?;
-        Ok(EditorPage { workflow, agents })
+        Ok(EditorPage {
+            workflow,
+            agents,
+            versions,
+        })
+    })
+    .await
+}
+
+/// A new workflow from an export file's text (an unknown `schema_version` is refused with the
+/// reason); the browser goes on to its editor.
+#[server(endpoint = "workflows/import")]
+pub async fn import_workflow(export: String) -> Result<WorkflowId, AppError> {
+    use super::ssr::{context, current_user, run};
+    run(async {
+        let raw: serde_json::Value = serde_json::from_str(&export).map_err(|e| {
+            AppError::invalid(format!("the export is not JSON: {e}")).with_field("export")
+        })?;
+        let me = current_user().await?.into();
+        let detail = crate::commands::workflows::import(&context()?.pool, &me, &raw).await?;
+        leptos_axum::redirect(&format!("/workflows/{}", detail.id));
+        Ok(detail.id)
+    })
+    .await
+}
+
+/// A workflow's runs, newest first; `status` blank for all.
+#[server(endpoint = "workflows/runs", input = GetUrl)]
+pub async fn list_runs(
+    id: WorkflowId,
+    #[server(default)] status: String,
+) -> Result<Vec<RunSummary>, AppError> {
+    use super::ssr::{context, run};
+    use crate::domain::run::RunStatus;
+    run(async {
+        let status = match status.trim() {
+            "" => None,
+            s => Some(s.parse::<RunStatus>().map_err(|e| {
+                AppError::invalid(format!("status: {e}")).with_field("status")
+            })?),
+        };
+        let pool = &context()?.pool;
+        Ok(crate::db::workflow_runs::list(pool, id, status, 200, None).await?)
     })
     .await
 }

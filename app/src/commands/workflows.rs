@@ -8,10 +8,10 @@ use crate::db::events;
 use crate::db::workflow_runs;
 use crate::db::workflows::{self, NewVersion};
 use crate::domain::account::{Actor, Role};
-use crate::domain::ids::{AgentId, NodeId, RunId, WorkflowId};
+use crate::domain::ids::{NodeId, RunId, WorkflowId};
 use crate::domain::workflow::{
-    Catalog, Definition, Export, Issue, IssueCode, MAX_NAME, MAX_TEXT, SCHEMA_VERSION, Step,
-    SubworkflowInfo, Target, WorkflowDetail, builtin_templates, check_inputs, validate,
+    Catalog, Definition, Export, Issue, MAX_NAME, MAX_TEXT, SCHEMA_VERSION, Step, SubworkflowInfo,
+    WorkflowDetail, builtin_templates, check_inputs, validate,
 };
 use crate::domain::{stored_json, text};
 use sqlx::{PgConnection, PgPool};
@@ -336,19 +336,12 @@ pub async fn run(
     }
     let catalog = catalog(&mut tx, Some(id), &wf.definition).await?;
     let mut issues = validate(&wf.definition, &catalog);
-    for n in &wf.definition.nodes {
-        if matches!(n.step, Step::Tool { .. } | Step::Workflow { .. }) {
-            issues.push(Issue {
-                target: Target::Node { key: n.key.clone() },
-                code: IssueCode::Step,
-                message: format!(
-                    "node '{}': {} steps cannot run yet (they come with the agent tool loop)",
-                    n.key,
-                    n.step.kind()
-                ),
-                path: Vec::new(),
-            });
-        }
+    // A tool step calling run_command runs a shell command as the workflow's author wrote it:
+    // only an admin may start that, as only an admin may give an agent the tool.
+    if wf.definition.nodes.iter().any(
+        |n| matches!(&n.step, Step::Tool { tool, .. } if tool == crate::domain::agent::ADMIN_TOOL),
+    ) {
+        require_role(actor, Role::Admin)?;
     }
     let inputs = match check_inputs(&wf.definition.inputs, inputs) {
         Ok(inputs) => inputs,
@@ -360,14 +353,8 @@ pub async fn run(
     if !issues.is_empty() {
         return Err(CommandError::Issues(issues));
     }
-    let agents =
-        sqlx::query!("select id, name, capabilities from agents where state <> 'terminated'")
-            .fetch_all(&mut *tx)
-            .await?
-            .into_iter()
-            .map(|a| (a.name, (AgentId(a.id), a.capabilities)))
-            .collect();
-    let run = workflow_runs::start(&mut tx, &wf, &inputs, &agents, Some(actor.id.0)).await?;
+    let agents = workflow_runs::agents_by_name(&mut tx).await?;
+    let run = workflow_runs::start(&mut tx, &wf, &inputs, &agents, Some(actor.id.0), None).await?;
     tx.commit().await?;
     Ok(run)
 }

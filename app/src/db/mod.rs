@@ -11,6 +11,7 @@ pub mod metrics;
 pub mod providers;
 pub mod queue;
 pub mod runs;
+pub mod subworkflows;
 pub mod tokens;
 pub mod transcripts;
 pub mod users;

@@ -1,11 +1,12 @@
 //! The `runs` table and a run's nodes: submit, plan, list, inspect, cancel, retry.
 
 use super::events::{self, NewEvent};
+use super::subworkflows::{self, ChildEnd};
 use crate::domain::event::{EventKind, Severity};
 use crate::domain::ids::{AgentId, NodeId, RunId};
 use crate::domain::plan::ValidatedPlan;
 use crate::domain::run::{NodeStatus, RunStatus, SubtaskView, TaskDetail, TaskSummary};
-use serde_json::json;
+use serde_json::{Value, json};
 use sqlx::{PgConnection, PgExecutor};
 use uuid::Uuid;
 
@@ -252,23 +253,31 @@ pub async fn finish_if_done(
     let done = sqlx::query!(
         r#"update runs set status = 'completed', result = $2, finished_at = now(), updated_at = now(),
                summary_pending = $3 and kind = 'task'
-           where id = $1 and status = 'in_progress' returning id"#,
+           where id = $1 and status = 'in_progress' returning parent_node"#,
         run.0,
         result,
         summarize
     )
     .fetch_optional(&mut *conn)
     .await?;
-    if done.is_some() {
-        events::append(
-            conn,
-            NewEvent::new(EventKind::TaskCompleted, format!("task/{run}"))
-                .run(run)
-                .data(json!({ "subtasks": parts.len() })),
-        )
-        .await?;
+    let Some(done) = done else {
+        return Ok(false);
+    };
+    events::append(
+        conn,
+        NewEvent::new(EventKind::TaskCompleted, format!("task/{run}"))
+            .run(run)
+            .data(json!({ "subtasks": parts.len() })),
+    )
+    .await?;
+    if let Some(parent) = done.parent_node {
+        let outputs = parts
+            .into_iter()
+            .map(|p| (p.key, Value::String(p.output.unwrap_or_default())))
+            .collect();
+        subworkflows::child_ended(conn, NodeId(parent), ChildEnd::Completed(outputs)).await?;
     }
-    Ok(done.is_some())
+    Ok(true)
 }
 
 /// Fails a run that is still open: in progress (a subtask failed for good) or pending (it could
@@ -282,13 +291,13 @@ pub async fn fail_run(
     let failed = sqlx::query!(
         r#"update runs set status = 'failed', error = $2, planning_lease_expires_at = null,
                finished_at = now(), updated_at = now()
-           where id = $1 and status in ('pending', 'in_progress') returning id"#,
+           where id = $1 and status in ('pending', 'in_progress') returning parent_node"#,
         run.0,
         error
     )
     .fetch_optional(&mut *conn)
     .await?;
-    if failed.is_some() {
+    if let Some(failed) = &failed {
         events::append(
             conn,
             NewEvent::new(EventKind::TaskFailed, format!("task/{run}"))
@@ -297,6 +306,9 @@ pub async fn fail_run(
                 .data(json!({ "error": error, "blocked_subtasks": blocked })),
         )
         .await?;
+        if let Some(parent) = failed.parent_node {
+            subworkflows::child_ended(conn, NodeId(parent), ChildEnd::Failed(error)).await?;
+        }
     }
     Ok(failed.is_some())
 }
@@ -329,7 +341,8 @@ pub async fn cancel(conn: &mut PgConnection, run: RunId) -> Result<(), RunDbErro
                                      started_at, finished_at)
                select id, attempt, agent_id, worker_id, 'cancelled',
                       case when status = 'running' then started_at end, now()
-               from old where status in ('assigned', 'running'))
+               -- (a sub-workflow node runs no attempt: its child run is cancelled)
+               from old where status in ('assigned', 'running') and agent_id is not null)
            select id, agent_id from old"#,
         run.0
     )
@@ -343,11 +356,16 @@ pub async fn cancel(conn: &mut PgConnection, run: RunId) -> Result<(), RunDbErro
     if cancelled.iter().any(|n| n.agent_id.is_some()) {
         events::request_stop(&mut *conn, events::Stop::Run(run)).await?;
     }
-    sqlx::query!(
-        "update runs set status = 'cancelled', finished_at = now(), updated_at = now() where id = $1",
+    let ids: Vec<Uuid> = cancelled.iter().map(|n| n.id).collect();
+    for child in subworkflows::open_children(conn, &ids).await? {
+        Box::pin(cancel(conn, child)).await?;
+    }
+    let parent = sqlx::query_scalar!(
+        "update runs set status = 'cancelled', finished_at = now(), updated_at = now()
+         where id = $1 returning parent_node",
         run.0
     )
-    .execute(&mut *conn)
+    .fetch_one(&mut *conn)
     .await?;
     events::append(
         conn,
@@ -357,6 +375,9 @@ pub async fn cancel(conn: &mut PgConnection, run: RunId) -> Result<(), RunDbErro
             .data(json!({ "cancelled_subtasks": cancelled.len() })),
     )
     .await?;
+    if let Some(parent) = parent {
+        subworkflows::child_ended(conn, NodeId(parent), ChildEnd::Cancelled).await?;
+    }
     Ok(())
 }
 
@@ -387,6 +408,9 @@ pub async fn retry_node(conn: &mut PgConnection, node: NodeId) -> Result<RunId, 
     sqlx::query!(
         r#"update nodes set status = 'queued', failures = 0, error = null, not_before = now(),
                ready_at = now(), finished_at = null,
+               -- A sub-workflow that ran goes back to its gate: the advancer starts a new child.
+               pending_deps = case when step ->> 'kind' = 'workflow' and pending_deps = 0
+                                   then 1 else pending_deps end,
                -- A rejected approval asks again: its gate was never opened.
                approval = case when approval = 'rejected' then null else approval end,
                decided_by = case when approval = 'rejected' then null else decided_by end,

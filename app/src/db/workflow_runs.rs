@@ -42,19 +42,21 @@ pub async fn start(
     inputs: &Map<String, Value>,
     agents: &HashMap<String, (AgentId, Vec<String>)>,
     started_by: Option<Uuid>,
+    parent: Option<NodeId>,
 ) -> Result<RunId, sqlx::Error> {
     let run = RunId(Uuid::new_v4());
     let def = &wf.definition;
     sqlx::query!(
         "insert into runs (id, kind, description, priority, status, planned_by, created_by,
-                           workflow_id, workflow_version, inputs)
-         values ($1, 'workflow', $2, 5, 'in_progress', 'workflow', $3, $4, $5, $6)",
+                           workflow_id, workflow_version, inputs, parent_node)
+         values ($1, 'workflow', $2, 5, 'in_progress', 'workflow', $3, $4, $5, $6, $7)",
         run.0,
         wf.name,
         started_by,
         wf.id.0,
         wf.version,
-        Value::Object(inputs.clone())
+        Value::Object(inputs.clone()),
+        parent.map(|p| p.0)
     )
     .execute(&mut *conn)
     .await?;
@@ -105,7 +107,10 @@ pub async fn start(
                 (prompt.clone(), cap, named.map(|(id, _)| id.0))
             }
             Step::Approval { prompt } => (prompt.clone(), NOBODY.to_owned(), None),
-            other => (String::new(), other.kind().to_owned(), None),
+            // Any agent's worker makes a tool step's one call (the run's start authorised it).
+            Step::Tool { .. } => (String::new(), String::new(), None),
+            // Never assigned: its child run does the work.
+            Step::Workflow { .. } => (String::new(), NOBODY.to_owned(), None),
         };
         prompts.push(prompt);
         caps.push(cap);
@@ -261,7 +266,10 @@ pub async fn outputs(
 }
 
 /// One fewer pending dependency for each queued dependent of `node`.
-async fn release_dependents(conn: &mut PgConnection, node: NodeId) -> Result<(), sqlx::Error> {
+pub(super) async fn release_dependents(
+    conn: &mut PgConnection,
+    node: NodeId,
+) -> Result<(), sqlx::Error> {
     sqlx::query!(
         "update nodes set pending_deps = pending_deps - 1
          where id in (select node_id from node_deps where depends_on = $1) and status = 'queued'",
@@ -332,6 +340,43 @@ pub async fn open(conn: &mut PgConnection, g: &Gated, prompt: &str) -> Result<()
     Ok(())
 }
 
+/// Opens a tool step's gate with its arguments rendered: the daemon assigns it to any idle
+/// agent, whose worker makes the call.
+pub async fn open_tool(
+    conn: &mut PgConnection,
+    g: &Gated,
+    tool: &str,
+    arguments: &Map<String, Value>,
+) -> Result<(), sqlx::Error> {
+    let step = json!({ "kind": "tool", "tool": tool, "arguments": arguments });
+    let description = format!("{tool} {}", Value::Object(arguments.clone()));
+    sqlx::query!(
+        "update nodes set description = $2, step = $3, pending_deps = 0, ready_at = now(),
+             not_before = now()
+         where id = $1",
+        g.id.0,
+        description,
+        step
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// The fleet's agents by name, with their ids and capabilities (what agent steps name).
+pub async fn agents_by_name(
+    conn: &mut PgConnection,
+) -> Result<HashMap<String, (AgentId, Vec<String>)>, sqlx::Error> {
+    Ok(
+        sqlx::query!("select id, name, capabilities from agents where state <> 'terminated'")
+            .fetch_all(conn)
+            .await?
+            .into_iter()
+            .map(|a| (a.name, (AgentId(a.id), a.capabilities)))
+            .collect(),
+    )
+}
+
 /// Fails a node the advancer cannot run (a malformed step), blocking what depends on it and
 /// failing the run: a poison node fails itself, never the loop.
 pub async fn fail_node(
@@ -362,7 +407,10 @@ pub async fn fail_node(
 }
 
 /// Blocks every queued node downstream of `node`; returns how many.
-async fn block_downstream(conn: &mut PgConnection, node: NodeId) -> Result<i64, sqlx::Error> {
+pub(super) async fn block_downstream(
+    conn: &mut PgConnection,
+    node: NodeId,
+) -> Result<i64, sqlx::Error> {
     let n = sqlx::query_scalar!(
         r#"with recursive down(id) as (
                select node_id from node_deps where depends_on = $1
@@ -506,6 +554,8 @@ pub async fn get(conn: &mut PgConnection, id: RunId) -> Result<Option<RunDetail>
                   n.status as "status: NodeStatus", n.approval, n.decided_at, n.decision_comment,
                   u.username as "decided_by?", n.description, n.agent_id, n.attempt, n.output,
                   n.error, n.tokens, n.started_at, n.finished_at,
+                  (select c.id from runs c where c.parent_node = n.id
+                   order by c.created_at desc limit 1) as child_run,
                   coalesce((select array_agg(s.key order by s.position) from node_deps d
                             join nodes s on s.id = d.depends_on where d.node_id = n.id),
                            '{}') as "depends_on!"
@@ -546,6 +596,7 @@ pub async fn get(conn: &mut PgConnection, id: RunId) -> Result<Option<RunDetail>
                 output: n.output,
                 error: n.error,
                 tokens: n.tokens,
+                child_run: n.child_run.map(RunId),
                 started_at: n.started_at,
                 finished_at: n.finished_at,
             })

@@ -16,7 +16,8 @@ use pages::{
     agent_detail::AgentDetailPage, agents::AgentsPage, events::EventsPage, login::LoginPage,
     not_found::NotFound, overview::OverviewPage, providers::ProvidersPage,
     task_detail::TaskDetailPage, tasks::TasksPage, users::UsersPage,
-    workflow_editor::WorkflowEditorPage, workflows::WorkflowsPage,
+    workflow_editor::WorkflowEditorPage, workflow_history::WorkflowRunsPage,
+    workflows::WorkflowsPage,
 };
 
 /// The document around the app, rendered on the server only.
@@ -79,6 +80,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("agents/:id") view=AgentDetailPage />
                     <Route path=path!("workflows") view=WorkflowsPage />
                     <Route path=path!("workflows/:id") view=WorkflowEditorPage />
+                    <Route path=path!("workflows/:id/runs") view=WorkflowRunsPage />
                     <Route path=path!("events") view=EventsPage />
                     <Route path=path!("users") view=UsersPage />
                     <Route path=path!("providers") view=ProvidersPage />

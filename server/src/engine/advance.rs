@@ -1,11 +1,14 @@
 //! The workflow advancer: decides each gated workflow node once its prerequisites are done —
-//! skip it (no active incoming edge), wait for a person (approval), or render its prompt from
-//! the run's inputs and upstream outputs and open it for the daemon. One node per transaction;
-//! a node that cannot be decided fails itself, never the loop.
+//! skip it (no active incoming edge), wait for a person (approval), render its prompt (or a tool
+//! step's arguments) from the run's inputs and upstream outputs and open it for the daemon, or
+//! start a sub-workflow's child run. One node per transaction; a node that cannot be decided
+//! fails itself, never the loop.
 
 use super::{Engine, Outcome};
+use app::db::subworkflows;
 use app::db::workflow_runs::{self as wr, Gated};
-use app::domain::workflow::Step;
+use app::domain::ids::WorkflowId;
+use app::domain::workflow::{Step, render_strings};
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
@@ -89,12 +92,25 @@ async fn decide(tx: &mut sqlx::PgConnection, g: &Gated) -> anyhow::Result<Decide
             wr::open(tx, g, &prompt).await?;
             Ok(Decided::Opened)
         }
-        Step::Tool { .. } | Step::Workflow { .. } => {
-            // Runs refuse these steps when they start; a version stored before that rule
-            // reaches here and fails cleanly.
-            let why = format!("{} steps cannot run yet", step.kind());
-            wr::fail_node(tx, g.id, g.run_id, &why).await?;
-            Ok(Decided::Settled)
+        Step::Tool { tool, arguments } => {
+            let arguments = render_strings(&arguments, &inputs, &outputs);
+            wr::open_tool(tx, g, &tool, &arguments).await?;
+            Ok(Decided::Opened)
+        }
+        Step::Workflow {
+            workflow_id,
+            version,
+            inputs: mapped,
+        } => {
+            let mapped = render_strings(&mapped, &inputs, &outputs);
+            let id = WorkflowId(workflow_id);
+            match subworkflows::start_child(tx, g, id, version, &mapped).await? {
+                Ok(_) => Ok(Decided::Opened),
+                Err(why) => {
+                    wr::fail_node(tx, g.id, g.run_id, &why).await?;
+                    Ok(Decided::Settled)
+                }
+            }
         }
     }
 }

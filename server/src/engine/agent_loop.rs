@@ -8,7 +8,7 @@ use super::meter::Meter;
 use crate::llm::{Block, ChatRequest, LlmError, Message, Purpose, Role};
 use crate::tools::{self, Toolbox};
 use app::db::events::{self, NewEvent};
-use app::db::queue::ClaimedNode;
+use app::db::queue::{ClaimedNode, ToolCall};
 use app::domain::event::{EventKind, Severity};
 use serde_json::{Value, json};
 
@@ -74,6 +74,9 @@ impl Engine {
         meter: &mut Meter,
         transcript: &mut Vec<Message>,
     ) -> Result<String, AttemptError> {
+        if let Some(call) = &node.tool_call {
+            return self.tool_step(node, call, transcript).await;
+        }
         let mut req = ChatRequest::new(
             node.model.clone(),
             node.system_prompt.clone(),
@@ -183,6 +186,72 @@ impl Engine {
             agent_config: false,
             final_: true,
         })
+    }
+
+    /// A workflow's tool step: its one call, made with the assigned agent's workspace and only
+    /// that tool (the run's start checked who may call it). The tool's answer is the output; an
+    /// error answer fails the attempt and the retry policy applies.
+    async fn tool_step(
+        &self,
+        node: &ClaimedNode,
+        call: &ToolCall,
+        transcript: &mut Vec<Message>,
+    ) -> Result<String, AttemptError> {
+        let mut toolbox = Toolbox::new(
+            self.pool.clone(),
+            node.run_id,
+            &self.config.workspaces_dir,
+            node.agent_id,
+            self.tools.clone(),
+            vec![call.tool.clone()],
+        );
+        let args = Value::Object(call.arguments.clone());
+        let id = format!("step-{}", node.key);
+        self.tool_event(
+            node,
+            EventKind::ToolCalled,
+            json!({
+                "tool": call.tool, "call_id": id,
+                "arguments": tools::truncate(&args.to_string(), EVENT_TEXT),
+            }),
+        )
+        .await;
+        let out = toolbox.call(&call.tool, &args).await;
+        toolbox.close().await;
+        self.tool_event(
+            node,
+            EventKind::ToolResult,
+            json!({
+                "tool": call.tool, "call_id": id, "is_error": out.is_error,
+                "result": tools::truncate(&out.content, EVENT_TEXT),
+            }),
+        )
+        .await;
+        transcript.push(Message {
+            role: Role::Assistant,
+            content: vec![Block::ToolCall {
+                id: id.clone(),
+                name: call.tool.clone(),
+                arguments: args,
+            }],
+        });
+        transcript.push(Message {
+            role: Role::User,
+            content: vec![Block::ToolResult {
+                call_id: id,
+                content: out.content.clone(),
+                is_error: out.is_error,
+            }],
+        });
+        if out.is_error {
+            Err(AttemptError::from(format!(
+                "{} answered an error: {}",
+                call.tool,
+                tools::truncate(&out.content, EVENT_TEXT)
+            )))
+        } else {
+            Ok(out.content)
+        }
     }
 
     /// Records a tool call or result. A lost event loses no work: the transcript has it.

@@ -256,6 +256,7 @@ mod tests {
             tools: vec![],
             mcp_servers: vec![],
             context: vec![],
+            tool_call: None,
         }
     }
 

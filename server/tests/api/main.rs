@@ -28,4 +28,5 @@ mod stream;
 mod tasks;
 mod users;
 mod workflow_runs;
+mod workflow_steps;
 mod workflows;

@@ -7,11 +7,11 @@ use reqwest::{Client, StatusCode};
 use serde_json::{Value, json};
 use sqlx::PgPool;
 
-fn agent(key: &str, prompt: &str) -> Value {
+pub(crate) fn agent(key: &str, prompt: &str) -> Value {
     json!({"key": key, "kind": "agent", "capability": "data_analysis", "prompt": prompt})
 }
 
-async fn create(app: &TestApp, c: &Client, definition: Value) -> String {
+pub(crate) async fn create(app: &TestApp, c: &Client, definition: Value) -> String {
     let res = c
         .post(app.url("/api/v1/workflows"))
         .json(&json!({"name": "under test", "definition": definition}))
@@ -24,7 +24,12 @@ async fn create(app: &TestApp, c: &Client, definition: Value) -> String {
     body["id"].as_str().unwrap().to_owned()
 }
 
-async fn start(app: &TestApp, c: &Client, workflow: &str, inputs: Value) -> (StatusCode, Value) {
+pub(crate) async fn start(
+    app: &TestApp,
+    c: &Client,
+    workflow: &str,
+    inputs: Value,
+) -> (StatusCode, Value) {
     let res = c
         .post(app.url(&format!("/api/v1/workflows/{workflow}/runs")))
         .json(&json!({"inputs": inputs}))
@@ -34,18 +39,23 @@ async fn start(app: &TestApp, c: &Client, workflow: &str, inputs: Value) -> (Sta
     (res.status(), res.json().await.unwrap())
 }
 
-async fn run_until(app: &TestApp, c: &Client, run: &str, done: impl Fn(&Value) -> bool) -> Value {
+pub(crate) async fn run_until(
+    app: &TestApp,
+    c: &Client,
+    run: &str,
+    done: impl Fn(&Value) -> bool,
+) -> Value {
     wait_for(c, &app.url(&format!("/api/v1/runs/{run}")), 30, done).await
 }
 
-fn finished(r: &Value) -> bool {
+pub(crate) fn finished(r: &Value) -> bool {
     matches!(
         r["status"].as_str(),
         Some("completed" | "failed" | "cancelled")
     )
 }
 
-fn node<'a>(run: &'a Value, key: &str) -> &'a Value {
+pub(crate) fn node<'a>(run: &'a Value, key: &str) -> &'a Value {
     run["nodes"]
         .as_array()
         .and_then(|n| n.iter().find(|n| n["key"] == key))
@@ -170,7 +180,7 @@ async fn decide(
     (res.status(), res.json().await.unwrap())
 }
 
-fn waiting(r: &Value) -> bool {
+pub(crate) fn waiting(r: &Value) -> bool {
     r["nodes"]
         .as_array()
         .unwrap()
@@ -305,7 +315,7 @@ async fn an_approval_survives_a_restart(pool: PgPool) {
 }
 
 #[sqlx::test(migrations = false)]
-async fn a_run_is_cancelled_and_tool_steps_are_refused_for_now(pool: PgPool) {
+async fn a_run_is_cancelled(pool: PgPool) {
     let app = spawn_app(pool).await;
     let c = app.admin().await;
     let wf = create(&app, &c, gated()).await;
@@ -323,14 +333,4 @@ async fn a_run_is_cancelled_and_tool_steps_are_refused_for_now(pool: PgPool) {
     assert_eq!(node(&run, "review")["status"], "cancelled");
     let (status, _) = decide(&app, &c, &id, "approve", json!(null)).await;
     assert_eq!(status, StatusCode::CONFLICT);
-
-    let tool = create(
-        &app,
-        &c,
-        json!({"nodes": [{"key": "t", "kind": "tool", "tool": "http_get", "arguments": {"url": "https://example.com"}}]}),
-    )
-    .await;
-    let (status, err) = start(&app, &c, &tool, json!({})).await;
-    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert_eq!(err["error"]["issues"][0]["code"], "step", "{err}");
 }

@@ -249,7 +249,7 @@ pub async fn assign_ready(
                    ready_at = case when n.pending_deps > 0 then now() else n.ready_at end
                from a where n.id = a.node
                returning n.id, n.run_id, n.key, n.description, n.attempt, n.lease_token,
-                         a.agent, a.here,
+                         n.step, a.agent, a.here,
                          extract(epoch from clock_timestamp() - coalesce(n.ready_at, now()))
                              as waited),
            g as (
@@ -276,6 +276,7 @@ pub async fn assign_ready(
                                  lateral (select output, position from nodes p
                                           where p.id = d.depends_on offset 0) p
                             where d.node_id = n.id), '{}') as "context!",
+                  n.step,
                   n.here as "here!", n.waited::float8 as "waited!"
            from n,
                 lateral (select provider, model, system_prompt, tools, mcp_servers from agents

@@ -27,7 +27,8 @@ pub async fn claim_assigned(
                set status = 'running', worker_id = $1, started_at = now(),
                    lease_expires_at = now() + make_interval(secs => $3)
                from picked where n.id = picked.id
-               returning n.id, n.run_id, n.key, n.description, n.agent_id, n.attempt, n.lease_token),
+               returning n.id, n.run_id, n.key, n.description, n.agent_id, n.attempt, n.lease_token,
+                         n.step),
            e as (
                insert into events (type, severity, subject, agent_id, run_id, node_id, data)
                select 'subtask.started', 'info', 'subtask/' || id, agent_id, run_id, id,
@@ -40,6 +41,7 @@ pub async fn claim_assigned(
                                  lateral (select output, position from nodes p
                                           where p.id = d.depends_on offset 0) p
                             where d.node_id = c.id), '{}') as "context!",
+                  c.step,
                   true as "here!", 0::float8 as "waited!"
            from claimed c, lateral (select provider, model, system_prompt, tools, mcp_servers from agents a
                                     where a.id = c.agent_id offset 0) a"#,

@@ -36,6 +36,27 @@ pub struct ClaimedNode {
     pub mcp_servers: Vec<crate::domain::agent::McpServer>,
     /// Outputs of the node's prerequisites, in plan order.
     pub context: Vec<String>,
+    /// A workflow's tool step: the one call to make instead of asking the model.
+    pub tool_call: Option<ToolCall>,
+}
+
+/// A tool step's call, its arguments rendered.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ToolCall {
+    pub tool: String,
+    pub arguments: serde_json::Map<String, serde_json::Value>,
+}
+
+impl ToolCall {
+    /// The call of a node's step, if it is a tool step.
+    fn of(step: Option<serde_json::Value>) -> Option<Self> {
+        match serde_json::from_value(step?).ok()? {
+            crate::domain::workflow::Step::Tool { tool, arguments } => {
+                Some(ToolCall { tool, arguments })
+            }
+            _ => None,
+        }
+    }
 }
 
 /// A node as an assignment or a claim starts it.
@@ -53,6 +74,7 @@ struct StartRow {
     tools: Vec<String>,
     mcp_servers: serde_json::Value,
     context: Vec<String>,
+    step: Option<serde_json::Value>,
     here: bool,
     waited: f64,
 }
@@ -73,6 +95,7 @@ impl From<StartRow> for ClaimedNode {
             tools: r.tools,
             mcp_servers: serde_json::from_value(r.mcp_servers).unwrap_or_default(),
             context: r.context,
+            tool_call: ToolCall::of(r.step),
         }
     }
 }

@@ -70,6 +70,48 @@ impl Condition {
     }
 }
 
+/// The operators a condition may use, by name (the editor's choices).
+pub const OPS: [&str; 4] = ["equals", "contains", "matches", "json_path"];
+
+impl Condition {
+    /// A condition from the editor's fields: the operator (empty for none), its text (value,
+    /// pattern or path), the JSON a path's value must equal, and the negation. Checked like
+    /// a saved one.
+    pub fn from_parts(
+        op: &str,
+        text: &str,
+        equals: &str,
+        negate: bool,
+    ) -> Result<Option<Condition>, String> {
+        let text = text.to_owned();
+        let test = match op {
+            "" => return Ok(None),
+            "equals" => Test::Equals { value: text },
+            "contains" => Test::Contains { value: text },
+            "matches" => Test::Matches { pattern: text },
+            "json_path" => Test::JsonPath {
+                path: text,
+                equals: serde_json::from_str(equals)
+                    .map_err(|e| format!("the value to equal is not JSON: {e}"))?,
+            },
+            other => return Err(format!("there is no operator '{other}'")),
+        };
+        let c = Condition { test, negate };
+        c.check()?;
+        Ok(Some(c))
+    }
+
+    /// The editor's fields of this condition (see [`Condition::from_parts`]).
+    pub fn parts(&self) -> (&'static str, String, String) {
+        match &self.test {
+            Test::Equals { value } => ("equals", value.clone(), String::new()),
+            Test::Contains { value } => ("contains", value.clone(), String::new()),
+            Test::Matches { pattern } => ("matches", pattern.clone(), String::new()),
+            Test::JsonPath { path, equals } => ("json_path", path.clone(), equals.to_string()),
+        }
+    }
+}
+
 /// A parsed JSON path: `$` followed by `.name`, `["name"]` or `[index]` steps.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct JsonPath(Vec<Segment>);
@@ -157,6 +199,31 @@ mod tests {
         let c = cond(json!({"op": "contains", "value": "x", "negate": true}));
         assert!(c.holds("abc"));
         assert!(!c.holds("xyz"));
+    }
+
+    #[test]
+    fn the_editors_fields_round_trip_and_bad_ones_are_named() {
+        for (op, text, equals, negate) in [
+            ("equals", "yes", "", false),
+            ("contains", "tide", "", true),
+            ("matches", "^a+$", "", false),
+            ("json_path", "$.score", "3", false),
+        ] {
+            let c = Condition::from_parts(op, text, equals, negate).unwrap().unwrap();
+            let (op2, text2, equals2) = c.parts();
+            assert_eq!(
+                Condition::from_parts(op2, &text2, &equals2, c.negate).unwrap(),
+                Some(c)
+            );
+        }
+        assert_eq!(Condition::from_parts("", "x", "", true), Ok(None));
+        let err = Condition::from_parts("matches", "(", "", false).unwrap_err();
+        assert!(err.contains("regular expression"), "{err}");
+        let err = Condition::from_parts("json_path", "$.a", "not json", false).unwrap_err();
+        assert!(err.contains("not JSON"), "{err}");
+        let err = Condition::from_parts("json_path", "a.b", "1", false).unwrap_err();
+        assert!(!err.is_empty());
+        assert!(Condition::from_parts("like", "x", "", false).is_err());
     }
 
     #[test]

@@ -14,10 +14,10 @@ mod validate;
 mod tests;
 
 pub use builtin::{BuiltinTemplate, builtin_templates};
-pub use condition::{Condition, JsonPath, Test};
+pub use condition::{Condition, JsonPath, OPS, Test};
 pub use runs::{RunDetail, RunNode, RunSummary};
 pub use stored::{VersionSummary, WorkflowDetail, WorkflowState, WorkflowSummary};
-pub use template::{Reference, references, rename_nodes, render};
+pub use template::{Reference, references, rename_nodes, render, render_strings};
 pub use validate::{
     Catalog, Issue, IssueCode, SubworkflowInfo, Target, check_inputs, validate, would_close_cycle,
 };

@@ -31,6 +31,9 @@ pub struct RunNode {
     pub output: Option<String>,
     pub error: Option<String>,
     pub tokens: i64,
+    /// A sub-workflow node's newest child run.
+    #[serde(default)]
+    pub child_run: Option<RunId>,
     #[serde(with = "time::serde::rfc3339::option")]
     pub started_at: Option<time::OffsetDateTime>,
     #[serde(with = "time::serde::rfc3339::option")]

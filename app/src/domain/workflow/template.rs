@@ -76,6 +76,24 @@ pub fn render(
     out
 }
 
+/// `map` with each string value rendered as a template (tool arguments, sub-workflow inputs:
+/// only top-level strings are templates, see [`super::Step::templates`]).
+pub fn render_strings(
+    map: &Map<String, Value>,
+    inputs: &Map<String, Value>,
+    outputs: &HashMap<String, String>,
+) -> Map<String, Value> {
+    map.iter()
+        .map(|(k, v)| {
+            let v = match v {
+                Value::String(s) => Value::String(render(s, inputs, outputs)),
+                other => other.clone(),
+            };
+            (k.clone(), v)
+        })
+        .collect()
+}
+
 /// The template with each `{{nodes.<old>.output}}` naming a key in `renamed` rewritten to the
 /// new key, in one pass (so a chain of renames never applies twice).
 pub fn rename_nodes(text: &str, renamed: &HashMap<String, String>) -> String {

@@ -8,5 +8,7 @@ pub mod providers;
 pub mod task_detail;
 pub mod tasks;
 pub mod users;
+pub mod workflow_details;
 pub mod workflow_editor;
+pub mod workflow_history;
 pub mod workflows;

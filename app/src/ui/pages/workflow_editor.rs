@@ -6,34 +6,42 @@ use crate::api::AppError;
 use crate::api::workflows::{
     EditorPage, decide_approval, get_run, get_workflow, save_workflow, start_run,
 };
-use crate::domain::agent::CAPABILITIES;
 use crate::domain::ids::{RunId, WorkflowId};
 use crate::domain::workflow::RunNode;
 use crate::domain::workflow::editor::{Action, EditorState, NODE_H, NODE_W, NodeKind};
-use crate::domain::workflow::{Catalog, Definition, Position, Step, validate};
+use crate::domain::workflow::{Catalog, Definition, Position, validate};
 use crate::ui::components::error_note::ErrorNote;
+use crate::ui::pages::workflow_details::{Details, RunPanel, overlay_state};
+use crate::ui::pages::workflow_history::History;
 use crate::ui::contexts::live::{Connection, use_live_events};
 use leptos::ev::{KeyboardEvent, PointerEvent, WheelEvent};
 use leptos::prelude::*;
 use leptos_meta::Title;
-use leptos_router::hooks::use_params_map;
+use leptos_router::hooks::{use_params_map, use_query_map};
 use std::collections::HashMap;
 
 #[component]
 pub fn WorkflowEditorPage() -> impl IntoView {
     let params = use_params_map();
+    let query = use_query_map();
     let id = move || {
         params
             .read()
             .get("id")
             .and_then(|s| s.parse::<WorkflowId>().ok())
     };
-    let page = Resource::new(id, |id| async move {
-        match id {
-            Some(id) => get_workflow(id).await,
-            None => Err(AppError::invalid("not a workflow id")),
-        }
-    });
+    // `?version=N` opens a past version; `?run=ID` opens a run's overlay.
+    let version = move || query.read().get("version").and_then(|v| v.parse::<i32>().ok());
+    let run = move || query.read().get("run").and_then(|r| r.parse::<RunId>().ok());
+    let page = Resource::new(
+        move || (id(), version()),
+        |(id, version)| async move {
+            match id {
+                Some(id) => get_workflow(id, version).await,
+                None => Err(AppError::invalid("not a workflow id")),
+            }
+        },
+    );
     view! {
         <Title text="Workflow editor" />
         <p>
@@ -42,7 +50,7 @@ pub fn WorkflowEditorPage() -> impl IntoView {
         <Transition fallback=|| view! { <p>"Loading…"</p> }>
             {move || Suspend::new(async move {
                 match page.await {
-                    Ok(p) => view! { <Editor page=p /> }.into_any(),
+                    Ok(p) => view! { <Editor page=p run=run() /> }.into_any(),
                     Err(e) => view! { <ErrorNote error=Signal::stored(Some(e)) /> }.into_any(),
                 }
             })}
@@ -103,11 +111,13 @@ fn shortcut(ev: &KeyboardEvent) -> Option<Action> {
 }
 
 #[component]
-fn Editor(page: EditorPage) -> impl IntoView {
+fn Editor(page: EditorPage, run: Option<RunId>) -> impl IntoView {
     let wf = page.workflow;
     let workflow_id = wf.id;
     let state = RwSignal::new(EditorState::new(wf.definition.clone()));
-    let base = RwSignal::new(wf.version);
+    // A past version is saved on top of the newest: opening it and saving restores it.
+    let base = RwSignal::new(wf.latest_version);
+    let shown = RwSignal::new(wf.version);
     let gesture = RwSignal::new(Gesture::Idle);
     let help = RwSignal::new(false);
     let filter = RwSignal::new(String::new());
@@ -138,6 +148,7 @@ fn Editor(page: EditorPage) -> impl IntoView {
     Effect::new(move |_| {
         if let Some(Ok(saved)) = save.value().get() {
             base.set(saved.version);
+            shown.set(saved.version);
             apply(Action::MarkSaved);
             message.set(String::new());
         }
@@ -147,7 +158,7 @@ fn Editor(page: EditorPage) -> impl IntoView {
     // The live overlay: a run started here, re-read on each of its events (pushed over the
     // stream, never polled) and again whenever the stream comes back, so a node that changed
     // while the socket was down is not left stale.
-    let run_id = RwSignal::new(None::<RunId>);
+    let run_id = RwSignal::new(run);
     let run_inputs = RwSignal::new(default_inputs(&wf.definition));
     let start = leptos::prelude::Action::new(move |inputs: &String| {
         let inputs = inputs.clone();
@@ -354,8 +365,14 @@ fn Editor(page: EditorPage) -> impl IntoView {
         <div class="editor-head">
             <h1>{wf.name.clone()}</h1>
             <span class="muted" data-testid="version">
-                {move || format!("version {}", base.get())}
+                {move || format!("version {}", shown.get())}
             </span>
+            {move || (shown.get() < base.get()).then(|| view! {
+                <span class="warn" data-testid="past-version">
+                    {format!("a past version: saving makes it version {}", base.get() + 1)}
+                </span>
+            })}
+            <History workflow=workflow_id versions=page.versions shown />
             <span class="muted" data-testid="dirty">
                 {move || if state.with(EditorState::dirty) { "unsaved changes" } else { "saved" }}
             </span>
@@ -634,77 +651,6 @@ fn NodeView(
 }
 
 /// The selected node's step, editable; each change is one undoable action.
-#[component]
-fn Details(state: RwSignal<EditorState>) -> impl IntoView {
-    let chosen = Memo::new(move |_| {
-        state.with(|s| {
-            if s.selected.len() != 1 {
-                return None;
-            }
-            let key = s.selected.iter().next()?;
-            s.def.nodes.iter().find(|n| &n.key == key).cloned()
-        })
-    });
-    move || {
-        let Some(node) = chosen.get() else {
-            return view! { <p class="muted">"Select a node to edit it."</p> }.into_any();
-        };
-        let key = node.key.clone();
-        let update = move |step: Step| {
-            state.update(|s| {
-                s.apply(Action::UpdateStep {
-                    key: key.clone(),
-                    step,
-                })
-            })
-        };
-        match node.step.clone() {
-            Step::Agent { capability, agent, prompt } => {
-                let (c2, a2, p2) = (capability.clone(), agent.clone(), prompt.clone());
-                let update2 = update.clone();
-                view! {
-                    <h2>{format!("{} (agent step)", node.key)}</h2>
-                    <label>"Capability"
-                        <select data-testid="capability" on:change=move |ev| update(Step::Agent {
-                            capability: Some(event_target_value(&ev)), agent: None, prompt: p2.clone() })>
-                            {CAPABILITIES.iter().map(|c| view! {
-                                <option value=*c selected=c2.as_deref() == Some(*c)>{*c}</option>
-                            }).collect_view()}
-                        </select>
-                    </label>
-                    <label>"Prompt (use {{inputs.name}} and {{nodes.key.output}})"
-                        <textarea rows="6" data-testid="prompt" prop:value=prompt
-                            on:change=move |ev| update2(Step::Agent {
-                                capability: c2.clone(), agent: a2.clone(), prompt: event_target_value(&ev) })>
-                        </textarea>
-                    </label>
-                }.into_any()
-            }
-            Step::Approval { prompt } => view! {
-                <h2>{format!("{} (approval)", node.key)}</h2>
-                <label>"What the approver decides"
-                    <textarea rows="4" data-testid="prompt" prop:value=prompt
-                        on:change=move |ev| update(Step::Approval { prompt: event_target_value(&ev) })>
-                    </textarea>
-                </label>
-            }.into_any(),
-            other => view! {
-                <h2>{format!("{} ({} step)", node.key, other.kind())}</h2>
-                <p class="muted">"Edit this step's arguments in the JSON export for now."</p>
-            }.into_any(),
-        }
-    }
-}
-
-/// A run node's state as the overlay names it.
-fn overlay_state(n: &RunNode) -> String {
-    if n.waiting_for_approval {
-        "waiting_for_approval".into()
-    } else {
-        n.status.as_str().to_owned()
-    }
-}
-
 /// The declared inputs with their defaults, as the run form's starting JSON.
 fn default_inputs(def: &Definition) -> String {
     let map: serde_json::Map<String, serde_json::Value> = def
@@ -720,44 +666,6 @@ fn default_inputs(def: &Definition) -> String {
         })
         .collect();
     serde_json::Value::Object(map).to_string()
-}
-
-/// The selected node in the open run: its state, output or error, tokens, and the decision
-/// buttons while it waits for approval.
-#[component]
-fn RunPanel(
-    state: RwSignal<EditorState>,
-    run_nodes: Memo<HashMap<String, RunNode>>,
-    run_id: RwSignal<Option<RunId>>,
-    decide: leptos::prelude::Action<(RunId, String, bool), Result<(), AppError>>,
-) -> impl IntoView {
-    let node = Memo::new(move |_| {
-        let key = state.with(|s| {
-            (s.selected.len() == 1)
-                .then(|| s.selected.iter().next().cloned())
-                .flatten()
-        })?;
-        run_nodes.with(|r| r.get(&key).cloned())
-    });
-    move || {
-        let n = node.get()?;
-        let run = run_id.get()?;
-        let key = n.key.clone();
-        let key2 = key.clone();
-        Some(view! {
-            <h2>"In this run"</h2>
-            <p data-testid="node-state">{overlay_state(&n).replace('_', " ")}</p>
-            {n.output.clone().map(|o| view! { <pre class="result" data-testid="node-output">{o}</pre> })}
-            {n.error.clone().map(|e| view! { <p class="error">{e}</p> })}
-            <p class="muted">{format!("{} tokens, attempt {}", n.tokens, n.attempt)}</p>
-            {n.waiting_for_approval.then(|| view! {
-                <div class="buttons">
-                    <button data-testid="approve" on:click=move |_| { decide.dispatch((run, key.clone(), true)); }>"Approve"</button>
-                    <button class="danger" on:click=move |_| { decide.dispatch((run, key2.clone(), false)); }>"Reject"</button>
-                </div>
-            })}
-        })
-    }
 }
 
 /// The whole graph in small with the visible part outlined; a click there centres the canvas

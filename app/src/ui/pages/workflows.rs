@@ -1,4 +1,4 @@
-use crate::api::workflows::{CreateWorkflow, list_workflows};
+use crate::api::workflows::{CreateWorkflow, ImportWorkflow, list_workflows};
 use crate::domain::workflow::{WorkflowState, builtin_templates};
 use crate::ui::components::error_note::ErrorNote;
 use leptos::prelude::*;
@@ -8,8 +8,10 @@ use leptos_meta::Title;
 #[component]
 pub fn WorkflowsPage() -> impl IntoView {
     let create = ServerAction::<CreateWorkflow>::new();
+    let import = ServerAction::<ImportWorkflow>::new();
     let workflows = Resource::new(move || create.version().get(), |_| list_workflows());
     let error = Signal::derive(move || create.value().get().and_then(Result::err));
+    let import_error = Signal::derive(move || import.value().get().and_then(Result::err));
     let templates = builtin_templates();
     view! {
         <Title text="Workflows" />
@@ -28,6 +30,17 @@ pub fn WorkflowsPage() -> impl IntoView {
             <button type="submit">"New workflow"</button>
         </ActionForm>
         <ErrorNote error />
+        <details class="import" data-testid="import">
+            <summary>"Import an export file"</summary>
+            <ActionForm action=import>
+                <label>
+                    "The export's JSON"
+                    <textarea name="export" rows="6" data-testid="import-text" required></textarea>
+                </label>
+                <button type="submit">"Import"</button>
+            </ActionForm>
+            <ErrorNote error=import_error />
+        </details>
         <Transition fallback=|| view! { <p>"Loading…"</p> }>
             {move || Suspend::new(async move {
                 match workflows.await {

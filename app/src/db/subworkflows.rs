@@ -1,0 +1,185 @@
+//! Sub-workflow nodes: the advancer starts a child run of the pinned version for the node, which
+//! holds no agent, slot or lease while it waits; the child's end completes the node (its
+//! output is the child's outputs by key, as JSON) or fails it, and cancelling the parent
+//! cancels the child. A child whose parent node has already ended changes nothing upstream.
+
+use super::events::{self, NewEvent};
+use super::runs;
+use super::workflow_runs::{self, Gated, block_downstream, release_dependents};
+use super::workflows;
+use crate::domain::event::{EventKind, Severity};
+use crate::domain::ids::{NodeId, RunId, WorkflowId};
+use crate::domain::workflow::{InputType, check_inputs};
+use serde_json::{Map, Value, json};
+use sqlx::PgConnection;
+
+/// Starts the child run of the sub-workflow node `g` with its rendered `inputs`, and marks the
+/// node running. `Ok(Err(reason))`: the child could not start (the version is gone or the
+/// inputs do not fit it); the caller fails the node with the reason.
+pub async fn start_child(
+    conn: &mut PgConnection,
+    g: &Gated,
+    workflow: WorkflowId,
+    version: i32,
+    inputs: &Map<String, Value>,
+) -> Result<Result<RunId, String>, sqlx::Error> {
+    let wf = match workflows::get(&mut *conn, workflow, Some(version)).await {
+        Ok(wf) => wf,
+        Err(workflows::WorkflowDbError::Db(e)) => return Err(e),
+        Err(e) => return Ok(Err(format!("the sub-workflow cannot run: {e}"))),
+    };
+    let inputs = typed(&wf.definition.inputs, inputs);
+    let inputs = match check_inputs(&wf.definition.inputs, &inputs) {
+        Ok(inputs) => inputs,
+        Err(issues) => {
+            let why: Vec<String> = issues.into_iter().map(|i| i.message).collect();
+            return Ok(Err(format!(
+                "the sub-workflow '{}' v{version} refused its inputs: {}",
+                wf.name,
+                why.join("; ")
+            )));
+        }
+    };
+    let agents = workflow_runs::agents_by_name(&mut *conn).await?;
+    let started_by = sqlx::query_scalar!("select created_by from runs where id = $1", g.run_id.0)
+        .fetch_one(&mut *conn)
+        .await?;
+    let child =
+        workflow_runs::start(&mut *conn, &wf, &inputs, &agents, started_by, Some(g.id)).await?;
+    sqlx::query!(
+        "update nodes set status = 'running', pending_deps = 0, ready_at = now(),
+             started_at = now(), description = $2
+         where id = $1",
+        g.id.0,
+        format!(
+            "runs '{}' v{version} with {}",
+            wf.name,
+            Value::Object(inputs)
+        )
+    )
+    .execute(&mut *conn)
+    .await?;
+    events::append(
+        conn,
+        NewEvent::new(EventKind::SubtaskStarted, format!("subtask/{}", g.id))
+            .run(g.run_id)
+            .node(g.id)
+            .data(json!({ "key": g.key, "child_run": child })),
+    )
+    .await?;
+    Ok(Ok(child))
+}
+
+/// A rendered template is text; an input declared as a number, boolean or JSON takes the
+/// value that text spells when it spells one of that type.
+fn typed(
+    decls: &[crate::domain::workflow::InputDecl],
+    given: &Map<String, Value>,
+) -> Map<String, Value> {
+    given
+        .iter()
+        .map(|(name, v)| {
+            let ty = decls.iter().find(|d| &d.name == name).map(|d| d.ty);
+            let v = match (ty, v) {
+                (Some(ty), Value::String(s)) if ty != InputType::String => {
+                    serde_json::from_str::<Value>(s.trim())
+                        .ok()
+                        .filter(|parsed| ty.admits(parsed))
+                        .unwrap_or_else(|| v.clone())
+                }
+                _ => v.clone(),
+            };
+            (name.clone(), v)
+        })
+        .collect()
+}
+
+/// How a child run ended, for its parent node.
+pub enum ChildEnd<'a> {
+    /// Completed: its nodes' outputs by key.
+    Completed(Map<String, Value>),
+    Failed(&'a str),
+    Cancelled,
+}
+
+/// Completes or fails `parent` (the node a child run ran for) if it is still waiting on it.
+pub async fn child_ended(
+    conn: &mut PgConnection,
+    parent: NodeId,
+    end: ChildEnd<'_>,
+) -> Result<(), sqlx::Error> {
+    match end {
+        ChildEnd::Completed(outputs) => {
+            let output = Value::Object(outputs).to_string();
+            let Some(run) = sqlx::query_scalar!(
+                "update nodes set status = 'completed', output = $2, finished_at = now()
+                 where id = $1 and status = 'running' returning run_id",
+                parent.0,
+                output
+            )
+            .fetch_optional(&mut *conn)
+            .await?
+            else {
+                return Ok(());
+            };
+            release_dependents(conn, parent).await?;
+            events::append(
+                conn,
+                NewEvent::new(EventKind::SubtaskCompleted, format!("subtask/{parent}"))
+                    .run(RunId(run))
+                    .node(parent)
+                    .data(json!({ "output_chars": output.chars().count() })),
+            )
+            .await?;
+            Box::pin(runs::finish_if_done(conn, RunId(run), false)).await?;
+        }
+        ChildEnd::Failed(_) | ChildEnd::Cancelled => {
+            let why = match end {
+                ChildEnd::Failed(e) => format!("the sub-workflow run failed: {e}"),
+                _ => "the sub-workflow run was cancelled".to_owned(),
+            };
+            let Some(run) = sqlx::query_scalar!(
+                "update nodes set status = 'failed', error = $2, finished_at = now()
+                 where id = $1 and status = 'running' returning run_id",
+                parent.0,
+                why
+            )
+            .fetch_optional(&mut *conn)
+            .await?
+            else {
+                return Ok(());
+            };
+            let blocked = block_downstream(conn, parent).await?;
+            events::append(
+                conn,
+                NewEvent::new(EventKind::SubtaskFailed, format!("subtask/{parent}"))
+                    .run(RunId(run))
+                    .node(parent)
+                    .severity(Severity::Error)
+                    .data(json!({ "error": why })),
+            )
+            .await?;
+            Box::pin(runs::fail_run(conn, RunId(run), &why, blocked)).await?;
+        }
+    }
+    Ok(())
+}
+
+/// The child runs still open of the nodes `parents` (cancelled with their parent).
+pub async fn open_children(
+    conn: &mut PgConnection,
+    parents: &[uuid::Uuid],
+) -> Result<Vec<RunId>, sqlx::Error> {
+    if parents.is_empty() {
+        return Ok(Vec::new());
+    }
+    Ok(sqlx::query_scalar!(
+        "select id from runs where parent_node = any($1) and status in ('pending', 'in_progress')",
+        parents
+    )
+    .fetch_all(conn)
+    .await?
+    .into_iter()
+    .map(RunId)
+    .collect())
+}

@@ -1,0 +1,264 @@
+//! The editor's side panel: the selected node's step and the conditions on its outgoing edges,
+//! edited through the reducer's actions (so every edit is one undo step), and the node's state
+//! in the open run.
+
+use crate::api::AppError;
+use crate::domain::agent::{CAPABILITIES, TOOLS};
+use crate::domain::ids::RunId;
+use crate::domain::workflow::editor::{Action, EditorState};
+use crate::domain::workflow::{Condition, OPS, RunNode, Step};
+use leptos::prelude::*;
+use serde_json::{Map, Value};
+use std::collections::HashMap;
+
+/// The selected node's fields, by its step's kind, and its outgoing edges' conditions.
+#[component]
+pub fn Details(state: RwSignal<EditorState>) -> impl IntoView {
+    let chosen = Memo::new(move |_| {
+        state.with(|s| {
+            if s.selected.len() != 1 {
+                return None;
+            }
+            let key = s.selected.iter().next()?;
+            s.def.nodes.iter().find(|n| &n.key == key).cloned()
+        })
+    });
+    // Why the last edit in the panel was not applied (JSON that does not parse, a bad pattern).
+    let refused = RwSignal::new(None::<String>);
+    let step_fields = move || {
+        let Some(node) = chosen.get() else {
+            return view! { <p class="muted">"Select a node to edit it."</p> }.into_any();
+        };
+        let key = node.key.clone();
+        let update = move |step: Step| {
+            refused.set(None);
+            state.update(|s| {
+                s.apply(Action::UpdateStep {
+                    key: key.clone(),
+                    step,
+                })
+            })
+        };
+        match node.step.clone() {
+            Step::Agent { capability, agent, prompt } => {
+                let (c2, a2, p2) = (capability.clone(), agent.clone(), prompt.clone());
+                let update2 = update.clone();
+                view! {
+                    <h2>{format!("{} (agent step)", node.key)}</h2>
+                    <label>"Capability"
+                        <select data-testid="capability" on:change=move |ev| update(Step::Agent {
+                            capability: Some(event_target_value(&ev)), agent: None, prompt: p2.clone() })>
+                            {CAPABILITIES.iter().map(|c| view! {
+                                <option value=*c selected=c2.as_deref() == Some(*c)>{*c}</option>
+                            }).collect_view()}
+                        </select>
+                    </label>
+                    <label>"Prompt (use {{inputs.name}} and {{nodes.key.output}})"
+                        <textarea rows="6" data-testid="prompt" prop:value=prompt
+                            on:change=move |ev| update2(Step::Agent {
+                                capability: c2.clone(), agent: a2.clone(), prompt: event_target_value(&ev) })>
+                        </textarea>
+                    </label>
+                }.into_any()
+            }
+            Step::Approval { prompt } => view! {
+                <h2>{format!("{} (approval)", node.key)}</h2>
+                <label>"What the approver decides"
+                    <textarea rows="4" data-testid="prompt" prop:value=prompt
+                        on:change=move |ev| update(Step::Approval { prompt: event_target_value(&ev) })>
+                    </textarea>
+                </label>
+            }.into_any(),
+            Step::Tool { tool, arguments } => {
+                let (t2, args2) = (tool.clone(), arguments.clone());
+                let update2 = update.clone();
+                view! {
+                    <h2>{format!("{} (tool step)", node.key)}</h2>
+                    <label>"Tool"
+                        <select data-testid="tool" on:change=move |ev| update(Step::Tool {
+                            tool: event_target_value(&ev), arguments: args2.clone() })>
+                            {TOOLS.iter().map(|t| view! {
+                                <option value=*t selected=tool == *t>{*t}</option>
+                            }).collect_view()}
+                        </select>
+                    </label>
+                    <label>"Arguments (a JSON object; string values are templates)"
+                        <textarea rows="5" data-testid="arguments"
+                            prop:value=Value::Object(arguments).to_string()
+                            on:change=move |ev| match json_object(&event_target_value(&ev)) {
+                                Ok(arguments) => update2(Step::Tool { tool: t2.clone(), arguments }),
+                                Err(e) => refused.set(Some(format!("arguments: {e}"))),
+                            }>
+                        </textarea>
+                    </label>
+                }.into_any()
+            }
+            Step::Workflow { workflow_id, version, inputs } => {
+                let inputs2 = inputs.clone();
+                let update2 = update.clone();
+                let set_version = move |text: String| match text.parse::<i32>() {
+                    Ok(version) if version > 0 => update(Step::Workflow {
+                        workflow_id,
+                        version,
+                        inputs: inputs2.clone(),
+                    }),
+                    _ => refused.set(Some("the version is a whole number from 1".into())),
+                };
+                view! {
+                    <h2>{format!("{} (sub-workflow)", node.key)}</h2>
+                    <p class="muted">{format!("Runs workflow {workflow_id}")}</p>
+                    <label>"Version it runs"
+                        <input type="number" min="1" data-testid="sub-version" prop:value=version
+                            on:change=move |ev| set_version(event_target_value(&ev)) />
+                    </label>
+                    <label>"Its inputs (a JSON object; string values are templates)"
+                        <textarea rows="4" data-testid="sub-inputs"
+                            prop:value=Value::Object(inputs).to_string()
+                            on:change=move |ev| match json_object(&event_target_value(&ev)) {
+                                Ok(inputs) => update2(Step::Workflow { workflow_id, version, inputs }),
+                                Err(e) => refused.set(Some(format!("inputs: {e}"))),
+                            }>
+                        </textarea>
+                    </label>
+                }.into_any()
+            }
+        }
+    };
+    view! {
+        {step_fields}
+        {move || chosen.get().map(|n| view! { <EdgeConditions state key=n.key refused /> })}
+        {move || refused.get().map(|e| view! { <p class="error" data-testid="refused">{e}</p> })}
+    }
+}
+
+/// A JSON object from the panel's text.
+fn json_object(text: &str) -> Result<Map<String, Value>, String> {
+    match serde_json::from_str::<Value>(text) {
+        Ok(Value::Object(map)) => Ok(map),
+        Ok(_) => Err("must be a JSON object".into()),
+        Err(e) => Err(format!("not JSON: {e}")),
+    }
+}
+
+/// A condition row per outgoing edge of `key`: the operator (or none), its text, the JSON a
+/// path must equal, and "else" (negate).
+#[component]
+fn EdgeConditions(
+    state: RwSignal<EditorState>,
+    key: String,
+    refused: RwSignal<Option<String>>,
+) -> impl IntoView {
+    let edges = Memo::new(move |_| {
+        state.with(|s| {
+            s.def
+                .edges
+                .iter()
+                .enumerate()
+                .filter(|(_, e)| e.from == key)
+                .map(|(i, e)| (i, e.to.clone(), e.condition.clone()))
+                .collect::<Vec<_>>()
+        })
+    });
+    move || {
+        let rows = edges.get();
+        if rows.is_empty() {
+            return None;
+        }
+        Some(view! {
+            <h3>"Conditions on its edges"</h3>
+            {rows.into_iter().map(|(index, to, condition)| {
+                let (op, text, equals) = condition
+                    .as_ref()
+                    .map(|c| { let (o, t, e) = c.parts(); (o.to_owned(), t, e) })
+                    .unwrap_or_default();
+                let negate = condition.as_ref().is_some_and(|c| c.negate);
+                let fields = RwSignal::new((op.clone(), text.clone(), equals.clone(), negate));
+                let target = StoredValue::new(to.clone());
+                let apply = move |change: &dyn Fn(&mut (String, String, String, bool))| {
+                    fields.update(|f| change(f));
+                    let (op, text, equals, negate) = fields.get_untracked();
+                    match Condition::from_parts(&op, &text, &equals, negate) {
+                        Ok(condition) => {
+                            refused.set(None);
+                            state.update(|s| s.apply(Action::SetCondition { index, condition }));
+                        }
+                        Err(e) => refused.set(Some(format!("the edge to {}: {e}", target.get_value()))),
+                    }
+                };
+                let is_path = move || fields.with(|f| f.0 == "json_path");
+                view! {
+                    <fieldset class="condition" data-testid=format!("condition-{to}")>
+                        <legend>{format!("→ {to}")}</legend>
+                        <select data-testid="op" on:change=move |ev| {
+                            let v = event_target_value(&ev);
+                            apply(&|f| f.0 = v.clone());
+                        }>
+                            <option value="" selected=op.is_empty()>"always"</option>
+                            {OPS.iter().map(|o| view! {
+                                <option value=*o selected=op == *o>{o.replace('_', " ")}</option>
+                            }).collect_view()}
+                        </select>
+                        <input data-testid="op-text" placeholder="value, pattern or $.path" prop:value=text
+                            on:change=move |ev| { let v = event_target_value(&ev); apply(&|f| f.1 = v.clone()); } />
+                        <input data-testid="op-equals" placeholder="equals (JSON)" prop:value=equals
+                            class:hidden=move || !is_path()
+                            on:change=move |ev| { let v = event_target_value(&ev); apply(&|f| f.2 = v.clone()); } />
+                        <label class="check">
+                            <input type="checkbox" data-testid="negate" prop:checked=negate
+                                on:change=move |ev| { let v = event_target_checked(&ev); apply(&|f| f.3 = v); } />
+                            "else (negate)"
+                        </label>
+                    </fieldset>
+                }
+            }).collect_view()}
+        })
+    }
+}
+
+/// A run node's state as the overlay names it.
+pub fn overlay_state(n: &RunNode) -> String {
+    if n.waiting_for_approval {
+        "waiting_for_approval".into()
+    } else {
+        n.status.as_str().to_owned()
+    }
+}
+
+/// The selected node in the open run: its state, output or error, tokens, the child run of a
+/// sub-workflow, and the decision buttons while it waits for approval.
+#[component]
+pub fn RunPanel(
+    state: RwSignal<EditorState>,
+    run_nodes: Memo<HashMap<String, RunNode>>,
+    run_id: RwSignal<Option<RunId>>,
+    decide: leptos::prelude::Action<(RunId, String, bool), Result<(), AppError>>,
+) -> impl IntoView {
+    let node = Memo::new(move |_| {
+        let key = state.with(|s| {
+            (s.selected.len() == 1)
+                .then(|| s.selected.iter().next().cloned())
+                .flatten()
+        })?;
+        run_nodes.with(|r| r.get(&key).cloned())
+    });
+    move || {
+        let n = node.get()?;
+        let run = run_id.get()?;
+        let key = n.key.clone();
+        let key2 = key.clone();
+        Some(view! {
+            <h2>"In this run"</h2>
+            <p data-testid="node-state">{overlay_state(&n).replace('_', " ")}</p>
+            {n.output.clone().map(|o| view! { <pre class="result" data-testid="node-output">{o}</pre> })}
+            {n.error.clone().map(|e| view! { <p class="error">{e}</p> })}
+            <p class="muted">{format!("{} tokens, attempt {}", n.tokens, n.attempt)}</p>
+            {n.child_run.map(|c| view! { <p class="muted" data-testid="child-run">{format!("Child run {c}")}</p> })}
+            {n.waiting_for_approval.then(|| view! {
+                <div class="buttons">
+                    <button data-testid="approve" on:click=move |_| { decide.dispatch((run, key.clone(), true)); }>"Approve"</button>
+                    <button class="danger" on:click=move |_| { decide.dispatch((run, key2.clone(), false)); }>"Reject"</button>
+                </div>
+            })}
+        })
+    }
+}

@@ -109,9 +109,10 @@ pub async fn list_runs(
     run(async {
         let status = match status.trim() {
             "" => None,
-            s => Some(s.parse::<RunStatus>().map_err(|e| {
-                AppError::invalid(format!("status: {e}")).with_field("status")
-            })?),
+            s => Some(
+                s.parse::<RunStatus>()
+                    .map_err(|e| AppError::invalid(format!("status: {e}")).with_field("status"))?,
+            ),
         };
         let pool = &context()?.pool;
         Ok(crate::db::workflow_runs::list(pool, id, status, 200, None).await?)

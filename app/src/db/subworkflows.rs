@@ -111,14 +111,7 @@ pub async fn child_ended(
     match end {
         ChildEnd::Completed(outputs) => {
             let output = Value::Object(outputs).to_string();
-            let Some(run) = sqlx::query_scalar!(
-                "update nodes set status = 'completed', output = $2, finished_at = now()
-                 where id = $1 and status = 'running' returning run_id",
-                parent.0,
-                output
-            )
-            .fetch_optional(&mut *conn)
-            .await?
+            let Some(run) = end_parent(conn, parent, "completed", Some(&output), None).await?
             else {
                 return Ok(());
             };
@@ -126,43 +119,56 @@ pub async fn child_ended(
             events::append(
                 conn,
                 NewEvent::new(EventKind::SubtaskCompleted, format!("subtask/{parent}"))
-                    .run(RunId(run))
+                    .run(run)
                     .node(parent)
                     .data(json!({ "output_chars": output.chars().count() })),
             )
             .await?;
-            Box::pin(runs::finish_if_done(conn, RunId(run), false)).await?;
+            Box::pin(runs::finish_if_done(conn, run, false)).await?;
         }
         ChildEnd::Failed(_) | ChildEnd::Cancelled => {
             let why = match end {
                 ChildEnd::Failed(e) => format!("the sub-workflow run failed: {e}"),
                 _ => "the sub-workflow run was cancelled".to_owned(),
             };
-            let Some(run) = sqlx::query_scalar!(
-                "update nodes set status = 'failed', error = $2, finished_at = now()
-                 where id = $1 and status = 'running' returning run_id",
-                parent.0,
-                why
-            )
-            .fetch_optional(&mut *conn)
-            .await?
-            else {
+            let Some(run) = end_parent(conn, parent, "failed", None, Some(&why)).await? else {
                 return Ok(());
             };
             let blocked = block_downstream(conn, parent).await?;
             events::append(
                 conn,
                 NewEvent::new(EventKind::SubtaskFailed, format!("subtask/{parent}"))
-                    .run(RunId(run))
+                    .run(run)
                     .node(parent)
                     .severity(Severity::Error)
                     .data(json!({ "error": why })),
             )
             .await?;
-            Box::pin(runs::fail_run(conn, RunId(run), &why, blocked)).await?;
+            Box::pin(runs::fail_run(conn, run, &why, blocked)).await?;
         }
     }
     Ok(())
+}
+
+/// Ends `parent` in `status` if it still waits on its child; answers its run.
+async fn end_parent(
+    conn: &mut PgConnection,
+    parent: NodeId,
+    status: &str,
+    output: Option<&str>,
+    error: Option<&str>,
+) -> Result<Option<RunId>, sqlx::Error> {
+    Ok(sqlx::query_scalar!(
+        "update nodes set status = $2, output = $3, error = $4, finished_at = now()
+         where id = $1 and status = 'running' returning run_id",
+        parent.0,
+        status,
+        output,
+        error
+    )
+    .fetch_optional(conn)
+    .await?
+    .map(RunId))
 }
 
 /// The child runs still open of the nodes `parents` (cancelled with their parent).
@@ -182,4 +188,40 @@ pub async fn open_children(
     .into_iter()
     .map(RunId)
     .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::workflow::InputDecl;
+
+    fn decl(name: &str, ty: InputType) -> InputDecl {
+        InputDecl {
+            name: name.into(),
+            ty,
+            required: false,
+            default: None,
+            description: String::new(),
+        }
+    }
+
+    #[test]
+    fn rendered_text_becomes_the_declared_type_when_it_spells_one() {
+        let decls = [
+            decl("n", InputType::Number),
+            decl("b", InputType::Boolean),
+            decl("s", InputType::String),
+            decl("j", InputType::Json),
+        ];
+        let given = json!({"n": " 3 ", "b": "true", "s": "3", "j": "[1, 2]", "other": "4"});
+        let typed = typed(&decls, given.as_object().unwrap());
+        assert_eq!(
+            Value::Object(typed),
+            json!({"n": 3, "b": true, "s": "3", "j": [1, 2], "other": "4"})
+        );
+        // Text that spells no value of the type stays text, for check_inputs to refuse.
+        let given = json!({"n": "three", "b": "1"});
+        let typed = typed(&decls, given.as_object().unwrap());
+        assert_eq!(Value::Object(typed), json!({"n": "three", "b": "1"}));
+    }
 }

@@ -87,14 +87,7 @@ impl Engine {
             context: node.context.clone(),
             attempt: node.attempt,
         });
-        let mut toolbox = Toolbox::new(
-            self.pool.clone(),
-            node.run_id,
-            &self.config.workspaces_dir,
-            node.agent_id,
-            self.tools.clone(),
-            node.tools.clone(),
-        );
+        let mut toolbox = self.toolbox(node, node.tools.clone());
         // The simulated model calls no tools; a real one gets the agent's and its MCP servers'.
         let simulated = meter.handle().simulated;
         if !simulated {
@@ -188,6 +181,18 @@ impl Engine {
         })
     }
 
+    /// The node's agent's tools for this attempt, `allowed` among them.
+    fn toolbox(&self, node: &ClaimedNode, allowed: Vec<String>) -> Toolbox {
+        Toolbox::new(
+            self.pool.clone(),
+            node.run_id,
+            &self.config.workspaces_dir,
+            node.agent_id,
+            self.tools.clone(),
+            allowed,
+        )
+    }
+
     /// A workflow's tool step: its one call, made with the assigned agent's workspace and only
     /// that tool (the run's start checked who may call it). The tool's answer is the output; an
     /// error answer fails the attempt and the retry policy applies.
@@ -197,14 +202,7 @@ impl Engine {
         call: &ToolCall,
         transcript: &mut Vec<Message>,
     ) -> Result<String, AttemptError> {
-        let mut toolbox = Toolbox::new(
-            self.pool.clone(),
-            node.run_id,
-            &self.config.workspaces_dir,
-            node.agent_id,
-            self.tools.clone(),
-            vec![call.tool.clone()],
-        );
+        let mut toolbox = self.toolbox(node, vec![call.tool.clone()]);
         let args = Value::Object(call.arguments.clone());
         let id = format!("step-{}", node.key);
         self.tool_event(

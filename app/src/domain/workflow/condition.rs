@@ -209,7 +209,9 @@ mod tests {
             ("matches", "^a+$", "", false),
             ("json_path", "$.score", "3", false),
         ] {
-            let c = Condition::from_parts(op, text, equals, negate).unwrap().unwrap();
+            let c = Condition::from_parts(op, text, equals, negate)
+                .unwrap()
+                .unwrap();
             let (op2, text2, equals2) = c.parts();
             assert_eq!(
                 Condition::from_parts(op2, &text2, &equals2, c.negate).unwrap(),

@@ -6,33 +6,37 @@ use crate::api::AppError;
 use crate::api::workflows::{
     EditorPage, decide_approval, get_run, get_workflow, save_workflow, start_run,
 };
-use crate::domain::ids::{RunId, WorkflowId};
+use crate::domain::ids::RunId;
 use crate::domain::workflow::RunNode;
 use crate::domain::workflow::editor::{Action, EditorState, NODE_H, NODE_W, NodeKind};
-use crate::domain::workflow::{Catalog, Definition, Position, validate};
+use crate::domain::workflow::{Catalog, Definition, Edge, Position, validate};
 use crate::ui::components::error_note::ErrorNote;
-use crate::ui::pages::workflow_details::{Details, RunPanel, overlay_state};
-use crate::ui::pages::workflow_history::History;
 use crate::ui::contexts::live::{Connection, use_live_events};
+use crate::ui::pages::workflow_details::{Details, RunPanel, overlay_state};
+use crate::ui::pages::workflow_history::{History, workflow_param};
 use leptos::ev::{KeyboardEvent, PointerEvent, WheelEvent};
 use leptos::prelude::*;
 use leptos_meta::Title;
-use leptos_router::hooks::{use_params_map, use_query_map};
+use leptos_router::hooks::use_query_map;
 use std::collections::HashMap;
 
 #[component]
 pub fn WorkflowEditorPage() -> impl IntoView {
-    let params = use_params_map();
     let query = use_query_map();
-    let id = move || {
-        params
-            .read()
-            .get("id")
-            .and_then(|s| s.parse::<WorkflowId>().ok())
-    };
+    let id = workflow_param();
     // `?version=N` opens a past version; `?run=ID` opens a run's overlay.
-    let version = move || query.read().get("version").and_then(|v| v.parse::<i32>().ok());
-    let run = move || query.read().get("run").and_then(|r| r.parse::<RunId>().ok());
+    let version = move || {
+        query
+            .read()
+            .get("version")
+            .and_then(|v| v.parse::<i32>().ok())
+    };
+    let run = move || {
+        query
+            .read()
+            .get("run")
+            .and_then(|r| r.parse::<RunId>().ok())
+    };
     let page = Resource::new(
         move || (id(), version()),
         |(id, version)| async move {
@@ -77,20 +81,28 @@ enum Gesture {
     Adding(NodeKind),
 }
 
-fn port_out(s: &EditorState, key: &str) -> Option<Position> {
-    let n = s.def.nodes.iter().find(|n| n.key == key)?;
-    Some(Position {
-        x: n.position.x + NODE_W / 2.0,
-        y: n.position.y + NODE_H,
-    })
+/// Nodes' places and kinds by key.
+type Layout = HashMap<String, (Position, &'static str)>;
+
+/// Where edges leave a node placed at `p`.
+fn out_port(p: Position) -> Position {
+    Position {
+        x: p.x + NODE_W / 2.0,
+        y: p.y + NODE_H,
+    }
 }
 
-fn port_in(s: &EditorState, key: &str) -> Option<Position> {
+/// Where edges enter a node placed at `p`.
+fn in_port(p: Position) -> Position {
+    Position {
+        x: p.x + NODE_W / 2.0,
+        y: p.y,
+    }
+}
+
+fn port_out(s: &EditorState, key: &str) -> Option<Position> {
     let n = s.def.nodes.iter().find(|n| n.key == key)?;
-    Some(Position {
-        x: n.position.x + NODE_W / 2.0,
-        y: n.position.y,
-    })
+    Some(out_port(n.position))
 }
 
 fn shortcut(ev: &KeyboardEvent) -> Option<Action> {
@@ -128,8 +140,18 @@ fn Editor(page: EditorPage, run: Option<RunId>) -> impl IntoView {
         c.workflow_id = Some(workflow_id.0);
         c
     });
-    // The shared validation, in the browser: issues appear as the graph changes.
-    let issues = Memo::new(move |_| state.with(|s| catalog.with_value(|c| validate(&s.def, c))));
+    // The shared validation, in the browser: issues appear as the graph changes. It reads the
+    // graph without positions, so dragging a node does not validate again on every frame.
+    let structure = Memo::new(move |_| {
+        state.with(|s| {
+            let mut def = s.def.clone();
+            for n in &mut def.nodes {
+                n.position = Position::default();
+            }
+            def
+        })
+    });
+    let issues = Memo::new(move |_| structure.with(|d| catalog.with_value(|c| validate(d, c))));
     let apply = move |a: Action| state.update(|s| s.apply(a));
     let svg = NodeRef::<leptos::svg::Svg>::new();
     let local = move |ev: &PointerEvent| -> Position {
@@ -352,6 +374,34 @@ fn Editor(page: EditorPage, run: Option<RunId>) -> impl IntoView {
         })
     });
     let edge_count = Memo::new(move |_| state.with(|s| s.def.edges.len()));
+    // Each node's place and kind by key, one pass per change: a node or edge looks itself up
+    // here, and only what changed re-renders (a drag re-renders the dragged node and its edges).
+    let layout = Memo::new(move |_| {
+        state.with(|s| {
+            s.def
+                .nodes
+                .iter()
+                .map(|n| (n.key.clone(), (n.position, n.step.kind())))
+                .collect::<Layout>()
+        })
+    });
+    let edges = Memo::new(move |_| state.with(|s| s.def.edges.clone()));
+    // Effects run in the browser only: the canvas says when it is live (hydrated).
+    let live_canvas = RwSignal::new(false);
+    Effect::new(move |_| live_canvas.set(true));
+    // The canvas region within a screen's margin of the view: nodes beyond it are plain boxes.
+    let near = Memo::new(move |_| {
+        state.with(|s| {
+            let (w, h) = svg_size(svg);
+            (
+                s.view.to_canvas(Position { x: -w, y: -h }),
+                s.view.to_canvas(Position {
+                    x: 2.0 * w,
+                    y: 2.0 * h,
+                }),
+            )
+        })
+    });
     let transform = move || {
         state.with(|s| {
             format!(
@@ -460,7 +510,7 @@ fn Editor(page: EditorPage, run: Option<RunId>) -> impl IntoView {
     }
     .into_any();
     let canvas = view! {
-            <svg node_ref=svg class="canvas" data-testid="canvas"
+            <svg node_ref=svg class="canvas" data-testid="canvas" data-live=move || live_canvas.get().to_string()
                 on:pointerdown=on_down on:pointermove=on_move on:pointerup=on_up on:wheel=on_wheel>
                 <defs>
                     <marker id="wf-arrow" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="8"
@@ -469,9 +519,9 @@ fn Editor(page: EditorPage, run: Option<RunId>) -> impl IntoView {
                     </marker>
                 </defs>
                 <g transform=transform>
-                    {move || (0..edge_count.get()).map(|i| view! { <EdgeView state index=i run_nodes /> }).collect_view()}
+                    {move || (0..edge_count.get()).map(|i| view! { <EdgeView edges layout index=i run_nodes /> }).collect_view()}
                     <For each=move || node_keys.get() key=|k| k.clone() let:key>
-                        <NodeView state key gesture local run_nodes />
+                        <NodeView state layout near key gesture local run_nodes />
                     </For>
                     {move || state.with(|s| {
                         let d = s.drawing.as_ref()?;
@@ -550,29 +600,33 @@ fn svg_size(svg: NodeRef<leptos::svg::Svg>) -> (f64, f64) {
 
 #[component]
 fn EdgeView(
-    state: RwSignal<EditorState>,
+    edges: Memo<Vec<Edge>>,
+    layout: Memo<Layout>,
     index: usize,
     run_nodes: Memo<HashMap<String, RunNode>>,
 ) -> impl IntoView {
+    let drawn = Memo::new(move |_| {
+        let e = edges.with(|es| es.get(index).cloned())?;
+        let (a, b) =
+            layout.with(|l| Some((out_port(l.get(&e.from)?.0), in_port(l.get(&e.to)?.0))))?;
+        Some((e, a, b))
+    });
     move || {
-        state.with(|s| {
-            let e = s.def.edges.get(index)?;
-            // An edge into a node that is running now is the active one.
-            let active = run_nodes.with(|r| {
-                r.get(&e.to)
-                    .is_some_and(|n| matches!(n.status.as_str(), "assigned" | "running"))
-            });
-            let (a, b) = (port_out(s, &e.from)?, port_in(s, &e.to)?);
-            let mid = (a.y + b.y) / 2.0;
-            let d = format!(
-                "M {} {} C {} {} {} {} {} {}",
-                a.x, a.y, a.x, mid, b.x, mid, b.x, b.y
-            );
-            Some(view! {
-                <path class="wf-edge" d=d marker-end="url(#wf-arrow)" data-from=e.from.clone()
-                    data-to=e.to.clone() data-conditional=e.condition.is_some().to_string()
-                    data-active=active.to_string()></path>
-            })
+        let (e, a, b) = drawn.get()?;
+        // An edge into a node that is running now is the active one.
+        let active = run_nodes.with(|r| {
+            r.get(&e.to)
+                .is_some_and(|n| matches!(n.status.as_str(), "assigned" | "running"))
+        });
+        let mid = (a.y + b.y) / 2.0;
+        let d = format!(
+            "M {} {} C {} {} {} {} {} {}",
+            a.x, a.y, a.x, mid, b.x, mid, b.x, b.y
+        );
+        Some(view! {
+            <path class="wf-edge" d=d marker-end="url(#wf-arrow)" data-from=e.from.clone()
+                data-to=e.to.clone() data-conditional=e.condition.is_some().to_string()
+                data-active=active.to_string()></path>
         })
     }
 }
@@ -580,6 +634,8 @@ fn EdgeView(
 #[component]
 fn NodeView(
     state: RwSignal<EditorState>,
+    layout: Memo<Layout>,
+    near: Memo<(Position, Position)>,
     key: String,
     gesture: RwSignal<Gesture>,
     local: impl Fn(&PointerEvent) -> Position + Copy + Send + Sync + 'static,
@@ -589,14 +645,12 @@ fn NodeView(
     let run_state = Memo::new(move |_| {
         run_nodes.with(|r| r.get(&k.get_value()).map(overlay_state).unwrap_or_default())
     });
-    let pos = Memo::new(move |_| {
-        state.with(|s| {
-            s.def
-                .nodes
-                .iter()
-                .find(|n| n.key == k.get_value())
-                .map(|n| (n.position, n.step.kind()))
-        })
+    let pos = Memo::new(move |_| layout.with(|l| l.get(&k.get_value()).copied()));
+    let far = Memo::new(move |_| {
+        let Some((p, _)) = pos.get() else {
+            return false;
+        };
+        near.with(|(a, b)| p.x + NODE_W < a.x || p.x > b.x || p.y + NODE_H < a.y || p.y > b.y)
     });
     let selected = Memo::new(move |_| state.with(|s| s.selected.contains(&k.get_value())));
     let target = Memo::new(move |_| {
@@ -629,6 +683,17 @@ fn NodeView(
     };
     move || {
         let (p, kind) = pos.get()?;
+        if far.get() {
+            // Far out of view: a plain box, no text or ports.
+            return Some(
+                view! {
+                    <g class="wf-node far" data-key=k.get_value() data-kind=kind>
+                        <rect x=p.x y=p.y width=NODE_W height=NODE_H rx="8"></rect>
+                    </g>
+                }
+                .into_any(),
+            );
+        }
         Some(view! {
             <g class="wf-node" data-key=k.get_value() data-kind=kind
                 data-selected=move || selected.get().to_string()
@@ -646,7 +711,7 @@ fn NodeView(
                 <circle class="port port-out" data-testid=format!("out-{}", k.get_value())
                     cx=p.x + NODE_W / 2.0 cy=p.y + NODE_H r="7" on:pointerdown=port_down></circle>
             </g>
-        })
+        }.into_any())
     }
 }
 

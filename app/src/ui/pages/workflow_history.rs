@@ -18,7 +18,12 @@ pub fn History(
     versions: Vec<VersionSummary>,
     shown: RwSignal<i32>,
 ) -> impl IntoView {
-    let export = move || format!("/api/v1/workflows/{workflow}/export?version={}", shown.get());
+    let export = move || {
+        format!(
+            "/api/v1/workflows/{workflow}/export?version={}",
+            shown.get()
+        )
+    };
     view! {
         <details class="history" data-testid="history">
             <summary>"History"</summary>
@@ -41,17 +46,22 @@ pub fn History(
     }
 }
 
-/// `/workflows/:id/runs`: the workflow's runs, newest first, with a status filter.
-#[component]
-pub fn WorkflowRunsPage() -> impl IntoView {
+/// The route's `:id`, as a workflow id.
+pub fn workflow_param() -> impl Fn() -> Option<WorkflowId> + Copy + Send + Sync + 'static {
     let params = use_params_map();
-    let query = use_query_map();
-    let id = move || {
+    move || {
         params
             .read()
             .get("id")
             .and_then(|s| s.parse::<WorkflowId>().ok())
-    };
+    }
+}
+
+/// `/workflows/:id/runs`: the workflow's runs, newest first, with a status filter.
+#[component]
+pub fn WorkflowRunsPage() -> impl IntoView {
+    let query = use_query_map();
+    let id = workflow_param();
     let status = move || query.read().get("status").unwrap_or_default();
     let runs = Resource::new(
         move || (id(), status()),

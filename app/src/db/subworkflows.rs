@@ -214,14 +214,14 @@ mod tests {
             decl("j", InputType::Json),
         ];
         let given = json!({"n": " 3 ", "b": "true", "s": "3", "j": "[1, 2]", "other": "4"});
-        let typed = typed(&decls, given.as_object().unwrap());
+        let out = typed(&decls, given.as_object().unwrap());
         assert_eq!(
-            Value::Object(typed),
+            Value::Object(out),
             json!({"n": 3, "b": true, "s": "3", "j": [1, 2], "other": "4"})
         );
         // Text that spells no value of the type stays text, for check_inputs to refuse.
         let given = json!({"n": "three", "b": "1"});
-        let typed = typed(&decls, given.as_object().unwrap());
-        assert_eq!(Value::Object(typed), json!({"n": "three", "b": "1"}));
+        let out = typed(&decls, given.as_object().unwrap());
+        assert_eq!(Value::Object(out), json!({"n": "three", "b": "1"}));
     }
 }

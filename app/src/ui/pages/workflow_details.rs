@@ -140,6 +140,15 @@ fn json_object(text: &str) -> Result<Map<String, Value>, String> {
     }
 }
 
+/// A condition as its row's fields hold it, applied when it checks.
+#[derive(Clone, Debug, Default)]
+struct ConditionFields {
+    op: String,
+    text: String,
+    equals: String,
+    negate: bool,
+}
+
 /// A condition row per outgoing edge of `key`: the operator (or none), its text, the JSON a
 /// path must equal, and "else" (negate).
 #[component]
@@ -172,12 +181,17 @@ fn EdgeConditions(
                     .map(|c| { let (o, t, e) = c.parts(); (o.to_owned(), t, e) })
                     .unwrap_or_default();
                 let negate = condition.as_ref().is_some_and(|c| c.negate);
-                let fields = RwSignal::new((op.clone(), text.clone(), equals.clone(), negate));
+                let fields = RwSignal::new(ConditionFields {
+                    op: op.clone(),
+                    text: text.clone(),
+                    equals: equals.clone(),
+                    negate,
+                });
                 let target = StoredValue::new(to.clone());
-                let apply = move |change: &dyn Fn(&mut (String, String, String, bool))| {
+                let apply = move |change: &dyn Fn(&mut ConditionFields)| {
                     fields.update(|f| change(f));
-                    let (op, text, equals, negate) = fields.get_untracked();
-                    match Condition::from_parts(&op, &text, &equals, negate) {
+                    let f = fields.get_untracked();
+                    match Condition::from_parts(&f.op, &f.text, &f.equals, f.negate) {
                         Ok(condition) => {
                             refused.set(None);
                             state.update(|s| s.apply(Action::SetCondition { index, condition }));
@@ -185,13 +199,13 @@ fn EdgeConditions(
                         Err(e) => refused.set(Some(format!("the edge to {}: {e}", target.get_value()))),
                     }
                 };
-                let is_path = move || fields.with(|f| f.0 == "json_path");
+                let is_path = move || fields.with(|f| f.op == "json_path");
                 view! {
                     <fieldset class="condition" data-testid=format!("condition-{to}")>
                         <legend>{format!("→ {to}")}</legend>
                         <select data-testid="op" on:change=move |ev| {
                             let v = event_target_value(&ev);
-                            apply(&|f| f.0 = v.clone());
+                            apply(&|f| f.op = v.clone());
                         }>
                             <option value="" selected=op.is_empty()>"always"</option>
                             {OPS.iter().map(|o| view! {
@@ -199,13 +213,13 @@ fn EdgeConditions(
                             }).collect_view()}
                         </select>
                         <input data-testid="op-text" placeholder="value, pattern or $.path" prop:value=text
-                            on:change=move |ev| { let v = event_target_value(&ev); apply(&|f| f.1 = v.clone()); } />
+                            on:change=move |ev| { let v = event_target_value(&ev); apply(&|f| f.text = v.clone()); } />
                         <input data-testid="op-equals" placeholder="equals (JSON)" prop:value=equals
                             class:hidden=move || !is_path()
-                            on:change=move |ev| { let v = event_target_value(&ev); apply(&|f| f.2 = v.clone()); } />
+                            on:change=move |ev| { let v = event_target_value(&ev); apply(&|f| f.equals = v.clone()); } />
                         <label class="check">
                             <input type="checkbox" data-testid="negate" prop:checked=negate
-                                on:change=move |ev| { let v = event_target_checked(&ev); apply(&|f| f.3 = v); } />
+                                on:change=move |ev| { let v = event_target_checked(&ev); apply(&|f| f.negate = v); } />
                             "else (negate)"
                         </label>
                     </fieldset>

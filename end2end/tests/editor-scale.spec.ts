@@ -107,13 +107,14 @@ test("500 nodes and 600 edges: cold load, dragging a node and panning, measured"
   const moved = await cold.locator('.wf-node[data-key="n26"] rect').boundingBox();
   expect(moved!.x).toBeGreaterThan(box.x + 300);
 
-  // Pan by dragging the background, from one gap between nodes to another up and left.
+  // Pan by dragging the background: from between two nodes of a row (no node, no edge there)
+  // to the same place two rows up and a column left.
   const first = await cold.locator('.wf-node[data-key="n0"] rect').boundingBox();
   if (!first) throw new Error("no node box");
   const zoom = first.width / 180;
-  const gap = (col: number, row: number) => ({ x: first.x + (col * 220 + 200) * zoom, y: first.y + (row * 120 + 90) * zoom });
+  const gap = (col: number, row: number) => ({ x: first.x + (col * 220 + 200) * zoom, y: first.y + (row * 120 + 28) * zoom });
   await record(cold);
-  await cold.mouse.move(gap(2, 2).x, gap(2, 2).y);
+  await cold.mouse.move(gap(1, 2).x, gap(1, 2).y);
   await cold.mouse.down();
   await cold.mouse.move(gap(0, 0).x, gap(0, 0).y, { steps: 120 });
   await cold.mouse.up();

@@ -26,3 +26,21 @@ pub fn in_form_field(ev: &leptos::ev::KeyboardEvent) -> bool {
 pub fn in_form_field(_ev: &leptos::ev::KeyboardEvent) -> bool {
     false
 }
+
+/// Routes the rest of this pointer's events to the canvas the press began on, so a release
+/// outside it (over the panel, off the page) still ends the gesture there.
+#[cfg(feature = "hydrate")]
+pub fn capture_on_canvas(ev: &leptos::ev::PointerEvent) {
+    use wasm_bindgen::JsCast;
+    let canvas = ev
+        .target()
+        .and_then(|t| t.dyn_into::<web_sys::Element>().ok())
+        .and_then(|e| e.closest("svg.canvas").ok().flatten());
+    if let Some(canvas) = canvas {
+        // Fails only for a pointer that is no longer down: nothing to capture then.
+        let _ = canvas.set_pointer_capture(ev.pointer_id());
+    }
+}
+
+#[cfg(not(feature = "hydrate"))]
+pub fn capture_on_canvas(_ev: &leptos::ev::PointerEvent) {}

@@ -20,7 +20,10 @@ pub fn Details(state: RwSignal<EditorState>) -> impl IntoView {
                 return None;
             }
             let key = s.selected.iter().next()?;
-            s.def.nodes.iter().find(|n| &n.key == key).cloned()
+            // Its key and step, not its place: dragging the node does not redraw the panel.
+            let mut node = s.def.nodes.iter().find(|n| &n.key == key).cloned()?;
+            node.position = Default::default();
+            Some(node)
         })
     });
     // Why the last edit in the panel was not applied (JSON that does not parse, a bad pattern).
@@ -124,11 +127,13 @@ pub fn Details(state: RwSignal<EditorState>) -> impl IntoView {
             }
         }
     };
+    // Type-erased: the panel's nested view types otherwise outgrow the compiler's depth limit.
     view! {
         {step_fields}
         {move || chosen.get().map(|n| view! { <EdgeConditions state key=n.key refused /> })}
         {move || refused.get().map(|e| view! { <p class="error" data-testid="refused">{e}</p> })}
     }
+    .into_any()
 }
 
 /// A JSON object from the panel's text.

@@ -84,6 +84,15 @@ enum Gesture {
 /// Nodes' places and kinds by key.
 type Layout = HashMap<String, (Position, &'static str)>;
 
+/// A node's box in the minimap.
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct MiniBox {
+    x: f64,
+    y: f64,
+    w: f64,
+    h: f64,
+}
+
 /// Where edges leave a node placed at `p`.
 fn out_port(p: Position) -> Position {
     Position {
@@ -266,6 +275,7 @@ fn Editor(page: EditorPage, run: Option<RunId>) -> impl IntoView {
     });
 
     let on_down = move |ev: PointerEvent| {
+        crate::ui::dom::capture_on_canvas(&ev);
         // A node or port under the pointer took this press already (delegated events may
         // reach the canvas after them).
         if matches!(
@@ -572,7 +582,7 @@ fn Editor(page: EditorPage, run: Option<RunId>) -> impl IntoView {
         {overlay}
         <div class="editor">
             {palette}
-            <div class="canvas-wrap">{canvas} <Minimap state svg /></div>
+            <div class="canvas-wrap">{canvas} <Minimap state layout svg /></div>
             {details}
         </div>
         <p class="notice" data-testid="notice">{move || state.with(|s| s.notice.clone())}</p>
@@ -589,12 +599,15 @@ fn svg_origin(svg: NodeRef<leptos::svg::Svg>) -> (f64, f64) {
         .unwrap_or_default()
 }
 
+/// The canvas's size on screen; before it is laid out (on the server, while hydrating, or
+/// not yet in the document) a typical one, so the first render is the same everywhere.
 fn svg_size(svg: NodeRef<leptos::svg::Svg>) -> (f64, f64) {
     svg.get_untracked()
         .map(|e| {
             let (_, _, w, h) = crate::ui::dom::client_rect(&e);
             (w, h)
         })
+        .filter(|&(w, h)| w >= 1.0 && h >= 1.0)
         .unwrap_or((800.0, 600.0))
 }
 
@@ -658,6 +671,7 @@ fn NodeView(
     });
     let down = move |ev: PointerEvent| {
         ev.stop_propagation();
+        crate::ui::dom::capture_on_canvas(&ev);
         let additive = ev.shift_key();
         state.update(|s| {
             s.apply(Action::Select {
@@ -670,6 +684,7 @@ fn NodeView(
     };
     let port_down = move |ev: PointerEvent| {
         ev.stop_propagation();
+        crate::ui::dom::capture_on_canvas(&ev);
         let at = state
             .with_untracked(|s| port_out(s, &k.get_value()))
             .unwrap_or_default();
@@ -736,7 +751,11 @@ fn default_inputs(def: &Definition) -> String {
 /// The whole graph in small with the visible part outlined; a click there centres the canvas
 /// on that point.
 #[component]
-fn Minimap(state: RwSignal<EditorState>, svg: NodeRef<leptos::svg::Svg>) -> impl IntoView {
+fn Minimap(
+    state: RwSignal<EditorState>,
+    layout: Memo<Layout>,
+    svg: NodeRef<leptos::svg::Svg>,
+) -> impl IntoView {
     const W: f64 = 160.0;
     const H: f64 = 110.0;
     // The canvas region drawn: every node and the viewport, with a margin.
@@ -781,16 +800,24 @@ fn Minimap(state: RwSignal<EditorState>, svg: NodeRef<leptos::svg::Svg>) -> impl
     view! {
         <svg class="minimap" width=W height=H aria-label="Minimap" data-testid="minimap"
             on:pointerdown=click>
+            // Keyed by place: a drag redraws the moved node's box only, a pan none of them.
+            <For each=move || {
+                    let (x0, y0, scale, _) = frame.get();
+                    let w = NODE_W * scale;
+                    let h = NODE_H * scale;
+                    layout.with(|l| {
+                        l.values()
+                            .map(|(p, _)| MiniBox { x: (p.x - x0) * scale, y: (p.y - y0) * scale, w, h })
+                            .collect::<Vec<_>>()
+                    })
+                }
+                key=|b| (b.x.to_bits(), b.y.to_bits(), b.w.to_bits())
+                let:b>
+                <rect class="mini-node" x=b.x y=b.y width=b.w height=b.h></rect>
+            </For>
             {move || {
                 let (x0, y0, scale, view) = frame.get();
-                let nodes = state.with(|s| {
-                    s.def.nodes.iter().map(|n| view! {
-                        <rect class="mini-node" x=(n.position.x - x0) * scale y=(n.position.y - y0) * scale
-                            width=NODE_W * scale height=NODE_H * scale></rect>
-                    }).collect_view()
-                });
                 view! {
-                    {nodes}
                     <rect class="mini-view" x=(view[0].x - x0) * scale y=(view[0].y - y0) * scale
                         width=(view[1].x - view[0].x) * scale height=(view[1].y - view[0].y) * scale></rect>
                 }

@@ -5,9 +5,9 @@
 
 use super::events::{self, NewEvent};
 use super::runs;
-use super::workflow_runs::{self, Gated, block_downstream, release_dependents};
+use super::workflow_runs::{self, Gated, release_dependents};
 use super::workflows;
-use crate::domain::event::{EventKind, Severity};
+use crate::domain::event::EventKind;
 use crate::domain::ids::{NodeId, RunId, WorkflowId};
 use crate::domain::workflow::{InputType, check_inputs};
 use serde_json::{Map, Value, json};
@@ -134,17 +134,7 @@ pub async fn child_ended(
             let Some(run) = end_parent(conn, parent, "failed", None, Some(&why)).await? else {
                 return Ok(());
             };
-            let blocked = block_downstream(conn, parent).await?;
-            events::append(
-                conn,
-                NewEvent::new(EventKind::SubtaskFailed, format!("subtask/{parent}"))
-                    .run(run)
-                    .node(parent)
-                    .severity(Severity::Error)
-                    .data(json!({ "error": why })),
-            )
-            .await?;
-            Box::pin(runs::fail_run(conn, run, &why, blocked)).await?;
+            workflow_runs::failed(conn, parent, run, &why).await?;
         }
     }
     Ok(())

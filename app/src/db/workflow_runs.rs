@@ -392,6 +392,17 @@ pub async fn fail_node(
     )
     .execute(&mut *conn)
     .await?;
+    failed(conn, node, run, error).await
+}
+
+/// What follows a node's failure: what depends on it is blocked, the failure is an event, and
+/// the run fails.
+pub(super) async fn failed(
+    conn: &mut PgConnection,
+    node: NodeId,
+    run: RunId,
+    error: &str,
+) -> Result<(), sqlx::Error> {
     let blocked = block_downstream(conn, node).await?;
     events::append(
         conn,
@@ -402,12 +413,12 @@ pub async fn fail_node(
             .data(json!({ "error": error })),
     )
     .await?;
-    runs::fail_run(conn, run, error, blocked).await?;
+    Box::pin(runs::fail_run(conn, run, error, blocked)).await?;
     Ok(())
 }
 
 /// Blocks every queued node downstream of `node`; returns how many.
-pub(super) async fn block_downstream(
+async fn block_downstream(
     conn: &mut PgConnection,
     node: NodeId,
 ) -> Result<i64, sqlx::Error> {

@@ -418,10 +418,7 @@ pub(super) async fn failed(
 }
 
 /// Blocks every queued node downstream of `node`; returns how many.
-async fn block_downstream(
-    conn: &mut PgConnection,
-    node: NodeId,
-) -> Result<i64, sqlx::Error> {
+async fn block_downstream(conn: &mut PgConnection, node: NodeId) -> Result<i64, sqlx::Error> {
     let n = sqlx::query_scalar!(
         r#"with recursive down(id) as (
                select node_id from node_deps where depends_on = $1

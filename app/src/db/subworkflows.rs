@@ -9,6 +9,7 @@ use super::workflow_runs::{self, Gated, release_dependents};
 use super::workflows;
 use crate::domain::event::EventKind;
 use crate::domain::ids::{NodeId, RunId, WorkflowId};
+use crate::domain::stored_json;
 use crate::domain::workflow::{InputType, check_inputs};
 use serde_json::{Map, Value, json};
 use sqlx::PgConnection;
@@ -29,6 +30,10 @@ pub async fn start_child(
         Err(e) => return Ok(Err(format!("the sub-workflow cannot run: {e}"))),
     };
     let inputs = typed(&wf.definition.inputs, inputs);
+    // Upstream outputs are model text: a NUL rendered in cannot be stored in jsonb.
+    if let Err(why) = stored_json::check(&Value::Object(inputs.clone())) {
+        return Ok(Err(format!("the rendered inputs cannot be stored: {why}")));
+    }
     let inputs = match check_inputs(&wf.definition.inputs, &inputs) {
         Ok(inputs) => inputs,
         Err(issues) => {
@@ -108,7 +113,7 @@ pub async fn child_ended(
     parent: NodeId,
     end: ChildEnd<'_>,
 ) -> Result<(), sqlx::Error> {
-    match end {
+    let why = match end {
         ChildEnd::Completed(outputs) => {
             let output = Value::Object(outputs).to_string();
             let Some(run) = end_parent(conn, parent, "completed", Some(&output), None).await?
@@ -125,17 +130,13 @@ pub async fn child_ended(
             )
             .await?;
             Box::pin(runs::finish_if_done(conn, run, false)).await?;
+            return Ok(());
         }
-        ChildEnd::Failed(_) | ChildEnd::Cancelled => {
-            let why = match end {
-                ChildEnd::Failed(e) => format!("the sub-workflow run failed: {e}"),
-                _ => "the sub-workflow run was cancelled".to_owned(),
-            };
-            let Some(run) = end_parent(conn, parent, "failed", None, Some(&why)).await? else {
-                return Ok(());
-            };
-            workflow_runs::failed(conn, parent, run, &why).await?;
-        }
+        ChildEnd::Failed(e) => format!("the sub-workflow run failed: {e}"),
+        ChildEnd::Cancelled => "the sub-workflow run was cancelled".to_owned(),
+    };
+    if let Some(run) = end_parent(conn, parent, "failed", None, Some(&why)).await? {
+        workflow_runs::failed(conn, parent, run, &why).await?;
     }
     Ok(())
 }
@@ -213,5 +214,24 @@ mod tests {
         let given = json!({"n": "three", "b": "1"});
         let out = typed(&decls, given.as_object().unwrap());
         assert_eq!(Value::Object(out), json!({"n": "three", "b": "1"}));
+    }
+
+    proptest::proptest! {
+        /// Rendered text is model output: whatever it holds, typing keeps every input, changes
+        /// only text given to a typed input, and never panics.
+        #[test]
+        fn any_rendered_inputs_are_typed_without_panicking(
+            given in proptest::collection::btree_map("[a-z]{1,3}", crate::domain::workflow::tests::arbitrary_json(), 0..6),
+        ) {
+            let decls = ["a", "b", "c"].map(|n| decl(n, InputType::Number));
+            let given: Map<String, Value> = given.into_iter().collect();
+            let out = typed(&decls, &given);
+            proptest::prop_assert_eq!(out.len(), given.len());
+            for (k, v) in &given {
+                if !v.is_string() || !decls.iter().any(|d| &d.name == k) {
+                    proptest::prop_assert_eq!(&out[k], v);
+                }
+            }
+        }
     }
 }

@@ -8,6 +8,7 @@ use super::{Engine, Outcome};
 use app::db::subworkflows;
 use app::db::workflow_runs::{self as wr, Gated};
 use app::domain::ids::WorkflowId;
+use app::domain::stored_json;
 use app::domain::workflow::{Step, render_strings};
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
@@ -94,6 +95,12 @@ async fn decide(tx: &mut sqlx::PgConnection, g: &Gated) -> anyhow::Result<Decide
         }
         Step::Tool { tool, arguments } => {
             let arguments = render_strings(&arguments, &inputs, &outputs);
+            // Upstream outputs are model text: a NUL rendered in cannot be stored in jsonb.
+            if let Err(why) = stored_json::check(&Value::Object(arguments.clone())) {
+                let why = format!("the rendered arguments cannot be stored: {why}");
+                wr::fail_node(tx, g.id, g.run_id, &why).await?;
+                return Ok(Decided::Settled);
+            }
             wr::open_tool(tx, g, &tool, &arguments).await?;
             Ok(Decided::Opened)
         }

@@ -244,6 +244,24 @@ mod tests {
     }
 
     proptest! {
+        /// The editor's fields are a person's typing: any text is a condition or a reason, and
+        /// a condition made from them gives the same fields back.
+        #[test]
+        fn any_editor_fields_make_a_condition_or_a_reason(
+            op in prop_oneof![
+                Just(String::new()), Just("equals".to_owned()), Just("contains".to_owned()),
+                Just("matches".to_owned()), Just("json_path".to_owned()), "\\PC{0,8}",
+            ],
+            text in "\\PC{0,40}",
+            equals in "\\PC{0,20}",
+            negate in any::<bool>(),
+        ) {
+            if let Ok(Some(c)) = Condition::from_parts(&op, &text, &equals, negate) {
+                let (op2, text2, equals2) = c.parts();
+                prop_assert_eq!(Condition::from_parts(op2, &text2, &equals2, c.negate), Ok(Some(c)));
+            }
+        }
+
         #[test]
         fn any_text_is_a_verdict_never_a_panic(pattern in "\\PC{0,40}", output in "\\PC{0,80}") {
             let c = Condition { test: Test::Matches { pattern: pattern.clone() }, negate: false };

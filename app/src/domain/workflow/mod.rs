@@ -11,7 +11,7 @@ mod template;
 mod validate;
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 pub use builtin::{BuiltinTemplate, builtin_templates};
 pub use condition::{Condition, JsonPath, OPS, Test};

@@ -195,6 +195,25 @@ mod tests {
             let _ = render(&text, &Map::new(), &HashMap::new());
         }
 
+        /// Tool arguments and sub-workflow inputs from any JSON, rendered with any outputs
+        /// (model text): every key stays, only strings change.
+        #[test]
+        fn any_arguments_render_keeping_their_shape(
+            args in super::super::tests::arbitrary_json(),
+            output in "\\PC{0,40}",
+        ) {
+            let Value::Object(args) = args else { return Ok(()) };
+            let outputs = HashMap::from([("a".to_owned(), output)]);
+            let out = render_strings(&args, &Map::new(), &outputs);
+            prop_assert_eq!(out.len(), args.len());
+            for (k, v) in &args {
+                prop_assert_eq!(out[k].is_string(), v.is_string());
+                if !v.is_string() {
+                    prop_assert_eq!(&out[k], v);
+                }
+            }
+        }
+
         #[test]
         fn text_without_braces_renders_as_itself(text in "[^{}]{0,60}") {
             prop_assert_eq!(render(&text, &Map::new(), &HashMap::new()), text);

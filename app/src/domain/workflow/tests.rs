@@ -334,7 +334,8 @@ proptest! {
     }
 }
 
-fn arbitrary_json() -> impl Strategy<Value = Value> {
+/// Arbitrary JSON leaning towards workflow shapes (kinds, keys), for every parser of it.
+pub(crate) fn arbitrary_json() -> impl Strategy<Value = Value> {
     let leaf = prop_oneof![
         Just(Value::Null),
         any::<bool>().prop_map(Value::Bool),

@@ -36,7 +36,7 @@ test("draw a workflow with the mouse: the cycle is refused while drawing, undo/r
     await drag(page, palette, { x: box.x + box.width / 2, y: box.y + y });
   }
   await expect(page.locator(".wf-node")).toHaveCount(3);
-  await expect(page.getByTestId("minimap").locator(".mini-node")).toHaveCount(3);
+  await expect(page.getByTestId("minimap").locator(".mini-nodes")).toHaveAttribute("data-count", "3");
   for (const key of ["agent_1", "agent_2", "agent_3"]) {
     await expect(page.locator(`.wf-node[data-key="${key}"]`)).toBeVisible();
   }

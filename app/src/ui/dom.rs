@@ -44,3 +44,15 @@ pub fn capture_on_canvas(ev: &leptos::ev::PointerEvent) {
 
 #[cfg(not(feature = "hydrate"))]
 pub fn capture_on_canvas(_ev: &leptos::ev::PointerEvent) {}
+
+/// Marks a moment on the page's Performance timeline, for measurements to read.
+#[cfg(feature = "hydrate")]
+pub fn mark(name: &str) {
+    if let Some(p) = web_sys::window().and_then(|w| w.performance()) {
+        // Only a malformed name fails, and the names are ours.
+        let _ = p.mark(name);
+    }
+}
+
+#[cfg(not(feature = "hydrate"))]
+pub fn mark(_name: &str) {}

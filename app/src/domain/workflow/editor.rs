@@ -242,6 +242,11 @@ impl EditorState {
         !self.redo.is_empty()
     }
 
+    /// Whether a drag of the selection is under way.
+    pub fn moving(&self) -> bool {
+        self.moving
+    }
+
     /// Records the graph before a change (and forgets what could be redone).
     fn checkpoint(&mut self) {
         self.undo.push(self.def.clone());

@@ -5,26 +5,24 @@
 use crate::api::AppError;
 use crate::domain::agent::{CAPABILITIES, TOOLS};
 use crate::domain::ids::RunId;
-use crate::domain::workflow::editor::{Action, EditorState};
+use crate::domain::workflow::editor::Action;
 use crate::domain::workflow::{Condition, OPS, RunNode, Step};
+use crate::ui::pages::workflow_editor::Store;
 use leptos::prelude::*;
 use serde_json::{Map, Value};
 use std::collections::HashMap;
 
 /// The selected node's fields, by its step's kind, and its outgoing edges' conditions.
 #[component]
-pub fn Details(state: RwSignal<EditorState>) -> impl IntoView {
+pub fn Details(store: Store) -> impl IntoView {
+    // Its key and step from the graph without places: dragging the node does not redraw it.
     let chosen = Memo::new(move |_| {
-        state.with(|s| {
-            if s.selected.len() != 1 {
-                return None;
-            }
-            let key = s.selected.iter().next()?;
-            // Its key and step, not its place: dragging the node does not redraw the panel.
-            let mut node = s.def.nodes.iter().find(|n| &n.key == key).cloned()?;
-            node.position = Default::default();
-            Some(node)
-        })
+        let key = store
+            .selection
+            .with(|s| (s.len() == 1).then(|| s.first().cloned()))??;
+        store
+            .graph
+            .with(|g| g.nodes.iter().find(|n| n.key == key).cloned())
     });
     // Why the last edit in the panel was not applied (JSON that does not parse, a bad pattern).
     let refused = RwSignal::new(None::<String>);
@@ -35,11 +33,9 @@ pub fn Details(state: RwSignal<EditorState>) -> impl IntoView {
         let key = node.key.clone();
         let update = move |step: Step| {
             refused.set(None);
-            state.update(|s| {
-                s.apply(Action::UpdateStep {
-                    key: key.clone(),
-                    step,
-                })
+            store.apply(Action::UpdateStep {
+                key: key.clone(),
+                step,
             })
         };
         match node.step.clone() {
@@ -130,7 +126,7 @@ pub fn Details(state: RwSignal<EditorState>) -> impl IntoView {
     // Type-erased: the panel's nested view types otherwise outgrow the compiler's depth limit.
     view! {
         {step_fields}
-        {move || chosen.get().map(|n| view! { <EdgeConditions state key=n.key refused /> })}
+        {move || chosen.get().map(|n| view! { <EdgeConditions store key=n.key refused /> })}
         {move || refused.get().map(|e| view! { <p class="error" data-testid="refused">{e}</p> })}
     }
     .into_any()
@@ -157,15 +153,10 @@ struct ConditionFields {
 /// A condition row per outgoing edge of `key`: the operator (or none), its text, the JSON a
 /// path must equal, and "else" (negate).
 #[component]
-fn EdgeConditions(
-    state: RwSignal<EditorState>,
-    key: String,
-    refused: RwSignal<Option<String>>,
-) -> impl IntoView {
+fn EdgeConditions(store: Store, key: String, refused: RwSignal<Option<String>>) -> impl IntoView {
     let edges = Memo::new(move |_| {
-        state.with(|s| {
-            s.def
-                .edges
+        store.edges.with(|edges| {
+            edges
                 .iter()
                 .enumerate()
                 .filter(|(_, e)| e.from == key)
@@ -199,7 +190,7 @@ fn EdgeConditions(
                     match Condition::from_parts(&f.op, &f.text, &f.equals, f.negate) {
                         Ok(condition) => {
                             refused.set(None);
-                            state.update(|s| s.apply(Action::SetCondition { index, condition }));
+                            store.apply(Action::SetCondition { index, condition });
                         }
                         Err(e) => refused.set(Some(format!("the edge to {}: {e}", target.get_value()))),
                     }
@@ -247,17 +238,15 @@ pub fn overlay_state(n: &RunNode) -> String {
 /// sub-workflow, and the decision buttons while it waits for approval.
 #[component]
 pub fn RunPanel(
-    state: RwSignal<EditorState>,
+    store: Store,
     run_nodes: Memo<HashMap<String, RunNode>>,
     run_id: RwSignal<Option<RunId>>,
     decide: leptos::prelude::Action<(RunId, String, bool), Result<(), AppError>>,
 ) -> impl IntoView {
     let node = Memo::new(move |_| {
-        let key = state.with(|s| {
-            (s.selected.len() == 1)
-                .then(|| s.selected.iter().next().cloned())
-                .flatten()
-        })?;
+        let key = store
+            .selection
+            .with(|s| (s.len() == 1).then(|| s.first().cloned()))??;
         run_nodes.with(|r| r.get(&key).cloned())
     });
     move || {

@@ -1,6 +1,11 @@
 //! The workflow editor: a canvas over the [`EditorState`] reducer. Components here only turn
 //! pointer, wheel and key events into [`Action`]s; every rule lives in the reducer and in the
-//! shared validation, which run in the browser as the author draws.
+//! shared validation, which run in the browser as the author draws. The [`Store`] keeps the
+//! reducer's state and a signal per node, so what re-renders is what changed.
+
+mod canvas;
+mod minimap;
+mod store;
 
 use crate::api::AppError;
 use crate::api::workflows::{
@@ -9,16 +14,19 @@ use crate::api::workflows::{
 use crate::domain::ids::RunId;
 use crate::domain::workflow::RunNode;
 use crate::domain::workflow::editor::{Action, EditorState, NODE_H, NODE_W, NodeKind};
-use crate::domain::workflow::{Catalog, Definition, Edge, Position, validate};
+use crate::domain::workflow::{Catalog, Definition, Position, validate};
 use crate::ui::components::error_note::ErrorNote;
 use crate::ui::contexts::live::{Connection, use_live_events};
-use crate::ui::pages::workflow_details::{Details, RunPanel, overlay_state};
+use crate::ui::pages::workflow_details::{Details, RunPanel};
 use crate::ui::pages::workflow_history::{History, workflow_param};
+use canvas::{EdgeView, FarPlaceholders, Gesture, GhostEdge, NodeView, Region};
 use leptos::ev::{KeyboardEvent, PointerEvent, WheelEvent};
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
+use minimap::Minimap;
 use std::collections::HashMap;
+pub use store::Store;
 
 #[component]
 pub fn WorkflowEditorPage() -> impl IntoView {
@@ -62,58 +70,6 @@ pub fn WorkflowEditorPage() -> impl IntoView {
     }
 }
 
-/// What the pointer is doing on the canvas.
-#[derive(Clone, Copy, Debug, PartialEq)]
-enum Gesture {
-    Idle,
-    Moving {
-        last: Position,
-    },
-    Panning {
-        last: Position,
-    },
-    Boxing {
-        from: Position,
-        to: Position,
-    },
-    Drawing,
-    /// A palette item is being dragged onto the canvas.
-    Adding(NodeKind),
-}
-
-/// Nodes' places and kinds by key.
-type Layout = HashMap<String, (Position, &'static str)>;
-
-/// A node's box in the minimap.
-#[derive(Clone, Copy, Debug, PartialEq)]
-struct MiniBox {
-    x: f64,
-    y: f64,
-    w: f64,
-    h: f64,
-}
-
-/// Where edges leave a node placed at `p`.
-fn out_port(p: Position) -> Position {
-    Position {
-        x: p.x + NODE_W / 2.0,
-        y: p.y + NODE_H,
-    }
-}
-
-/// Where edges enter a node placed at `p`.
-fn in_port(p: Position) -> Position {
-    Position {
-        x: p.x + NODE_W / 2.0,
-        y: p.y,
-    }
-}
-
-fn port_out(s: &EditorState, key: &str) -> Option<Position> {
-    let n = s.def.nodes.iter().find(|n| n.key == key)?;
-    Some(out_port(n.position))
-}
-
 fn shortcut(ev: &KeyboardEvent) -> Option<Action> {
     let ctrl = ev.ctrl_key() || ev.meta_key();
     let key = ev.key();
@@ -135,7 +91,7 @@ fn shortcut(ev: &KeyboardEvent) -> Option<Action> {
 fn Editor(page: EditorPage, run: Option<RunId>) -> impl IntoView {
     let wf = page.workflow;
     let workflow_id = wf.id;
-    let state = RwSignal::new(EditorState::new(wf.definition.clone()));
+    let store = Store::new(EditorState::new(wf.definition.clone()));
     // A past version is saved on top of the newest: opening it and saving restores it.
     let base = RwSignal::new(wf.latest_version);
     let shown = RwSignal::new(wf.version);
@@ -151,17 +107,8 @@ fn Editor(page: EditorPage, run: Option<RunId>) -> impl IntoView {
     });
     // The shared validation, in the browser: issues appear as the graph changes. It reads the
     // graph without positions, so dragging a node does not validate again on every frame.
-    let structure = Memo::new(move |_| {
-        state.with(|s| {
-            let mut def = s.def.clone();
-            for n in &mut def.nodes {
-                n.position = Position::default();
-            }
-            def
-        })
-    });
-    let issues = Memo::new(move |_| structure.with(|d| catalog.with_value(|c| validate(d, c))));
-    let apply = move |a: Action| state.update(|s| s.apply(a));
+    let issues = Memo::new(move |_| store.graph.with(|d| catalog.with_value(|c| validate(d, c))));
+    let apply = move |a: Action| store.apply(a);
     let svg = NodeRef::<leptos::svg::Svg>::new();
     let local = move |ev: &PointerEvent| -> Position {
         let (left, top) = svg_origin(svg);
@@ -170,7 +117,7 @@ fn Editor(page: EditorPage, run: Option<RunId>) -> impl IntoView {
             y: f64::from(ev.client_y()) - top,
         }
     };
-    let to_canvas = move |p: Position| state.with_untracked(|s| s.view.to_canvas(p));
+    let to_canvas = move |p: Position| store.view.with_untracked(|v| v.to_canvas(p));
     let save =
         leptos::prelude::Action::new(move |(version, def, note): &(i32, Definition, String)| {
             let (version, def, note) = (*version, def.clone(), note.clone());
@@ -233,6 +180,7 @@ fn Editor(page: EditorPage, run: Option<RunId>) -> impl IntoView {
             })
             .unwrap_or_default()
     });
+    Effect::new(move |_| run_nodes.with(|r| store.show_run(r)));
     let run_error = Signal::derive(move || {
         start
             .value()
@@ -264,7 +212,7 @@ fn Editor(page: EditorPage, run: Option<RunId>) -> impl IntoView {
     });
     // Unsaved changes are not lost to an accidental navigation.
     let unload = window_event_listener(leptos::ev::beforeunload, move |ev| {
-        if state.with_untracked(EditorState::dirty) {
+        if store.dirty.get_untracked() {
             ev.prevent_default();
             ev.set_return_value("unsaved changes");
         }
@@ -295,7 +243,7 @@ fn Editor(page: EditorPage, run: Option<RunId>) -> impl IntoView {
         let p = local(&ev);
         match gesture.get_untracked() {
             Gesture::Moving { last } => {
-                let zoom = state.with_untracked(|s| s.view.zoom);
+                let zoom = store.view.with_untracked(|v| v.zoom);
                 apply(Action::MoveSelection {
                     dx: (p.x - last.x) / zoom,
                     dy: (p.y - last.y) / zoom,
@@ -312,7 +260,7 @@ fn Editor(page: EditorPage, run: Option<RunId>) -> impl IntoView {
             Gesture::Boxing { from, .. } => gesture.set(Gesture::Boxing { from, to: p }),
             Gesture::Drawing => {
                 let at = to_canvas(p);
-                let over = state.with_untracked(|s| {
+                let over = store.read(|s| {
                     let from = s.drawing.as_ref().map(|d| d.from.clone());
                     s.node_at(at)
                         .filter(|k| Some(*k) != from.as_deref())
@@ -374,51 +322,30 @@ fn Editor(page: EditorPage, run: Option<RunId>) -> impl IntoView {
         });
     };
 
-    let node_keys = Memo::new(move |_| {
-        state.with(|s| {
-            s.def
-                .nodes
-                .iter()
-                .map(|n| n.key.clone())
-                .collect::<Vec<_>>()
-        })
-    });
-    let edge_count = Memo::new(move |_| state.with(|s| s.def.edges.len()));
-    // Each node's place and kind by key, one pass per change: a node or edge looks itself up
-    // here, and only what changed re-renders (a drag re-renders the dragged node and its edges).
-    let layout = Memo::new(move |_| {
-        state.with(|s| {
-            s.def
-                .nodes
-                .iter()
-                .map(|n| (n.key.clone(), (n.position, n.step.kind())))
-                .collect::<Layout>()
-        })
-    });
-    let edges = Memo::new(move |_| state.with(|s| s.def.edges.clone()));
-    // Effects run in the browser only: the canvas says when it is live (hydrated).
+    // Effects run in the browser only: the canvas says when it is live (hydrated, marked on
+    // the Performance timeline as `editor-live`), and its size on screen is read then (the
+    // server and hydration assume a typical one).
     let live_canvas = RwSignal::new(false);
-    Effect::new(move |_| live_canvas.set(true));
-    // The canvas region within a screen's margin of the view: nodes beyond it are plain boxes.
-    let near = Memo::new(move |_| {
-        state.with(|s| {
-            let (w, h) = svg_size(svg);
-            (
-                s.view.to_canvas(Position { x: -w, y: -h }),
-                s.view.to_canvas(Position {
-                    x: 2.0 * w,
-                    y: 2.0 * h,
-                }),
-            )
-        })
+    let size = RwSignal::new(TYPICAL_SIZE);
+    Effect::new(move |_| {
+        if svg.get().is_some() {
+            size.set(svg_size(svg));
+        }
+        if !live_canvas.get_untracked() {
+            live_canvas.set(true);
+            crate::ui::dom::mark("editor-live");
+        }
     });
+    let resize = window_event_listener(leptos::ev::resize, move |_| size.set(svg_size(svg)));
+    on_cleanup(move || resize.remove());
+    let near = Memo::new(move |_| Region::around(store.view.get(), size.get()));
+    let near_keys = canvas::near_keys(store, near);
+    let near_edges = canvas::near_edges(store, near_keys);
+    // Pan and zoom are one CSS transform on one group.
     let transform = move || {
-        state.with(|s| {
-            format!(
-                "translate({} {}) scale({})",
-                s.view.x, s.view.y, s.view.zoom
-            )
-        })
+        store
+            .view
+            .with(|v| format!("translate({}px, {}px) scale({})", v.x, v.y, v.zoom))
     };
 
     let head = view! {
@@ -434,15 +361,15 @@ fn Editor(page: EditorPage, run: Option<RunId>) -> impl IntoView {
             })}
             <History workflow=workflow_id versions=page.versions shown />
             <span class="muted" data-testid="dirty">
-                {move || if state.with(EditorState::dirty) { "unsaved changes" } else { "saved" }}
+                {move || if store.dirty.get() { "unsaved changes" } else { "saved" }}
             </span>
         </div>
         <div class="toolbar">
             <button class="secondary" title="Undo (Ctrl+Z)" data-testid="undo"
-                disabled=move || !state.with(EditorState::can_undo)
+                disabled=move || !store.can_undo.get()
                 on:click=move |_| apply(Action::Undo)>"Undo"</button>
             <button class="secondary" title="Redo (Ctrl+Shift+Z)" data-testid="redo"
-                disabled=move || !state.with(EditorState::can_redo)
+                disabled=move || !store.can_redo.get()
                 on:click=move |_| apply(Action::Redo)>"Redo"</button>
             <button class="secondary" title="Zoom in" on:click=move |_| zoom_by(1.2)>"+"</button>
             <button class="secondary" title="Zoom out" on:click=move |_| zoom_by(1.0 / 1.2)>"−"</button>
@@ -460,7 +387,7 @@ fn Editor(page: EditorPage, run: Option<RunId>) -> impl IntoView {
                 prop:value=move || message.get()
                 on:input=move |ev| message.set(event_target_value(&ev)) />
             <button data-testid="save" disabled=move || save.pending().get() on:click=move |_| {
-                let def = state.with_untracked(|s| s.def.clone());
+                let def = store.read(|s| s.def.clone());
                 save.dispatch((base.get_untracked(), def, message.get_untracked()));
             }>"Save"</button>
         </div>
@@ -468,7 +395,7 @@ fn Editor(page: EditorPage, run: Option<RunId>) -> impl IntoView {
             <input type="text" aria-label="Run inputs (JSON)" data-testid="run-inputs"
                 prop:value=move || run_inputs.get()
                 on:input=move |ev| run_inputs.set(event_target_value(&ev)) />
-            <button data-testid="run" disabled=move || state.with(EditorState::dirty)
+            <button data-testid="run" disabled=move || store.dirty.get()
                 title="Runs the saved version"
                 on:click=move |_| { start.dispatch(run_inputs.get_untracked()); }>"Run"</button>
             <span class="muted" data-testid="run-status">
@@ -528,24 +455,16 @@ fn Editor(page: EditorPage, run: Option<RunId>) -> impl IntoView {
                         <path d="M 0 0 L 10 5 L 0 10 z" class="dag-arrow"></path>
                     </marker>
                 </defs>
-                <g transform=transform>
-                    {move || (0..edge_count.get()).map(|i| view! { <EdgeView edges layout index=i run_nodes /> }).collect_view()}
-                    <For each=move || node_keys.get() key=|k| k.clone() let:key>
-                        <NodeView state layout near key gesture local run_nodes />
+                <g class="viewport" style:transform=transform>
+                    <FarPlaceholders store near />
+                    <For each=move || near_edges.get()
+                        key=|e| (e.from.clone(), e.to.clone(), e.condition.is_some()) let:edge>
+                        <EdgeView store edge />
                     </For>
-                    {move || state.with(|s| {
-                        let d = s.drawing.as_ref()?;
-                        let from = port_out(s, &d.from)?;
-                        let refused = d.refusal.is_some();
-                        Some(view! {
-                            <g class="ghost" data-refused=refused.to_string() data-testid="ghost-edge">
-                                <line x1=from.x y1=from.y x2=d.at.x y2=d.at.y></line>
-                                {d.refusal.clone().map(|why| view! {
-                                    <text x=d.at.x + 12.0 y=d.at.y - 8.0 class="refusal" data-testid="refusal">{why}</text>
-                                })}
-                            </g>
-                        })
-                    })}
+                    <For each=move || near_keys.get() key=|k| k.clone() let:key>
+                        <NodeView store key gesture local />
+                    </For>
+                    <GhostEdge store />
                 </g>
                 {move || match gesture.get() {
                     Gesture::Boxing { from, to } => Some(view! {
@@ -559,8 +478,8 @@ fn Editor(page: EditorPage, run: Option<RunId>) -> impl IntoView {
     .into_any();
     let details = view! {
             <aside class="details" aria-label="Details">
-                <Details state />
-                <RunPanel state run_nodes run_id decide />
+                <Details store />
+                <RunPanel store run_nodes run_id decide />
                 <h2>"Validation"</h2>
                 {move || {
                     let list = issues.get();
@@ -582,10 +501,10 @@ fn Editor(page: EditorPage, run: Option<RunId>) -> impl IntoView {
         {overlay}
         <div class="editor">
             {palette}
-            <div class="canvas-wrap">{canvas} <Minimap state layout svg /></div>
+            <div class="canvas-wrap">{canvas} <Minimap store size /></div>
             {details}
         </div>
-        <p class="notice" data-testid="notice">{move || state.with(|s| s.notice.clone())}</p>
+        <p class="notice" data-testid="notice">{move || store.notice.get()}</p>
     }
 }
 
@@ -599,6 +518,9 @@ fn svg_origin(svg: NodeRef<leptos::svg::Svg>) -> (f64, f64) {
         .unwrap_or_default()
 }
 
+/// A canvas's size on screen before it is measured.
+const TYPICAL_SIZE: (f64, f64) = (800.0, 600.0);
+
 /// The canvas's size on screen; before it is laid out (on the server, while hydrating, or
 /// not yet in the document) a typical one, so the first render is the same everywhere.
 fn svg_size(svg: NodeRef<leptos::svg::Svg>) -> (f64, f64) {
@@ -608,129 +530,9 @@ fn svg_size(svg: NodeRef<leptos::svg::Svg>) -> (f64, f64) {
             (w, h)
         })
         .filter(|&(w, h)| w >= 1.0 && h >= 1.0)
-        .unwrap_or((800.0, 600.0))
+        .unwrap_or(TYPICAL_SIZE)
 }
 
-#[component]
-fn EdgeView(
-    edges: Memo<Vec<Edge>>,
-    layout: Memo<Layout>,
-    index: usize,
-    run_nodes: Memo<HashMap<String, RunNode>>,
-) -> impl IntoView {
-    let drawn = Memo::new(move |_| {
-        let e = edges.with(|es| es.get(index).cloned())?;
-        let (a, b) =
-            layout.with(|l| Some((out_port(l.get(&e.from)?.0), in_port(l.get(&e.to)?.0))))?;
-        Some((e, a, b))
-    });
-    move || {
-        let (e, a, b) = drawn.get()?;
-        // An edge into a node that is running now is the active one.
-        let active = run_nodes.with(|r| {
-            r.get(&e.to)
-                .is_some_and(|n| matches!(n.status.as_str(), "assigned" | "running"))
-        });
-        let mid = (a.y + b.y) / 2.0;
-        let d = format!(
-            "M {} {} C {} {} {} {} {} {}",
-            a.x, a.y, a.x, mid, b.x, mid, b.x, b.y
-        );
-        Some(view! {
-            <path class="wf-edge" d=d marker-end="url(#wf-arrow)" data-from=e.from.clone()
-                data-to=e.to.clone() data-conditional=e.condition.is_some().to_string()
-                data-active=active.to_string()></path>
-        })
-    }
-}
-
-#[component]
-fn NodeView(
-    state: RwSignal<EditorState>,
-    layout: Memo<Layout>,
-    near: Memo<(Position, Position)>,
-    key: String,
-    gesture: RwSignal<Gesture>,
-    local: impl Fn(&PointerEvent) -> Position + Copy + Send + Sync + 'static,
-    run_nodes: Memo<HashMap<String, RunNode>>,
-) -> impl IntoView {
-    let k = StoredValue::new(key.clone());
-    let run_state = Memo::new(move |_| {
-        run_nodes.with(|r| r.get(&k.get_value()).map(overlay_state).unwrap_or_default())
-    });
-    let pos = Memo::new(move |_| layout.with(|l| l.get(&k.get_value()).copied()));
-    let far = Memo::new(move |_| {
-        let Some((p, _)) = pos.get() else {
-            return false;
-        };
-        near.with(|(a, b)| p.x + NODE_W < a.x || p.x > b.x || p.y + NODE_H < a.y || p.y > b.y)
-    });
-    let selected = Memo::new(move |_| state.with(|s| s.selected.contains(&k.get_value())));
-    let target = Memo::new(move |_| {
-        state.with(|s| s.drawing.as_ref().and_then(|d| d.over.clone()) == Some(k.get_value()))
-    });
-    let down = move |ev: PointerEvent| {
-        ev.stop_propagation();
-        crate::ui::dom::capture_on_canvas(&ev);
-        let additive = ev.shift_key();
-        state.update(|s| {
-            s.apply(Action::Select {
-                key: k.get_value(),
-                additive,
-            });
-            s.apply(Action::BeginMove);
-        });
-        gesture.set(Gesture::Moving { last: local(&ev) });
-    };
-    let port_down = move |ev: PointerEvent| {
-        ev.stop_propagation();
-        crate::ui::dom::capture_on_canvas(&ev);
-        let at = state
-            .with_untracked(|s| port_out(s, &k.get_value()))
-            .unwrap_or_default();
-        state.update(|s| {
-            s.apply(Action::StartEdge {
-                from: k.get_value(),
-                at,
-            })
-        });
-        gesture.set(Gesture::Drawing);
-    };
-    move || {
-        let (p, kind) = pos.get()?;
-        if far.get() {
-            // Far out of view: a plain box, no text or ports.
-            return Some(
-                view! {
-                    <g class="wf-node far" data-key=k.get_value() data-kind=kind>
-                        <rect x=p.x y=p.y width=NODE_W height=NODE_H rx="8"></rect>
-                    </g>
-                }
-                .into_any(),
-            );
-        }
-        Some(view! {
-            <g class="wf-node" data-key=k.get_value() data-kind=kind
-                data-selected=move || selected.get().to_string()
-                data-target=move || target.get().to_string()
-                data-run-state=move || run_state.get()>
-                <rect x=p.x y=p.y width=NODE_W height=NODE_H rx="8" on:pointerdown=down></rect>
-                <text x=p.x + 12.0 y=p.y + 22.0 class="wf-key">{k.get_value()}</text>
-                <text x=p.x + 12.0 y=p.y + 40.0 class="wf-kind">
-                    {move || {
-                        let state = run_state.get();
-                        if state.is_empty() { kind.to_owned() } else { format!("{kind} · {}", state.replace('_', " ")) }
-                    }}
-                </text>
-                <circle class="port port-in" cx=p.x + NODE_W / 2.0 cy=p.y r="6"></circle>
-                <circle class="port port-out" data-testid=format!("out-{}", k.get_value())
-                    cx=p.x + NODE_W / 2.0 cy=p.y + NODE_H r="7" on:pointerdown=port_down></circle>
-            </g>
-        }.into_any())
-    }
-}
-
-/// The selected node's step, editable; each change is one undoable action.
 /// The declared inputs with their defaults, as the run form's starting JSON.
 fn default_inputs(def: &Definition) -> String {
     let map: serde_json::Map<String, serde_json::Value> = def
@@ -746,82 +548,4 @@ fn default_inputs(def: &Definition) -> String {
         })
         .collect();
     serde_json::Value::Object(map).to_string()
-}
-
-/// The whole graph in small with the visible part outlined; a click there centres the canvas
-/// on that point.
-#[component]
-fn Minimap(
-    state: RwSignal<EditorState>,
-    layout: Memo<Layout>,
-    svg: NodeRef<leptos::svg::Svg>,
-) -> impl IntoView {
-    const W: f64 = 160.0;
-    const H: f64 = 110.0;
-    // The canvas region drawn: every node and the viewport, with a margin.
-    let frame = Memo::new(move |_| {
-        state.with(|s| {
-            let (vw, vh) = svg_size(svg);
-            let view = [
-                s.view.to_canvas(Position { x: 0.0, y: 0.0 }),
-                s.view.to_canvas(Position { x: vw, y: vh }),
-            ];
-            let (mut x0, mut y0, mut x1, mut y1) = (view[0].x, view[0].y, view[1].x, view[1].y);
-            for n in &s.def.nodes {
-                x0 = x0.min(n.position.x);
-                y0 = y0.min(n.position.y);
-                x1 = x1.max(n.position.x + NODE_W);
-                y1 = y1.max(n.position.y + NODE_H);
-            }
-            let scale = (W / (x1 - x0).max(1.0)).min(H / (y1 - y0).max(1.0));
-            (x0, y0, scale, view)
-        })
-    });
-    let click = move |ev: PointerEvent| {
-        ev.stop_propagation();
-        let (x0, y0, scale, _) = frame.get_untracked();
-        let target = Position {
-            x: x0 + f64::from(ev.offset_x()) / scale,
-            y: y0 + f64::from(ev.offset_y()) / scale,
-        };
-        let (vw, vh) = svg_size(svg);
-        state.update(|s| {
-            let centre = s.view.to_canvas(Position {
-                x: vw / 2.0,
-                y: vh / 2.0,
-            });
-            let zoom = s.view.zoom;
-            s.apply(Action::Pan {
-                dx: (centre.x - target.x) * zoom,
-                dy: (centre.y - target.y) * zoom,
-            });
-        });
-    };
-    view! {
-        <svg class="minimap" width=W height=H aria-label="Minimap" data-testid="minimap"
-            on:pointerdown=click>
-            // Keyed by place: a drag redraws the moved node's box only, a pan none of them.
-            <For each=move || {
-                    let (x0, y0, scale, _) = frame.get();
-                    let w = NODE_W * scale;
-                    let h = NODE_H * scale;
-                    layout.with(|l| {
-                        l.values()
-                            .map(|(p, _)| MiniBox { x: (p.x - x0) * scale, y: (p.y - y0) * scale, w, h })
-                            .collect::<Vec<_>>()
-                    })
-                }
-                key=|b| (b.x.to_bits(), b.y.to_bits(), b.w.to_bits())
-                let:b>
-                <rect class="mini-node" x=b.x y=b.y width=b.w height=b.h></rect>
-            </For>
-            {move || {
-                let (x0, y0, scale, view) = frame.get();
-                view! {
-                    <rect class="mini-view" x=(view[0].x - x0) * scale y=(view[0].y - y0) * scale
-                        width=(view[1].x - view[0].x) * scale height=(view[1].y - view[0].y) * scale></rect>
-                }
-            }}
-        </svg>
-    }
 }

@@ -244,3 +244,68 @@ test("conditions and a tool's arguments are edited in the details panel, each on
   expect(t.arguments).toEqual({ url: "https://example.org" });
   expect(errors).toEqual([]);
 });
+
+test("Space+drag pans over a node without moving it; the panel changes a node's kind, names an agent and lists what it may reference", async ({ page }) => {
+  const errors = watchConsole(page);
+  await logIn(page);
+  const agents = await (await page.request.get("/api/v1/agents")).json();
+  const agentName: string = (agents.items ?? agents)[0].name;
+  const created = await page.request.post("/api/v1/workflows", {
+    data: {
+      name: "Kinds and references",
+      definition: {
+        inputs: [{ name: "topic" }],
+        nodes: [
+          { key: "a", kind: "agent", capability: "data_analysis", prompt: "look into {{inputs.topic}}", position: { x: 200, y: 40 } },
+          { key: "b", kind: "agent", capability: "data_analysis", prompt: "then {{nodes.a.output}}", position: { x: 200, y: 200 } },
+        ],
+        edges: [{ from: "a", to: "b" }],
+      },
+    },
+  });
+  expect(created.status()).toBe(201);
+  const { id } = await created.json();
+  await page.goto(`/workflows/${id}`);
+  await expect(page.getByTestId("canvas")).toHaveAttribute("data-live", "true");
+
+  // Space held: pressing on node a and dragging pans the whole canvas; the model is unchanged.
+  const a = page.locator('.wf-node[data-key="a"] rect');
+  const b = page.locator('.wf-node[data-key="b"] rect');
+  const [a0, b0] = [await a.boundingBox(), await b.boundingBox()];
+  await page.keyboard.down(" ");
+  await expect(page.getByTestId("canvas")).toHaveAttribute("data-hand", "true");
+  await page.mouse.move(a0!.x + 30, a0!.y + 20);
+  await page.mouse.down();
+  await page.mouse.move(a0!.x + 130, a0!.y + 80, { steps: 10 });
+  await page.mouse.up();
+  await page.keyboard.up(" ");
+  const [a1, b1] = [await a.boundingBox(), await b.boundingBox()];
+  expect(a1!.x - a0!.x).toBeCloseTo(100, 0);
+  expect(b1!.y - b0!.y).toBeCloseTo(60, 0);
+  await expect(page.getByTestId("dirty")).toHaveText("saved");
+
+  // Node b may reference the input and node a; node a the input only.
+  await b.click();
+  await expect(page.getByTestId("references")).toHaveText("It may reference: {{inputs.topic}} {{nodes.a.output}}");
+  await a.click();
+  await expect(page.getByTestId("references")).toHaveText("It may reference: {{inputs.topic}}");
+
+  // b becomes an approval (keeping its prompt), and back with undo.
+  await b.click();
+  await page.getByTestId("kind").selectOption("approval");
+  await expect(page.locator('.wf-node[data-key="b"]')).toHaveAttribute("data-kind", "approval");
+  await expect(page.getByTestId("prompt")).toHaveValue("then {{nodes.a.output}}");
+  await page.getByTestId("undo").click();
+  await expect(page.locator('.wf-node[data-key="b"]')).toHaveAttribute("data-kind", "agent");
+
+  // b names an agent instead of a capability; saved and read back.
+  await page.getByTestId("agent").selectOption(agentName);
+  await expect(page.getByTestId("valid")).toBeVisible();
+  await page.getByTestId("save").click();
+  await expect(page.getByTestId("version")).toHaveText("version 2");
+  const saved = await (await page.request.get(`/api/v1/workflows/${id}`)).json();
+  const node = saved.definition.nodes.find((n: { key: string }) => n.key === "b");
+  expect(node.agent).toBe(agentName);
+  expect(node.capability ?? null).toBeNull();
+  expect(errors).toEqual([]);
+});

@@ -64,6 +64,28 @@ impl NodeKind {
         }
     }
 
+    /// The kind named `name` (as [`NodeKind::as_str`] spells it).
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.as_str() == name)
+    }
+
+    /// `step` as a step of this kind: itself when it is one already, else a fresh one that
+    /// keeps its prompt when both kinds have one.
+    pub fn convert(self, step: &Step) -> Step {
+        if step.kind() == self.as_str() {
+            return step.clone();
+        }
+        let mut fresh = self.fresh_step();
+        if let (
+            Step::Agent { prompt: old, .. } | Step::Approval { prompt: old },
+            Step::Agent { prompt, .. } | Step::Approval { prompt },
+        ) = (step, &mut fresh)
+        {
+            prompt.clone_from(old);
+        }
+        fresh
+    }
+
     fn fresh_step(self) -> Step {
         match self {
             NodeKind::Agent => Step::Agent {

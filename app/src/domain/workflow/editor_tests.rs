@@ -313,6 +313,38 @@ fn action() -> impl Strategy<Value = Action> {
     ]
 }
 
+#[test]
+fn changing_a_node_kind_keeps_its_prompt_where_it_can_and_is_one_undo_step() {
+    let mut s = three();
+    let step = |s: &EditorState| s.def.nodes[0].step.clone();
+    let prompt = "Summarise {{inputs.topic}}".to_owned();
+    s.apply(Action::UpdateStep {
+        key: "agent_1".into(),
+        step: Step::Agent {
+            capability: Some("data_analysis".into()),
+            agent: None,
+            prompt: prompt.clone(),
+        },
+    });
+    let agent = step(&s);
+    assert_eq!(NodeKind::Agent.convert(&agent), agent);
+    s.apply(Action::UpdateStep {
+        key: "agent_1".into(),
+        step: NodeKind::Approval.convert(&agent),
+    });
+    assert_eq!(step(&s), Step::Approval { prompt });
+    s.apply(Action::UpdateStep {
+        key: "agent_1".into(),
+        step: NodeKind::Tool.convert(&step(&s)),
+    });
+    assert_eq!(step(&s).kind(), "tool");
+    s.apply(Action::Undo);
+    s.apply(Action::Undo);
+    assert_eq!(step(&s), agent);
+    assert_eq!(NodeKind::parse("approval"), Some(NodeKind::Approval));
+    assert_eq!(NodeKind::parse("workflow"), None);
+}
+
 proptest! {
     #[test]
     fn random_edits_keep_the_graph_sound_and_undo_all_returns_to_the_start(

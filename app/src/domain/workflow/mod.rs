@@ -19,7 +19,8 @@ pub use runs::{RunDetail, RunNode, RunSummary};
 pub use stored::{VersionSummary, WorkflowDetail, WorkflowState, WorkflowSummary};
 pub use template::{Reference, references, rename_nodes, render, render_strings};
 pub use validate::{
-    Catalog, Issue, IssueCode, SubworkflowInfo, Target, check_inputs, validate, would_close_cycle,
+    Catalog, Issue, IssueCode, SubworkflowInfo, Target, check_inputs, upstream, validate,
+    would_close_cycle,
 };
 
 use serde::{Deserialize, Serialize};

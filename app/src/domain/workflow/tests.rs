@@ -217,6 +217,19 @@ fn a_drawn_edge_that_closes_a_cycle_is_named_with_the_path() {
 }
 
 #[test]
+fn a_node_may_reference_every_node_upstream_of_it_and_no_other() {
+    let d = def(json!({
+        "nodes": [agent("a", "x"), agent("b", "x"), agent("c", "x"), agent("side", "x"), agent("d", "x")],
+        "edges": [{"from": "a", "to": "b"}, {"from": "b", "to": "d"}, {"from": "c", "to": "d"},
+                  {"from": "a", "to": "side"}]
+    }));
+    assert_eq!(upstream(&d, "d"), vec!["a", "b", "c"]);
+    assert_eq!(upstream(&d, "side"), vec!["a"]);
+    assert!(upstream(&d, "a").is_empty());
+    assert!(upstream(&d, "nowhere").is_empty());
+}
+
+#[test]
 fn run_inputs_take_defaults_and_refuse_what_is_wrong() {
     let decls: Vec<InputDecl> = serde_json::from_value(json!([
         {"name": "topic", "required": true},

@@ -575,6 +575,29 @@ pub fn would_close_cycle(def: &Definition, from: &str, to: &str) -> Option<Vec<S
     None
 }
 
+/// The keys of the nodes `key` runs after, directly or not, in the definition's order: the
+/// nodes its templates may reference as `{{nodes.<key>.output}}`.
+pub fn upstream(def: &Definition, key: &str) -> Vec<String> {
+    let mut into: HashMap<&str, Vec<&str>> = HashMap::new();
+    for e in &def.edges {
+        into.entry(e.to.as_str()).or_default().push(e.from.as_str());
+    }
+    let mut seen: HashSet<&str> = HashSet::new();
+    let mut queue = VecDeque::from([key]);
+    while let Some(v) = queue.pop_front() {
+        for &p in into.get(v).map(Vec::as_slice).unwrap_or_default() {
+            if p != key && seen.insert(p) {
+                queue.push_back(p);
+            }
+        }
+    }
+    def.nodes
+        .iter()
+        .filter(|n| seen.contains(n.key.as_str()))
+        .map(|n| n.key.clone())
+        .collect()
+}
+
 /// A run's inputs checked against the declarations: unknown names and wrong types refused,
 /// defaults filled in, required ones demanded. Returns the complete input map.
 pub fn check_inputs(

@@ -5,16 +5,22 @@
 use crate::api::AppError;
 use crate::domain::agent::{CAPABILITIES, TOOLS};
 use crate::domain::ids::RunId;
-use crate::domain::workflow::editor::Action;
-use crate::domain::workflow::{Condition, OPS, RunNode, Step};
+use crate::domain::workflow::editor::{Action, NodeKind};
+use crate::domain::workflow::{Condition, OPS, RunNode, Step, upstream};
 use crate::ui::pages::workflow_editor::Store;
 use leptos::prelude::*;
 use serde_json::{Map, Value};
 use std::collections::HashMap;
 
-/// The selected node's fields, by its step's kind, and its outgoing edges' conditions.
+/// The selected node's kind and fields, the references its templates may use, and its outgoing
+/// edges' conditions.
 #[component]
-pub fn Details(store: Store) -> impl IntoView {
+pub fn Details(
+    store: Store,
+    /// The fleet's agents, which an agent step may name instead of a capability.
+    agents: Vec<String>,
+) -> impl IntoView {
+    let agents = StoredValue::new(agents);
     // Its key and step from the graph without places: dragging the node does not redraw it.
     let chosen = Memo::new(move |_| {
         let key = store
@@ -38,17 +44,60 @@ pub fn Details(store: Store) -> impl IntoView {
                 step,
             })
         };
-        match node.step.clone() {
+        let kind = {
+            let (step, update) = (node.step.clone(), update.clone());
+            let current = node.step.kind();
+            view! {
+                <label>"Kind"
+                    <select data-testid="kind" on:change=move |ev| {
+                        if let Some(kind) = NodeKind::parse(&event_target_value(&ev)) {
+                            update(kind.convert(&step));
+                        }
+                    }>
+                        {NodeKind::ALL.iter().map(|k| view! {
+                            <option value=k.as_str() selected=k.as_str() == current>{k.as_str()}</option>
+                        }).collect_view()}
+                        {(current == "workflow").then(|| view! {
+                            <option value="workflow" selected=true disabled=true>"sub-workflow"</option>
+                        })}
+                    </select>
+                </label>
+            }
+        };
+        let fields = match node.step.clone() {
             Step::Agent { capability, agent, prompt } => {
                 let (c2, a2, p2) = (capability.clone(), agent.clone(), prompt.clone());
+                let (c3, p3) = (capability.clone(), prompt.clone());
                 let update2 = update.clone();
+                let update3 = update.clone();
                 view! {
                     <h2>{format!("{} (agent step)", node.key)}</h2>
                     <label>"Capability"
                         <select data-testid="capability" on:change=move |ev| update(Step::Agent {
                             capability: Some(event_target_value(&ev)), agent: None, prompt: p2.clone() })>
+                            <option value="" disabled=true selected=c2.is_none()>"— (a named agent runs it)"</option>
                             {CAPABILITIES.iter().map(|c| view! {
                                 <option value=*c selected=c2.as_deref() == Some(*c)>{*c}</option>
+                            }).collect_view()}
+                        </select>
+                    </label>
+                    <label>"Or a named agent"
+                        <select data-testid="agent" on:change=move |ev| {
+                            let name = event_target_value(&ev);
+                            update3(if name.is_empty() {
+                                Step::Agent {
+                                    capability: c3.clone().or_else(|| CAPABILITIES.first().map(|c| (*c).to_owned())),
+                                    agent: None,
+                                    prompt: p3.clone(),
+                                }
+                            } else {
+                                Step::Agent { capability: None, agent: Some(name), prompt: p3.clone() }
+                            });
+                        }>
+                            <option value="" selected=agent.is_none()>"any agent with the capability"</option>
+                            {agents.get_value().into_iter().map(|a| {
+                                let chosen = agent.as_deref() == Some(a.as_str());
+                                view! { <option value=a.clone() selected=chosen>{a.clone()}</option> }
                             }).collect_view()}
                         </select>
                     </label>
@@ -121,7 +170,8 @@ pub fn Details(store: Store) -> impl IntoView {
                     </label>
                 }.into_any()
             }
-        }
+        };
+        view! { {kind} {fields} <References store key=node.key.clone() /> }.into_any()
     };
     // Type-erased: the panel's nested view types otherwise outgrow the compiler's depth limit.
     view! {
@@ -130,6 +180,35 @@ pub fn Details(store: Store) -> impl IntoView {
         {move || refused.get().map(|e| view! { <p class="error" data-testid="refused">{e}</p> })}
     }
     .into_any()
+}
+
+/// What the node's templates may reference: the declared inputs and the nodes upstream of it.
+#[component]
+fn References(store: Store, key: String) -> impl IntoView {
+    let names = Memo::new(move |_| {
+        store.graph.with(|g| {
+            let inputs = g
+                .inputs
+                .iter()
+                .map(|i| format!("{{{{inputs.{}}}}}", i.name));
+            let nodes = upstream(g, &key)
+                .into_iter()
+                .map(|k| format!("{{{{nodes.{k}.output}}}}"));
+            inputs.chain(nodes).collect::<Vec<_>>()
+        })
+    });
+    view! {
+        <p class="muted" data-testid="references">
+            {move || {
+                let names = names.get();
+                if names.is_empty() {
+                    "Nothing to reference yet: declare inputs or connect steps above this one.".to_owned()
+                } else {
+                    format!("It may reference: {}", names.join(" "))
+                }
+            }}
+        </p>
+    }
 }
 
 /// A JSON object from the panel's text.

@@ -92,6 +92,8 @@ pub fn NodeView(
     gesture: RwSignal<Gesture>,
     /// The pointer's place on the canvas element (screen units).
     local: impl Fn(&PointerEvent) -> Position + Copy + Send + Sync + 'static,
+    /// Space is held: a press here pans the canvas (the canvas handles it) instead.
+    hand: RwSignal<bool>,
 ) -> impl IntoView {
     let cell = store.cell(&key)?;
     let place = RwSignal::from(cell.place);
@@ -101,6 +103,9 @@ pub fn NodeView(
     let run = RwSignal::from(cell.run);
     let k = StoredValue::new(key);
     let down = move |ev: PointerEvent| {
+        if hand.get_untracked() {
+            return;
+        }
         ev.stop_propagation();
         crate::ui::dom::capture_on_canvas(&ev);
         store.apply_all([
@@ -113,6 +118,9 @@ pub fn NodeView(
         gesture.set(Gesture::Moving { last: local(&ev) });
     };
     let port_down = move |ev: PointerEvent| {
+        if hand.get_untracked() {
+            return;
+        }
         ev.stop_propagation();
         crate::ui::dom::capture_on_canvas(&ev);
         store.apply(Action::StartEdge {

@@ -189,8 +189,16 @@ fn Editor(page: EditorPage, run: Option<RunId>) -> impl IntoView {
             .or_else(|| decide.value().get().and_then(Result::err))
     });
 
+    // Space held: a drag anywhere on the canvas pans, over nodes too.
+    let hand = RwSignal::new(false);
     let keydown = window_event_listener(leptos::ev::keydown, move |ev| {
         if crate::ui::dom::in_form_field(&ev) {
+            return;
+        }
+        if ev.key() == " " {
+            // Not the page's scroll.
+            ev.prevent_default();
+            hand.set(true);
             return;
         }
         if ev.key() == "?" {
@@ -217,9 +225,18 @@ fn Editor(page: EditorPage, run: Option<RunId>) -> impl IntoView {
             ev.set_return_value("unsaved changes");
         }
     });
+    let keyup = window_event_listener(leptos::ev::keyup, move |ev| {
+        if ev.key() == " " {
+            hand.set(false);
+        }
+    });
+    // A key released while the window was not focused never reaches keyup.
+    let blur = window_event_listener(leptos::ev::blur, move |_| hand.set(false));
     on_cleanup(move || {
         keydown.remove();
         unload.remove();
+        keyup.remove();
+        blur.remove();
     });
 
     let on_down = move |ev: PointerEvent| {
@@ -414,7 +431,7 @@ fn Editor(page: EditorPage, run: Option<RunId>) -> impl IntoView {
                     <li>"Delete / Backspace — delete the selection"</li>
                     <li>"Ctrl/Cmd+Z — undo; Ctrl/Cmd+Shift+Z or Ctrl/Cmd+Y — redo"</li>
                     <li>"Ctrl/Cmd+A — select all; Ctrl/Cmd+C, V — copy, paste; Ctrl/Cmd+D — duplicate"</li>
-                    <li>"F — fit to view; wheel — zoom; drag the background — pan; Shift+drag — box select"</li>
+                    <li>"F — fit to view; wheel or pinch — zoom; drag the background, or Space+drag — pan; Shift+drag — box select"</li>
                     <li>"Esc — stop drawing an edge; ? — this help"</li>
                 </ul>
             </div>
@@ -448,6 +465,7 @@ fn Editor(page: EditorPage, run: Option<RunId>) -> impl IntoView {
     .into_any();
     let canvas = view! {
             <svg node_ref=svg class="canvas" data-testid="canvas" data-live=move || live_canvas.get().to_string()
+                data-hand=move || hand.get().then_some("true")
                 on:pointerdown=on_down on:pointermove=on_move on:pointerup=on_up on:wheel=on_wheel>
                 <defs>
                     <marker id="wf-arrow" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="8"
@@ -462,7 +480,7 @@ fn Editor(page: EditorPage, run: Option<RunId>) -> impl IntoView {
                         <EdgeView store edge />
                     </For>
                     <For each=move || near_keys.get() key=|k| k.clone() let:key>
-                        <NodeView store key gesture local />
+                        <NodeView store key gesture local hand />
                     </For>
                     <GhostEdge store />
                 </g>
@@ -478,7 +496,7 @@ fn Editor(page: EditorPage, run: Option<RunId>) -> impl IntoView {
     .into_any();
     let details = view! {
             <aside class="details" aria-label="Details">
-                <Details store />
+                <Details store agents=catalog.with_value(|c| c.agents.clone()) />
                 <RunPanel store run_nodes run_id decide />
                 <h2>"Validation"</h2>
                 {move || {

@@ -309,3 +309,59 @@ test("Space+drag pans over a node without moving it; the panel changes a node's 
   expect(node.capability ?? null).toBeNull();
   expect(errors).toEqual([]);
 });
+
+test("a step becomes a sub-workflow chosen from the others, validated in the browser as on the server", async ({ page }) => {
+  const errors = watchConsole(page);
+  await logIn(page);
+  const child = await page.request.post("/api/v1/workflows", {
+    data: {
+      name: `Child ${Date.now()}`,
+      definition: {
+        inputs: [{ name: "topic", required: true }],
+        nodes: [{ key: "x", kind: "agent", capability: "data_analysis", prompt: "about {{inputs.topic}}", position: { x: 0, y: 0 } }],
+      },
+    },
+  });
+  expect(child.status()).toBe(201);
+  const { id: childId } = await child.json();
+  const parent = await page.request.post("/api/v1/workflows", {
+    data: {
+      name: "Parent",
+      definition: {
+        nodes: [
+          { key: "a", kind: "agent", capability: "data_analysis", prompt: "look", position: { x: 200, y: 40 } },
+          { key: "b", kind: "agent", capability: "data_analysis", prompt: "then", position: { x: 200, y: 200 } },
+        ],
+        edges: [{ from: "a", to: "b" }],
+      },
+    },
+  });
+  const { id } = await parent.json();
+  await page.goto(`/workflows/${id}`);
+  await expect(page.getByTestId("canvas")).toHaveAttribute("data-live", "true");
+
+  await page.locator('.wf-node[data-key="b"] rect').click();
+  await page.getByTestId("kind").selectOption("workflow");
+  await expect(page.locator('.wf-node[data-key="b"]')).toHaveAttribute("data-kind", "workflow");
+  await page.getByTestId("sub-workflow").selectOption(childId);
+  // The child needs `topic`: the browser says so, and says exactly what the server says.
+  await expect(page.getByTestId("issues")).toContainText("needs input 'topic'");
+  const browser = await page.getByTestId("issues").locator("li").allTextContents();
+  await page.getByTestId("save").click();
+  await expect(page.getByTestId("version")).toHaveText("version 2");
+  const server = await page.request.post(`/api/v1/workflows/${id}/validate`, { data: {} });
+  expect(server.status()).toBe(422);
+  expect((await server.json()).error.issues.map((i: { message: string }) => i.message)).toEqual(browser);
+
+  // Mapped from upstream, it is ready to run; saved with the child's pinned version.
+  await page.getByTestId("sub-inputs").fill('{"topic": "{{nodes.a.output}}"}');
+  await page.getByTestId("sub-inputs").press("Tab");
+  await expect(page.getByTestId("valid")).toBeVisible();
+  await page.getByTestId("save").click();
+  await expect(page.getByTestId("version")).toHaveText("version 3");
+  const saved = await (await page.request.get(`/api/v1/workflows/${id}`)).json();
+  expect(saved.state).toBe("ready");
+  const b = saved.definition.nodes.find((n: { key: string }) => n.key === "b");
+  expect(b).toMatchObject({ kind: "workflow", workflow_id: childId, version: 1, inputs: { topic: "{{nodes.a.output}}" } });
+  expect(errors).toEqual([]);
+});

@@ -4,7 +4,7 @@
 use super::AppError;
 use crate::domain::ids::WorkflowId;
 use crate::domain::workflow::{
-    Definition, RunSummary, VersionSummary, WorkflowDetail, WorkflowSummary,
+    Definition, RunSummary, SubworkflowInfo, VersionSummary, WorkflowDetail, WorkflowSummary,
 };
 use leptos::prelude::*;
 use leptos::server_fn::codec::{GetUrl, Json};
@@ -49,7 +49,33 @@ pub struct EditorPage {
     pub agents: Vec<String>,
     /// Every saved version, newest first.
     pub versions: Vec<VersionSummary>,
+    /// The other workflows, which a step may run (at their newest version).
+    pub choices: Vec<SubworkflowChoice>,
+    /// What the validation knows of sub-workflow versions: those the shown version runs and
+    /// the choices' newest, with everything they run — the server's catalog, so the browser's
+    /// validation says what the server's does.
+    pub known: Vec<KnownVersion>,
 }
+
+/// A workflow a step may run, at its newest version.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct SubworkflowChoice {
+    pub id: WorkflowId,
+    pub name: String,
+    pub version: i32,
+}
+
+/// One sub-workflow version the validation knows.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct KnownVersion {
+    pub workflow_id: uuid::Uuid,
+    pub version: i32,
+    pub info: SubworkflowInfo,
+}
+
+/// How many other workflows the editor offers as sub-workflows (the most recently saved).
+#[cfg(feature = "ssr")]
+const MAX_CHOICES: i64 = 200;
 
 #[server(endpoint = "workflows/get", input = GetUrl)]
 pub async fn get_workflow(
@@ -67,15 +93,42 @@ pub async fn get_workflow(
         let versions = crate::db::workflows::versions(&mut conn, id)
             .await
             .map_err(CommandError::from)?;
-        let agents = sqlx::query_scalar!(
-            "select name from agents where state <> 'terminated' order by name"
+        let choices: Vec<SubworkflowChoice> =
+            crate::db::workflows::list(&mut *conn, false, MAX_CHOICES, None)
+                .await?
+                .into_iter()
+                .filter(|w| w.id != id)
+                .map(|w| SubworkflowChoice {
+                    id: w.id,
+                    name: w.name,
+                    version: w.version,
+                })
+                .collect();
+        let newest: Vec<_> = choices.iter().map(|c| (c.id, c.version)).collect();
+        let catalog = crate::commands::workflows::editor_catalog(
+            &mut conn,
+            id,
+            &workflow.definition,
+            &newest,
         )
-        .fetch_all(&mut *conn)
         .await?;
+        let mut agents = catalog.agents;
+        agents.sort_unstable();
+        let known = catalog
+            .subworkflows
+            .into_iter()
+            .map(|((workflow_id, version), info)| KnownVersion {
+                workflow_id,
+                version,
+                info,
+            })
+            .collect();
         Ok(EditorPage {
             workflow,
             agents,
             versions,
+            choices,
+            known,
         })
     })
     .await

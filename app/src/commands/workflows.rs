@@ -65,6 +65,28 @@ pub async fn catalog(
     workflow_id: Option<WorkflowId>,
     def: &Definition,
 ) -> Result<Catalog, sqlx::Error> {
+    catalog_with(conn, workflow_id, sub_steps(def)).await
+}
+
+/// The catalog for a definition being edited: what [`catalog`] finds for it, and the newest
+/// version of each of the `others` it may come to run as a sub-workflow.
+pub async fn editor_catalog(
+    conn: &mut PgConnection,
+    workflow_id: WorkflowId,
+    def: &Definition,
+    others: &[(WorkflowId, i32)],
+) -> Result<Catalog, sqlx::Error> {
+    let mut roots = sub_steps(def);
+    roots.extend(others.iter().map(|(id, version)| (id.0, *version)));
+    catalog_with(conn, Some(workflow_id), roots).await
+}
+
+/// The catalog with the sub-workflow versions `roots` and everything they run in turn.
+async fn catalog_with(
+    conn: &mut PgConnection,
+    workflow_id: Option<WorkflowId>,
+    roots: Vec<VersionKey>,
+) -> Result<Catalog, sqlx::Error> {
     let mut catalog = Catalog::standard();
     catalog.agents = sqlx::query_scalar!("select name from agents where state <> 'terminated'")
         .fetch_all(&mut *conn)
@@ -72,7 +94,7 @@ pub async fn catalog(
     catalog.workflow_id = workflow_id.map(|w| w.0);
     // Load referenced versions level by level; remember what each runs directly.
     let mut direct: HashMap<VersionKey, (Definition, Vec<VersionKey>)> = HashMap::new();
-    let mut frontier: Vec<VersionKey> = sub_steps(def);
+    let mut frontier = roots;
     for _ in 0..MAX_NESTING {
         frontier.retain(|k| !direct.contains_key(k));
         frontier.sort_unstable();

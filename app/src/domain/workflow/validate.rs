@@ -88,7 +88,7 @@ impl Issue {
 
 /// A workflow version another one may run as a step: its inputs and every workflow it runs,
 /// directly or not (so containment is one lookup).
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct SubworkflowInfo {
     pub inputs: Vec<InputDecl>,
     pub contains: Vec<Uuid>,

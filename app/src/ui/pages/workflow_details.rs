@@ -3,6 +3,7 @@
 //! in the open run.
 
 use crate::api::AppError;
+use crate::api::workflows::SubworkflowChoice;
 use crate::domain::agent::{CAPABILITIES, TOOLS};
 use crate::domain::ids::RunId;
 use crate::domain::workflow::editor::{Action, NodeKind};
@@ -19,8 +20,23 @@ pub fn Details(
     store: Store,
     /// The fleet's agents, which an agent step may name instead of a capability.
     agents: Vec<String>,
+    /// The other workflows, which a sub-workflow step may run.
+    choices: Vec<SubworkflowChoice>,
 ) -> impl IntoView {
     let agents = StoredValue::new(agents);
+    let choices = StoredValue::new(choices);
+    // A sub-workflow step running a choice's newest version, keeping `inputs`.
+    let run_choice = move |id: &str, inputs: Map<String, Value>| {
+        choices.with_value(|cs| {
+            cs.iter()
+                .find(|c| c.id.0.to_string() == id)
+                .map(|c| Step::Workflow {
+                    workflow_id: c.id.0,
+                    version: c.version,
+                    inputs,
+                })
+        })
+    };
     // Its key and step from the graph without places: dragging the node does not redraw it.
     let chosen = Memo::new(move |_| {
         let key = store
@@ -50,15 +66,22 @@ pub fn Details(
             view! {
                 <label>"Kind"
                     <select data-testid="kind" on:change=move |ev| {
-                        if let Some(kind) = NodeKind::parse(&event_target_value(&ev)) {
-                            update(kind.convert(&step));
+                        let name = event_target_value(&ev);
+                        let first = choices.with_value(|cs| cs.first().map(|c| c.id.0.to_string()));
+                        let step = match NodeKind::parse(&name) {
+                            Some(kind) => Some(kind.convert(&step)),
+                            None if name == "workflow" => first.and_then(|id| run_choice(&id, Map::new())),
+                            None => None,
+                        };
+                        if let Some(step) = step {
+                            update(step);
                         }
                     }>
                         {NodeKind::ALL.iter().map(|k| view! {
                             <option value=k.as_str() selected=k.as_str() == current>{k.as_str()}</option>
                         }).collect_view()}
-                        {(current == "workflow").then(|| view! {
-                            <option value="workflow" selected=true disabled=true>"sub-workflow"</option>
+                        {(current == "workflow" || choices.with_value(|cs| !cs.is_empty())).then(|| view! {
+                            <option value="workflow" selected=current == "workflow">"sub-workflow"</option>
                         })}
                     </select>
                 </label>
@@ -143,7 +166,10 @@ pub fn Details(
             }
             Step::Workflow { workflow_id, version, inputs } => {
                 let inputs2 = inputs.clone();
+                let inputs3 = inputs.clone();
                 let update2 = update.clone();
+                let update3 = update.clone();
+                let listed = choices.with_value(|cs| cs.iter().any(|c| c.id.0 == workflow_id));
                 let set_version = move |text: String| match text.parse::<i32>() {
                     Ok(version) if version > 0 => update(Step::Workflow {
                         workflow_id,
@@ -154,7 +180,21 @@ pub fn Details(
                 };
                 view! {
                     <h2>{format!("{} (sub-workflow)", node.key)}</h2>
-                    <p class="muted">{format!("Runs workflow {workflow_id}")}</p>
+                    <label>"Workflow it runs"
+                        <select data-testid="sub-workflow" on:change=move |ev| {
+                            if let Some(step) = run_choice(&event_target_value(&ev), inputs3.clone()) {
+                                update3(step);
+                            }
+                        }>
+                            {(!listed).then(|| view! {
+                                <option value=workflow_id.to_string() selected=true>{workflow_id.to_string()}</option>
+                            })}
+                            {choices.get_value().into_iter().map(|c| {
+                                let chosen = c.id.0 == workflow_id;
+                                view! { <option value=c.id.0.to_string() selected=chosen>{c.name}</option> }
+                            }).collect_view()}
+                        </select>
+                    </label>
                     <label>"Version it runs"
                         <input type="number" min="1" data-testid="sub-version" prop:value=version
                             on:change=move |ev| set_version(event_target_value(&ev)) />

@@ -103,6 +103,11 @@ fn Editor(page: EditorPage, run: Option<RunId>) -> impl IntoView {
         let mut c = Catalog::standard();
         c.agents = page.agents;
         c.workflow_id = Some(workflow_id.0);
+        c.subworkflows = page
+            .known
+            .into_iter()
+            .map(|k| ((k.workflow_id, k.version), k.info))
+            .collect();
         c
     });
     // The shared validation, in the browser: issues appear as the graph changes. It reads the
@@ -496,7 +501,7 @@ fn Editor(page: EditorPage, run: Option<RunId>) -> impl IntoView {
     .into_any();
     let details = view! {
             <aside class="details" aria-label="Details">
-                <Details store agents=catalog.with_value(|c| c.agents.clone()) />
+                <Details store agents=catalog.with_value(|c| c.agents.clone()) choices=page.choices />
                 <RunPanel store run_nodes run_id decide />
                 <h2>"Validation"</h2>
                 {move || {

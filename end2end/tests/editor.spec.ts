@@ -1,4 +1,4 @@
-import { expect, logIn, test, watchConsole } from "./helpers";
+import { admin, expect, logIn, test, watchConsole } from "./helpers";
 import type { Page } from "@playwright/test";
 
 /** The centre of an element's box on the page. */
@@ -363,5 +363,54 @@ test("a step becomes a sub-workflow chosen from the others, validated in the bro
   expect(saved.state).toBe("ready");
   const b = saved.definition.nodes.find((n: { key: string }) => n.key === "b");
   expect(b).toMatchObject({ kind: "workflow", workflow_id: childId, version: 1, inputs: { topic: "{{nodes.a.output}}" } });
+  expect(errors).toEqual([]);
+});
+
+test("a rejected approval is retried from the canvas, and a run is cancelled from it", async ({ page }) => {
+  const errors = watchConsole(page);
+  await logIn(page);
+  const created = await page.request.post("/api/v1/workflows", {
+    data: {
+      name: "Gate",
+      definition: {
+        nodes: [
+          { key: "gate", kind: "approval", prompt: "go on?", position: { x: 200, y: 40 } },
+          { key: "after", kind: "agent", capability: "data_analysis", prompt: "go", position: { x: 200, y: 200 } },
+        ],
+        edges: [{ from: "gate", to: "after" }],
+      },
+    },
+  });
+  const { id } = await created.json();
+  await page.goto(`/workflows/${id}`);
+  await expect(page.getByTestId("canvas")).toHaveAttribute("data-live", "true");
+  const gate = page.locator('.wf-node[data-key="gate"]');
+  const after = page.locator('.wf-node[data-key="after"]');
+
+  await page.getByTestId("run").click();
+  await expect(gate).toHaveAttribute("data-run-state", "waiting_for_approval");
+  await gate.locator("rect").click();
+  await page.getByTestId("reject").click();
+  await expect(gate).toHaveAttribute("data-run-state", "failed");
+  await expect(after).toHaveAttribute("data-run-state", "blocked");
+  await expect(page.getByTestId("decision")).toContainText(`rejected by ${admin.username}`);
+  await expect(page.getByTestId("run-status")).toHaveText("run failed");
+  await expect(page.getByTestId("cancel-run")).toHaveCount(0);
+
+  // Retry asks again; approved this time, the run completes.
+  await page.getByTestId("retry").click();
+  await expect(gate).toHaveAttribute("data-run-state", "waiting_for_approval");
+  await page.getByTestId("approve").click();
+  await expect(after).toHaveAttribute("data-run-state", "completed");
+  await expect(page.getByTestId("run-status")).toHaveText("run completed");
+
+  // A second run is cancelled while its approval waits.
+  await page.getByTestId("run").click();
+  await expect(page.getByTestId("run-status")).toHaveText("run in_progress");
+  await expect(gate).toHaveAttribute("data-run-state", "waiting_for_approval");
+  await page.getByTestId("cancel-run").click();
+  await expect(page.getByTestId("run-status")).toHaveText("run cancelled");
+  const runs = await (await page.request.get(`/api/v1/workflows/${id}/runs`)).json();
+  expect((runs.items ?? runs).map((r: { status: string }) => r.status).sort()).toEqual(["cancelled", "completed"]);
   expect(errors).toEqual([]);
 });

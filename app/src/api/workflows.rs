@@ -232,6 +232,32 @@ pub async fn get_run(
     .await
 }
 
+/// Cancels a run from the canvas.
+#[server(endpoint = "runs/cancel")]
+pub async fn cancel_run(run_id: crate::domain::ids::RunId) -> Result<(), AppError> {
+    use super::ssr::{context, current_user, run};
+    run(async {
+        let me = current_user().await?.into();
+        Ok(crate::commands::cancel_task(&context()?.pool, &me, run_id).await?)
+    })
+    .await
+}
+
+/// Retries a failed or blocked node of a run (a rejected approval asks again) from the canvas.
+#[server(endpoint = "runs/retry")]
+pub async fn retry_run_node(
+    run_id: crate::domain::ids::RunId,
+    key: String,
+) -> Result<(), AppError> {
+    use super::ssr::{context, current_user, run};
+    run(async {
+        let me = current_user().await?.into();
+        crate::commands::workflows::retry_node(&context()?.pool, &me, run_id, &key).await?;
+        Ok(())
+    })
+    .await
+}
+
 /// Approves or rejects a waiting approval node from the canvas.
 #[server(endpoint = "runs/decide")]
 pub async fn decide_approval(

@@ -6,6 +6,7 @@ use crate::api::AppError;
 use crate::api::workflows::SubworkflowChoice;
 use crate::domain::agent::{CAPABILITIES, TOOLS};
 use crate::domain::ids::RunId;
+use crate::domain::run::NodeStatus;
 use crate::domain::workflow::editor::{Action, NodeKind};
 use crate::domain::workflow::{Condition, OPS, RunNode, Step, upstream};
 use crate::ui::pages::workflow_editor::Store;
@@ -353,14 +354,30 @@ pub fn overlay_state(n: &RunNode) -> String {
     }
 }
 
+/// Who decided an approval, how and when.
+fn decision(n: &RunNode) -> Option<String> {
+    let how = n.decision.as_deref()?;
+    let who = n.decided_by.as_deref().unwrap_or("someone");
+    let when = n
+        .decided_at
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_default();
+    Some(format!("{how} by {who} {when}").trim_end().to_owned())
+}
+
 /// The selected node in the open run: its state, output or error, tokens, the child run of a
-/// sub-workflow, and the decision buttons while it waits for approval.
+/// sub-workflow, the decision buttons while it waits for approval, and Retry once it failed
+/// (a rejected approval asks again) or was blocked.
 #[component]
 pub fn RunPanel(
     store: Store,
     run_nodes: Memo<HashMap<String, RunNode>>,
     run_id: RwSignal<Option<RunId>>,
     decide: leptos::prelude::Action<(RunId, String, bool), Result<(), AppError>>,
+    retry: leptos::prelude::Action<(RunId, String), Result<(), AppError>>,
 ) -> impl IntoView {
     let node = Memo::new(move |_| {
         let key = store
@@ -373,18 +390,24 @@ pub fn RunPanel(
         let run = run_id.get()?;
         let key = n.key.clone();
         let key2 = key.clone();
+        let key3 = key.clone();
+        let retryable = matches!(n.status, NodeStatus::Failed | NodeStatus::Blocked);
         Some(view! {
             <h2>"In this run"</h2>
             <p data-testid="node-state">{overlay_state(&n).replace('_', " ")}</p>
             {n.output.clone().map(|o| view! { <pre class="result" data-testid="node-output">{o}</pre> })}
             {n.error.clone().map(|e| view! { <p class="error">{e}</p> })}
             <p class="muted">{format!("{} tokens, attempt {}", n.tokens, n.attempt)}</p>
+            {decision(&n).map(|d| view! { <p class="muted" data-testid="decision">{d}</p> })}
             {n.child_run.map(|c| view! { <p class="muted" data-testid="child-run">{format!("Child run {c}")}</p> })}
             {n.waiting_for_approval.then(|| view! {
                 <div class="buttons">
                     <button data-testid="approve" on:click=move |_| { decide.dispatch((run, key.clone(), true)); }>"Approve"</button>
-                    <button class="danger" on:click=move |_| { decide.dispatch((run, key2.clone(), false)); }>"Reject"</button>
+                    <button class="danger" data-testid="reject" on:click=move |_| { decide.dispatch((run, key2.clone(), false)); }>"Reject"</button>
                 </div>
+            })}
+            {retryable.then(|| view! {
+                <button data-testid="retry" on:click=move |_| { retry.dispatch((run, key3.clone())); }>"Retry"</button>
             })}
         })
     }

@@ -9,7 +9,8 @@ mod store;
 
 use crate::api::AppError;
 use crate::api::workflows::{
-    EditorPage, decide_approval, get_run, get_workflow, save_workflow, start_run,
+    EditorPage, cancel_run, decide_approval, get_run, get_workflow, retry_run_node, save_workflow,
+    start_run,
 };
 use crate::domain::ids::RunId;
 use crate::domain::workflow::RunNode;
@@ -157,15 +158,26 @@ fn Editor(page: EditorPage, run: Option<RunId>) -> impl IntoView {
             let (run, key, approve) = (*run, key.clone(), *approve);
             async move { decide_approval(run, key, approve, String::new()).await }
         });
+    let retry = leptos::prelude::Action::new(move |(run, key): &(RunId, String)| {
+        let (run, key) = (*run, key.clone());
+        async move { retry_run_node(run, key).await }
+    });
+    let cancel = leptos::prelude::Action::new(move |run: &RunId| {
+        let run = *run;
+        async move { cancel_run(run).await }
+    });
     let live = use_live_events();
     let ticks = live.ticks(move |e| e.task_id.is_some() && e.task_id == run_id.get());
     let connection = live.connection;
     let run = LocalResource::new(move || {
-        let (id, _, _, _) = (
+        // Re-read on each of its events, on a reconnect, and after each decision from here.
+        let (id, _, _, _, _, _) = (
             run_id.get(),
             ticks.get(),
             connection.get() == Connection::Live,
             decide.version().get(),
+            retry.version().get(),
+            cancel.version().get(),
         );
         async move {
             match id {
@@ -192,6 +204,8 @@ fn Editor(page: EditorPage, run: Option<RunId>) -> impl IntoView {
             .get()
             .and_then(Result::err)
             .or_else(|| decide.value().get().and_then(Result::err))
+            .or_else(|| retry.value().get().and_then(Result::err))
+            .or_else(|| cancel.value().get().and_then(Result::err))
     });
 
     // Space held: a drag anywhere on the canvas pans, over nodes too.
@@ -423,6 +437,12 @@ fn Editor(page: EditorPage, run: Option<RunId>) -> impl IntoView {
             <span class="muted" data-testid="run-status">
                 {move || run.get().flatten().map(|r| format!("run {}", r.status))}
             </span>
+            {move || run.get().flatten()
+                .filter(|r| !r.status.is_final())
+                .map(|r| view! {
+                    <button class="danger" data-testid="cancel-run"
+                        on:click=move |_| { cancel.dispatch(r.id); }>"Cancel run"</button>
+                })}
         </div>
         <ErrorNote error=run_error />
     }
@@ -502,7 +522,7 @@ fn Editor(page: EditorPage, run: Option<RunId>) -> impl IntoView {
     let details = view! {
             <aside class="details" aria-label="Details">
                 <Details store agents=catalog.with_value(|c| c.agents.clone()) choices=page.choices />
-                <RunPanel store run_nodes run_id decide />
+                <RunPanel store run_nodes run_id decide retry />
                 <h2>"Validation"</h2>
                 {move || {
                     let list = issues.get();

@@ -377,11 +377,12 @@ fn Editor(page: EditorPage, run: Option<RunId>) -> impl IntoView {
     let near = Memo::new(move |_| Region::around(store.view.get(), size.get()));
     let near_keys = canvas::near_keys(store, near);
     let near_edges = canvas::near_edges(store, near_keys);
-    // Pan and zoom are one CSS transform on one group.
+    // Pan and zoom are one transform on one group: the SVG attribute, not an inline style,
+    // which the Content-Security-Policy (`style-src 'self'`) refuses in server-rendered HTML.
     let transform = move || {
         store
             .view
-            .with(|v| format!("translate({}px, {}px) scale({})", v.x, v.y, v.zoom))
+            .with(|v| format!("translate({} {}) scale({})", v.x, v.y, v.zoom))
     };
 
     let head = view! {
@@ -498,7 +499,7 @@ fn Editor(page: EditorPage, run: Option<RunId>) -> impl IntoView {
                         <path d="M 0 0 L 10 5 L 0 10 z" class="dag-arrow"></path>
                     </marker>
                 </defs>
-                <g class="viewport" style:transform=transform>
+                <g class="viewport" transform=transform>
                     <FarPlaceholders store near />
                     <For each=move || near_edges.get()
                         key=|e| (e.from.clone(), e.to.clone(), e.condition.is_some()) let:edge>

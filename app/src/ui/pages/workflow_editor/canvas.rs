@@ -335,3 +335,29 @@ pub fn FarPlaceholders(store: Store, near: Memo<Region>) -> impl IntoView {
         </g>
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SCREEN: (f64, f64) = (900.0, 600.0);
+
+    #[test]
+    fn the_region_holds_the_view_and_half_a_screen_around_it_and_a_short_pan_keeps_it() {
+        let view = Viewport::default();
+        let region = Region::around(view, SCREEN);
+        let at = |x, y| Position { x, y };
+        assert!(!region.excludes(at(0.0, 0.0)));
+        assert!(!region.excludes(at(1400.0, 850.0)));
+        assert!(region.excludes(at(3000.0, 0.0)));
+        assert!(region.excludes(at(0.0, -1000.0)));
+        // A node partly inside is drawn.
+        assert!(!region.excludes(at(-500.0 - NODE_W + 1.0, 0.0)));
+        // Panning within a cell leaves the region (and so every node's placeholder) as it is.
+        let panned = Viewport { x: -100.0, ..view };
+        assert_eq!(Region::around(panned, SCREEN), region);
+        // Zoomed out, the same screen holds more of the canvas.
+        let out = Region::around(Viewport { zoom: 0.25, ..view }, SCREEN);
+        assert!(!out.excludes(at(3000.0, 0.0)));
+    }
+}

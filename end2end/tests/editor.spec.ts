@@ -16,6 +16,16 @@ async function drag(page: Page, from: { x: number; y: number }, to: { x: number;
   await page.mouse.up();
 }
 
+/** Creates a workflow over REST and opens it in the editor once the canvas is live. */
+async function openNew(page: Page, name: string, definition: object): Promise<string> {
+  const created = await page.request.post("/api/v1/workflows", { data: { name, definition } });
+  expect(created.status()).toBe(201);
+  const { id } = await created.json();
+  await page.goto(`/workflows/${id}`);
+  await expect(page.getByTestId("canvas")).toHaveAttribute("data-live", "true");
+  return id;
+}
+
 test("draw a workflow with the mouse: the cycle is refused while drawing, undo/redo, save and reload", async ({ page }) => {
   const errors = watchConsole(page);
   await logIn(page);
@@ -250,23 +260,14 @@ test("Space+drag pans over a node without moving it; the panel changes a node's 
   await logIn(page);
   const agents = await (await page.request.get("/api/v1/agents")).json();
   const agentName: string = (agents.items ?? agents)[0].name;
-  const created = await page.request.post("/api/v1/workflows", {
-    data: {
-      name: "Kinds and references",
-      definition: {
-        inputs: [{ name: "topic" }],
-        nodes: [
-          { key: "a", kind: "agent", capability: "data_analysis", prompt: "look into {{inputs.topic}}", position: { x: 200, y: 40 } },
-          { key: "b", kind: "agent", capability: "data_analysis", prompt: "then {{nodes.a.output}}", position: { x: 200, y: 200 } },
-        ],
-        edges: [{ from: "a", to: "b" }],
-      },
-    },
+  const id = await openNew(page, "Kinds and references", {
+    inputs: [{ name: "topic" }],
+    nodes: [
+      { key: "a", kind: "agent", capability: "data_analysis", prompt: "look into {{inputs.topic}}", position: { x: 200, y: 40 } },
+      { key: "b", kind: "agent", capability: "data_analysis", prompt: "then {{nodes.a.output}}", position: { x: 200, y: 200 } },
+    ],
+    edges: [{ from: "a", to: "b" }],
   });
-  expect(created.status()).toBe(201);
-  const { id } = await created.json();
-  await page.goto(`/workflows/${id}`);
-  await expect(page.getByTestId("canvas")).toHaveAttribute("data-live", "true");
 
   // Space held: pressing on node a and dragging pans the whole canvas; the model is unchanged.
   const a = page.locator('.wf-node[data-key="a"] rect');
@@ -324,21 +325,13 @@ test("a step becomes a sub-workflow chosen from the others, validated in the bro
   });
   expect(child.status()).toBe(201);
   const { id: childId } = await child.json();
-  const parent = await page.request.post("/api/v1/workflows", {
-    data: {
-      name: "Parent",
-      definition: {
-        nodes: [
-          { key: "a", kind: "agent", capability: "data_analysis", prompt: "look", position: { x: 200, y: 40 } },
-          { key: "b", kind: "agent", capability: "data_analysis", prompt: "then", position: { x: 200, y: 200 } },
-        ],
-        edges: [{ from: "a", to: "b" }],
-      },
-    },
+  const id = await openNew(page, "Parent", {
+    nodes: [
+      { key: "a", kind: "agent", capability: "data_analysis", prompt: "look", position: { x: 200, y: 40 } },
+      { key: "b", kind: "agent", capability: "data_analysis", prompt: "then", position: { x: 200, y: 200 } },
+    ],
+    edges: [{ from: "a", to: "b" }],
   });
-  const { id } = await parent.json();
-  await page.goto(`/workflows/${id}`);
-  await expect(page.getByTestId("canvas")).toHaveAttribute("data-live", "true");
 
   await page.locator('.wf-node[data-key="b"] rect').click();
   await page.getByTestId("kind").selectOption("workflow");
@@ -369,21 +362,13 @@ test("a step becomes a sub-workflow chosen from the others, validated in the bro
 test("a rejected approval is retried from the canvas, and a run is cancelled from it", async ({ page }) => {
   const errors = watchConsole(page);
   await logIn(page);
-  const created = await page.request.post("/api/v1/workflows", {
-    data: {
-      name: "Gate",
-      definition: {
-        nodes: [
-          { key: "gate", kind: "approval", prompt: "go on?", position: { x: 200, y: 40 } },
-          { key: "after", kind: "agent", capability: "data_analysis", prompt: "go", position: { x: 200, y: 200 } },
-        ],
-        edges: [{ from: "gate", to: "after" }],
-      },
-    },
+  const id = await openNew(page, "Gate", {
+    nodes: [
+      { key: "gate", kind: "approval", prompt: "go on?", position: { x: 200, y: 40 } },
+      { key: "after", kind: "agent", capability: "data_analysis", prompt: "go", position: { x: 200, y: 200 } },
+    ],
+    edges: [{ from: "gate", to: "after" }],
   });
-  const { id } = await created.json();
-  await page.goto(`/workflows/${id}`);
-  await expect(page.getByTestId("canvas")).toHaveAttribute("data-live", "true");
   const gate = page.locator('.wf-node[data-key="gate"]');
   const after = page.locator('.wf-node[data-key="after"]');
 

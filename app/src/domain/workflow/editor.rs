@@ -578,17 +578,12 @@ impl EditorState {
     }
 
     fn fit(&mut self, width: f64, height: f64) {
-        if self.def.nodes.is_empty() || !(width > 0.0 && height > 0.0) {
+        let Some((x0, y0, x1, y1)) =
+            extent(&self.def.nodes).filter(|_| width > 0.0 && height > 0.0)
+        else {
             self.view = Viewport::default();
             return;
-        }
-        let (mut x0, mut y0, mut x1, mut y1) = (f64::MAX, f64::MAX, f64::MIN, f64::MIN);
-        for n in &self.def.nodes {
-            x0 = x0.min(n.position.x);
-            y0 = y0.min(n.position.y);
-            x1 = x1.max(n.position.x + NODE_W);
-            y1 = y1.max(n.position.y + NODE_H);
-        }
+        };
         let margin = GRID * 2.0;
         let zoom = ((width - 2.0 * margin) / (x1 - x0))
             .min((height - 2.0 * margin) / (y1 - y0))
@@ -629,6 +624,20 @@ impl EditorState {
             });
         }
     }
+}
+
+/// The box around every node's box (left, top, right, bottom), `None` without nodes.
+pub fn extent(nodes: &[Node]) -> Option<(f64, f64, f64, f64)> {
+    nodes.iter().fold(None, |acc, n| {
+        let p = n.position;
+        let (x0, y0, x1, y1) = acc.unwrap_or((p.x, p.y, p.x + NODE_W, p.y + NODE_H));
+        Some((
+            x0.min(p.x),
+            y0.min(p.y),
+            x1.max(p.x + NODE_W),
+            y1.max(p.y + NODE_H),
+        ))
+    })
 }
 
 fn snap(p: Position) -> Position {

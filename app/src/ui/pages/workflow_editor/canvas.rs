@@ -272,10 +272,10 @@ struct FarCell {
 /// so that no single path spans the canvas (every tile repainted would have to walk it).
 #[component]
 pub fn FarPlaceholders(store: Store, near: Memo<Region>) -> impl IntoView {
-    // Recomputed as places change but compared before anything is redrawn: a drag near the
-    // view leaves them as they are.
+    // Redone when places settle, not on each frame of a drag: what a drag moves out here is
+    // off screen until it ends (a drag near the view leaves these as they are anyway).
     let far = Memo::new(move |_| {
-        store.places.track();
+        store.settled.track();
         store.edges.track();
         let region = near.get();
         store.read(|s| {

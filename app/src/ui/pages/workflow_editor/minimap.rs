@@ -5,7 +5,7 @@
 use super::canvas::boxes_path;
 use super::store::Store;
 use crate::domain::workflow::Position;
-use crate::domain::workflow::editor::{Action, NODE_H, NODE_W};
+use crate::domain::workflow::editor::{Action, extent};
 use leptos::ev::PointerEvent;
 use leptos::prelude::*;
 
@@ -35,13 +35,7 @@ pub fn Minimap(store: Store, size: RwSignal<(f64, f64)>) -> impl IntoView {
     // when the view changes.
     let extent = Memo::new(move |_| {
         store.settled.track();
-        store.read(|s| {
-            s.def.nodes.iter().fold(None, |acc: Option<Bounds>, n| {
-                let p = n.position;
-                let b = (p.x, p.y, p.x + NODE_W, p.y + NODE_H);
-                Some(acc.map_or(b, |a| union(a, b)))
-            })
-        })
+        store.read(|s| extent(&s.def.nodes))
     });
     let boxes = Memo::new(move |_| {
         store.settled.track();
